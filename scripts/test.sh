@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, lint, run pytest. Exits non-zero on any failure, including
+# pytest's "no tests collected" (exit code 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing." >&2
+fi
+exit "$status"

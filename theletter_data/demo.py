@@ -1,0 +1,218 @@
+"""The main job on the embedded default: make sure a demo lake exists, materialize the whole graph
+for its date range (one single-run backfill per job, recorded in the local Dagster instance so
+that `dagster dev` shows it), then print what each newsletter's author would see."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TextIO
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from theletter_data.definitions import build_definitions
+from theletter_data.generate import generate_lake
+from theletter_data.partitions import TOKYO
+from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.resources.lake import Lake
+from theletter_data.resources.warehouse import Warehouse
+from theletter_data.settings import Settings
+
+DEMO_DAYS = 28
+
+
+@dataclass(frozen=True)
+class DemoRange:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def full_weeks(self) -> tuple[date, date] | None:
+        """First and last Monday of the Monday-to-Sunday weeks inside the range."""
+        first = self.start + timedelta(days=(7 - self.start.weekday()) % 7)
+        last = self.end - timedelta(days=(self.end.weekday() + 1) % 7) - timedelta(days=6)
+        return (first, last) if first <= last else None
+
+
+def lake_range(lake: Lake) -> DemoRange | None:
+    """The days for which the lake holds an app export: the range a generated lake covers."""
+    prefix = appdb_export_prefix("newsletters", date(2000, 1, 1)).split("dt=")[0]
+    days = sorted(
+        date.fromisoformat(part.removeprefix("dt="))
+        for obj in lake.list(prefix)
+        for part in obj.key.split("/")
+        if part.startswith("dt=")
+    )
+    return DemoRange(days[0], days[-1]) if days else None
+
+
+def default_range(today: date | None = None) -> DemoRange:
+    """The four weeks that ended yesterday, Japan time."""
+    today = today or datetime.now(TOKYO).date()
+    end = today - timedelta(days=1)
+    return DemoRange(end - timedelta(days=DEMO_DAYS - 1), end)
+
+
+def run_demo(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    out: TextIO,
+    *,
+    requested: DemoRange | None = None,
+    newsletters: int = 40,
+    readers: int = 20_000,
+    seed: int = 7,
+    workers: int = 2,
+) -> DemoRange:
+    defs = build_definitions(settings)
+    lake: Lake = defs.resources["lake"]  # type: ignore[assignment]
+    warehouse: Warehouse = defs.resources["warehouse"]  # type: ignore[assignment]
+
+    existing = lake_range(lake)
+    if existing is None:
+        demo_range = requested or default_range()
+        out.write(
+            f"No lake at {lake.url}: generating {demo_range.days} days "
+            f"({demo_range.start} to {demo_range.end}), {newsletters} newsletters, "
+            f"{readers:,} readers, seed {seed}...\n"
+        )
+        report = generate_lake(
+            lake, demo_range.start, demo_range.end,
+            newsletters=newsletters, readers=readers, seed=seed, workers=workers,
+        )  # fmt: skip
+        out.write(report.summary() + "\n")
+    else:
+        demo_range = requested or existing
+        out.write(f"Using the lake at {lake.url} ({demo_range.start} to {demo_range.end}).\n")
+
+    _run_job(defs, "daily_refresh", instance, demo_range.start, demo_range.end, out)
+    weeks = demo_range.full_weeks()
+    if weeks:
+        _run_job(defs, "weekly_cohorts", instance, weeks[0], weeks[1], out)
+    out.write(newsletter_summary(warehouse, demo_range))
+    return demo_range
+
+
+def _run_job(
+    defs: dg.Definitions,
+    name: str,
+    instance: dg.DagsterInstance,
+    first: date,
+    last: date,
+    out: TextIO,
+) -> None:
+    out.write(f"Materializing job {name} for partitions {first} to {last} in one run...\n")
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+        },
+        raise_on_error=False,
+        # Step logs stay in the run (see the UI); the terminal gets warnings and the summary.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    failed = [
+        e.asset_check_evaluation_data.asset_check_key.to_user_string()
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.asset_check_evaluation_data.passed
+    ]
+    out.write(f"  run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    out.write(f", failed checks: {', '.join(failed)}\n" if failed else ", all checks passed\n")
+    if not result.success:
+        raise SystemExit(f"job {name} failed; see run {result.run_id} in the Dagster UI")
+
+
+def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 15) -> str:
+    """A per-newsletter table of the numbers an author sees, largest newsletters first."""
+    rows = warehouse.query(
+        """
+        WITH latest AS (
+            SELECT newsletter_id, name
+            FROM staging.stg_newsletters
+            WHERE snapshot_date = @last_day
+        ),
+        growth AS (
+            SELECT newsletter_id,
+                SUM(new_subscribers) AS new_subscribers,
+                SUM(lost_subscribers) AS lost_subscribers,
+                SUM(IF(date = @last_day, total_subscribers, 0)) AS subscribers
+            FROM metrics.newsletter_subscriber_growth
+            WHERE date BETWEEN @first_day AND @last_day
+            GROUP BY newsletter_id
+        ),
+        traffic AS (
+            SELECT newsletter_id, SUM(page_views) AS page_views
+            FROM metrics.newsletter_daily_traffic
+            WHERE date BETWEEN @first_day AND @last_day
+            GROUP BY newsletter_id
+        ),
+        funnel AS (
+            -- Each post's latest cumulative row, for posts sent in the range.
+            SELECT newsletter_id, post_id, delivered, unique_human_opens, unique_clicks,
+                unique_opens
+            FROM metrics.post_email_funnel
+            WHERE date BETWEEN @first_day AND @last_day
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY date DESC) = 1
+        ),
+        email AS (
+            SELECT newsletter_id, COUNT(*) AS posts_emailed,
+                SAFE_DIVIDE(SUM(unique_opens), SUM(delivered)) AS open_rate,
+                SAFE_DIVIDE(SUM(unique_human_opens), SUM(delivered)) AS human_open_rate,
+                SAFE_DIVIDE(SUM(unique_clicks), SUM(delivered)) AS click_rate
+            FROM funnel
+            GROUP BY newsletter_id
+        )
+        SELECT l.name, g.subscribers, g.new_subscribers, g.lost_subscribers,
+            COALESCE(t.page_views, 0) AS page_views, COALESCE(e.posts_emailed, 0) AS posts,
+            e.open_rate, e.human_open_rate, e.click_rate
+        FROM growth AS g
+        JOIN latest AS l ON l.newsletter_id = g.newsletter_id
+        LEFT JOIN traffic AS t ON t.newsletter_id = g.newsletter_id
+        LEFT JOIN email AS e ON e.newsletter_id = g.newsletter_id
+        ORDER BY g.subscribers DESC, l.name
+        """,
+        {"first_day": demo_range.start, "last_day": demo_range.end},
+    ).to_pylist()
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:6.1%}"
+
+    lines = [
+        f"\nNewsletters, {demo_range.start} to {demo_range.end} "
+        f"(top {min(top, len(rows))} of {len(rows)} by subscribers):",
+        f"{'newsletter':<32} {'subs':>7} {'new':>6} {'lost':>5} {'page views':>10} "
+        f"{'posts':>5} {'opens':>7} {'human':>7} {'clicks':>7}",
+    ]
+    for r in rows[:top]:
+        lines.append(
+            f"{_fit(r['name'] or '', 32)} {r['subscribers']:>7,} {r['new_subscribers']:>6,} "
+            f"{r['lost_subscribers']:>5,} {r['page_views']:>10,} {r['posts']:>5} "
+            f"{pct(r['open_rate']):>7} {pct(r['human_open_rate']):>7} {pct(r['click_rate']):>7}"
+        )
+    lines.append(
+        "opens: unique opens / delivered (privacy-proxy opens included); human: without them; "
+        "clicks: unique clickers / delivered; post figures are cumulative over each post's "
+        "first 30 days.\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut and pad `text` to `width` terminal columns (Japanese characters take two)."""
+    out, used = "", 0
+    for char in text:
+        size = 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if used + size > width:
+            break
+        out, used = out + char, used + size
+    return out + " " * (width - used)

@@ -1,0 +1,1 @@
+"""Metrics layer: per-newsletter, per-post and platform-wide tables behind the dashboards."""

@@ -1,0 +1,80 @@
+"""The asset shape of every metric table: one BigQuery-dialect SELECT that computes the rows of
+a date window from staged tables, written by replacing exactly that window, then checked.
+
+Adding a metric is a table spec, a SQL file in `sql/` and a call to `metric_asset` in a module of
+its own, whose docstring defines the metric for the people who read it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from theletter_data.checks import run_table_checks, table_check_specs
+from theletter_data.partitions import TOKYO, daily_partitions
+from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
+from theletter_data.tables import Table
+
+AUTHOR_DASHBOARD = "team:creator-experience"
+BUSINESS = "team:business"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A staged asset the metric reads, and how many days before the window it needs."""
+
+    asset: dg.AssetsDefinition
+    days_before: int = 0
+
+    def dep(self) -> dg.AssetDep:
+        mapping = (
+            dg.TimeWindowPartitionMapping(start_offset=-self.days_before)
+            if self.days_before
+            else None
+        )
+        return dg.AssetDep(self.asset, partition_mapping=mapping)
+
+
+def metric_asset(
+    *,
+    table: Table,
+    sql: str,
+    upstream: Sequence[Upstream],
+    description: str,
+    owner: str = AUTHOR_DASHBOARD,
+    partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
+) -> dg.AssetsDefinition:
+    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column."""
+
+    @dg.asset(
+        name=table.name,
+        group_name="metrics",
+        description=description,
+        partitions_def=partitions_def,
+        deps=[u.dep() for u in upstream],
+        kinds={"sql", "table"},
+        owners=[owner],
+        metadata={**table.definition_metadata(), "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=IO_RETRY_POLICY,
+        check_specs=table_check_specs(table, table.name),
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        start = window.start.astimezone(TOKYO).date()
+        end = window.end.astimezone(TOKYO).date()
+        params = {"start_date": start, "end_date": end}
+        with fail_fast_on(warehouse.permanent_errors()):
+            written = warehouse.replace(
+                [PartitionWrite(table, start, end, query=sql, params=params)]
+            )
+            checks = run_table_checks(warehouse, table, start, end)
+        rows = written[table.qualified_name]
+        context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": rows, "window": f"[{start}, {end})"},
+            check_results=checks,
+        )
+
+    return _asset

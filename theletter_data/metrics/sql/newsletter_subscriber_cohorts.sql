@@ -1,0 +1,37 @@
+-- newsletter_subscriber_cohorts: for each week of the window (Mondays), one row per newsletter
+-- and signup-week cohort of the last 26 weeks, measured on the snapshot of the week's Sunday.
+WITH weeks AS (
+    SELECT week_start
+    FROM UNNEST(
+        GENERATE_DATE_ARRAY(@start_date, DATE_SUB(@end_date, INTERVAL 1 DAY), INTERVAL 7 DAY)
+    ) AS week_start
+),
+
+week_end_snapshots AS (
+    SELECT w.week_start, s.newsletter_id, s.subscribed_at, s.is_active
+    FROM weeks AS w
+    INNER JOIN staging.stg_subscriptions AS s
+        ON s.snapshot_date = DATE_ADD(w.week_start, INTERVAL 6 DAY)
+    WHERE s.snapshot_date >= @start_date AND s.snapshot_date < @end_date
+),
+
+cohorts AS (
+    SELECT
+        week_start,
+        newsletter_id,
+        CAST(DATE_TRUNC(DATE(subscribed_at, 'Asia/Tokyo'), WEEK(MONDAY)) AS DATE) AS cohort_week,
+        is_active
+    FROM week_end_snapshots
+)
+
+SELECT
+    week_start,
+    newsletter_id,
+    cohort_week,
+    CAST(DATE_DIFF(week_start, cohort_week, DAY) / 7 AS INT64) AS weeks_since_signup,
+    COUNT(*) AS cohort_size,
+    COUNTIF(is_active) AS retained_subscribers,
+    SAFE_DIVIDE(COUNTIF(is_active), COUNT(*)) AS retention_rate
+FROM cohorts
+WHERE cohort_week > DATE_SUB(week_start, INTERVAL 26 WEEK) AND cohort_week <= week_start
+GROUP BY week_start, newsletter_id, cohort_week

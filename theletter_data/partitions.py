@@ -1,0 +1,35 @@
+"""Partitions shared by every layer: days and weeks as theLetter's readers live them (Japan)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+TIMEZONE = "Asia/Tokyo"
+TOKYO = ZoneInfo(TIMEZONE)
+FIRST_DAY = "2025-01-01"
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE)
+"""One partition per Japan-time calendar day; an event's own timestamp decides its day."""
+
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date="2025-01-06", timezone=TIMEZONE, day_offset=1
+)
+"""Weeks starting on Monday, Japan time (the first Monday on or after FIRST_DAY)."""
+
+
+def days_in(window: dg.TimeWindow) -> list[date]:
+    """The calendar days covered by a partition time window, in order."""
+    first = window.start.astimezone(TOKYO).date()
+    last = window.end.astimezone(TOKYO).date()
+    return [first + timedelta(days=i) for i in range((last - first).days)]
+
+
+def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants at which a Japan-time calendar day starts and ends."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=TOKYO)
+    return start.astimezone(ZoneInfo("UTC")), (start + timedelta(days=1)).astimezone(
+        ZoneInfo("UTC")
+    )

@@ -1,0 +1,1 @@
+"""Raw layer: the lake's objects as producers outside this project write them."""

@@ -1,0 +1,148 @@
+"""The data lake: S3 in production, a local folder with the same key layout by default.
+
+Both are reached through `pyarrow.fs`, so every asset, sensor and command uses one interface and
+never learns which one it has. Keys are always '/'-separated and relative to the lake's root.
+Objects are moved as stored bytes: pyarrow's extension-based (de)compression is always off.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import BinaryIO
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pydantic import Field, PrivateAttr
+
+
+@dataclass(frozen=True)
+class LakeObject:
+    key: str
+    size: int
+    modified_at: datetime | None
+
+
+class Lake(dg.ConfigurableResource):
+    """Raw logs and exports as objects under one root: `s3://bucket/prefix` or a local folder."""
+
+    url: str = Field(description="`s3://bucket[/prefix]` or a local folder path.")
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint override (e.g. a moto server in tests)."
+    )
+    region: str | None = Field(default=None, description="AWS region of the bucket.")
+
+    _filesystem: pafs.FileSystem | None = PrivateAttr(default=None)
+
+    @property
+    def is_local(self) -> bool:
+        return not self.url.startswith("s3://")
+
+    @cached_property
+    def _root(self) -> str:
+        if self.is_local:
+            return Path(self.url).expanduser().resolve().as_posix()
+        return self.url.removeprefix("s3://").rstrip("/")
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        if self._filesystem is None:
+            if self.is_local:
+                self._filesystem = pafs.LocalFileSystem()
+            else:
+                self._filesystem = pafs.S3FileSystem(
+                    endpoint_override=self.endpoint_url,
+                    region=self.region,
+                    retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=8),
+                )
+        return self._filesystem
+
+    def path(self, key: str) -> str:
+        """The filesystem path of a key (for pyarrow readers that take a filesystem + path)."""
+        return f"{self._root}/{key.lstrip('/')}"
+
+    def _key(self, path: str) -> str:
+        return path[len(self._root) + 1 :]
+
+    def exists(self) -> bool:
+        """True when the lake's root holds at least one object."""
+        return any(True for _ in self.list(""))
+
+    def list(self, prefix: str) -> list[LakeObject]:
+        """Every object under the folder `prefix`, sorted by key; none if the folder is missing."""
+        selector = pafs.FileSelector(
+            self.path(prefix).rstrip("/"), recursive=True, allow_not_found=True
+        )
+        objects = [
+            LakeObject(self._key(info.path), info.size or 0, info.mtime)
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
+        return sorted(objects, key=lambda o: o.key)
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self.path(key), compression=None) as stream:
+            return stream.read()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.open_output(key) as out:
+            out.write(data)
+
+    @contextmanager
+    def open_output(self, key: str) -> Iterator[BinaryIO]:
+        """A binary stream that becomes the object `key` once closed (never half-visible)."""
+        if self.is_local:
+            target = Path(self.path(key))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            with open(partial, "wb") as out:
+                yield out
+            partial.replace(target)
+        else:
+            with self.fs.open_output_stream(self.path(key), compression=None) as out:
+                yield out  # type: ignore[misc]
+
+    def read_parquet(self, prefix: str) -> pa.Table | None:
+        """All Parquet objects under a folder as one table, or None when the folder is missing."""
+        keys = [o.key for o in self.list(prefix) if o.key.endswith(".parquet")]
+        if not keys:
+            return None
+        return pa.concat_tables(
+            [pq.read_table(self.path(k), filesystem=self.fs) for k in keys],
+            promote_options="default",
+        )
+
+    @contextmanager
+    def local_files(self, keys: Sequence[str], threads: int = 4) -> Iterator[list[Path]]:
+        """Local paths for objects, for engines that read files: the objects themselves when the
+        lake is a folder, otherwise downloads that are deleted when the block ends. Callers pass
+        small batches of keys, so temporary disk use stays at a few objects' compressed size."""
+        if self.is_local:
+            yield [Path(self.path(k)) for k in keys]
+            return
+        folder = Path(tempfile.mkdtemp(prefix="theletter-lake-"))
+        try:
+            targets = [folder / f"{i:06d}-{Path(k).name}" for i, k in enumerate(keys)]
+
+            def download(pair: tuple[str, Path]) -> None:
+                key, target = pair
+                with (
+                    self.fs.open_input_stream(self.path(key), compression=None) as src,
+                    open(target, "wb") as dst,
+                ):
+                    shutil.copyfileobj(src, dst, length=8 << 20)
+
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(download, zip(keys, targets, strict=True)))
+            yield targets
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

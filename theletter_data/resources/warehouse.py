@@ -1,0 +1,59 @@
+"""The warehouse interface: BigQuery in production, a DuckDB file by default.
+
+Assets talk only to this interface. Every write replaces whole partitions inside one transaction,
+so a re-run or a backfill of any window gives the same table and never duplicates rows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import dagster as dg
+import pyarrow as pa
+
+from theletter_data.tables import Table
+
+Rows = pa.Table | pa.RecordBatchReader
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """Replace the rows of `table` whose partition column lies in [start, end) (and that match
+    `scope`, for tables several writers share) with `rows`, or with the result of `query`."""
+
+    table: Table
+    start: date
+    end: date
+    rows: Rows | None = None
+    query: str | None = None
+    """A BigQuery-dialect SELECT that yields the table's columns by name."""
+    params: Mapping[str, object] = field(default_factory=dict)
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.rows is None) == (self.query is None):
+            raise ValueError("a PartitionWrite takes exactly one of rows or query")
+        if self.end <= self.start:
+            raise ValueError(f"empty window [{self.start}, {self.end})")
+        unknown = set(self.scope) - set(self.table.column_names)
+        if unknown:
+            raise ValueError(f"scope columns not in {self.table.qualified_name}: {unknown}")
+
+
+class Warehouse(dg.ConfigurableResource, ABC):
+    """Where staged and metric tables live; tables are named `layer.table` in all SQL."""
+
+    @abstractmethod
+    def replace(self, writes: Sequence[PartitionWrite]) -> dict[str, int]:
+        """Apply all writes atomically; return the rows now in each written window."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        """Run one BigQuery-dialect SELECT (parameters as `@name`) and return its rows."""
+
+    @abstractmethod
+    def permanent_errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""

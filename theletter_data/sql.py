@@ -1,0 +1,22 @@
+"""SQL is written once, in BigQuery's dialect (production's engine), and transpiled for DuckDB."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sqlglot
+
+
+def read_sql(package_file: str, name: str) -> str:
+    """The text of `sql/<name>.sql` next to the module whose `__file__` is given."""
+    return (Path(package_file).parent / "sql" / f"{name}.sql").read_text()
+
+
+@functools.cache
+def to_duckdb(bigquery_sql: str) -> str:
+    """Transpile one BigQuery statement; `@name` parameters become DuckDB's `$name`."""
+    statements = sqlglot.transpile(bigquery_sql, read="bigquery", write="duckdb")
+    if len(statements) != 1:
+        raise ValueError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]

@@ -1,0 +1,1 @@
+"""Staging layer: typed, deduplicated, pseudonymised tables, one partition per Japan-time day."""

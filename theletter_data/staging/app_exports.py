@@ -1,0 +1,330 @@
+"""Staged snapshots of the app database: stg_newsletters, stg_posts, stg_subscriptions.
+
+Each day's export is a full snapshot taken after the Japan-time day closed, staged as that day's
+partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. Columns the staged
+table needs must be in the export (a missing one fails the run and names it); optional ones may
+be absent (NULL) and extra ones are ignored and reported, so a schema change in the app is
+visible without breaking the nightly run. Rows without their key are quarantined.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from theletter_data.checks import run_table_checks, table_check_specs
+from theletter_data.partitions import daily_partitions, day_bounds_utc, days_in
+from theletter_data.raw.assets import raw_appdb_exports
+from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake
+from theletter_data.resources.pseudonymizer import Pseudonymizer
+from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.retries import ENGINE_PERMANENT_ERRORS, IO_RETRY_POLICY, fail_fast_on
+from theletter_data.sql import read_sql
+from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
+from theletter_data.tables import Column, Table
+
+OWNER = "team:platform"
+RECONCILIATION = "reconciliation"
+
+
+@dataclass(frozen=True)
+class AppExport:
+    """How one exported app table becomes one staged snapshot table."""
+
+    source_table: str
+    table: Table
+    required: tuple[str, ...]
+    """Export columns without which the snapshot cannot be staged."""
+    optional: tuple[str, ...]
+    description: str
+
+    @property
+    def stream(self) -> str:
+        return f"appdb_{self.source_table}"
+
+    @property
+    def projection_sql(self) -> str:
+        return read_sql(__file__, self.stream)
+
+
+@dataclass
+class StagedSnapshot:
+    day: date
+    objects: int = 0
+    rows_read: int = 0
+    staged: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    missing_optional_columns: list[str] = field(default_factory=list)
+    rows_in_table: int = 0
+
+
+def _snapshot_column(description: str) -> Column:
+    return Column("snapshot_date", "DATE", description)
+
+
+NEWSLETTERS = AppExport(
+    source_table="newsletters",
+    required=("newsletter_id", "slug", "created_at"),
+    optional=("name", "category", "author_id"),
+    description="stg_newsletters: one row per newsletter per snapshot day. Owner: platform team. "
+    "The app's newsletters as they were at the end of the Japan-time day.",
+    table=Table(
+        layer="staging",
+        name="stg_newsletters",
+        grain="one row per newsletter per snapshot day",
+        partition_by="snapshot_date",
+        key=("snapshot_date", "newsletter_id"),
+        columns=(
+            _snapshot_column("Japan-time day at whose end the snapshot was taken."),
+            Column("newsletter_id", "STRING", "Newsletter id."),
+            Column("slug", "STRING", "Subdomain of the newsletter's site on theletter.jp."),
+            Column("name", "STRING", "Display name.", required=False),
+            Column("category", "STRING", "Category chosen by the author.", required=False),
+            Column("author_id", "STRING", "The author's account id.", required=False),
+            Column("created_at", "TIMESTAMP", "When the newsletter was created (UTC)."),
+        ),
+    ),
+)
+
+POSTS = AppExport(
+    source_table="posts",
+    required=("post_id", "newsletter_id", "status"),
+    optional=("title", "published_at", "emailed", "created_at"),
+    description="stg_posts: one row per post per snapshot day. Owner: platform team. "
+    "Drafts and published posts as they were at the end of the Japan-time day.",
+    table=Table(
+        layer="staging",
+        name="stg_posts",
+        grain="one row per post per snapshot day",
+        partition_by="snapshot_date",
+        key=("snapshot_date", "post_id"),
+        cluster_by=("newsletter_id",),
+        columns=(
+            _snapshot_column("Japan-time day at whose end the snapshot was taken."),
+            Column("post_id", "STRING", "Post id."),
+            Column("newsletter_id", "STRING", "Newsletter the post belongs to."),
+            Column("title", "STRING", "Title.", required=False),
+            Column(
+                "status", "STRING", "draft or published.", accepted_values=("draft", "published")
+            ),
+            Column("published_at", "TIMESTAMP", "When it was published (UTC).", required=False),
+            Column("emailed", "BOOL", "Sent to the subscribers by email."),
+            Column("created_at", "TIMESTAMP", "When the draft was created.", required=False),
+        ),
+    ),
+)
+
+SUBSCRIPTIONS = AppExport(
+    source_table="subscriptions",
+    required=("subscription_id", "newsletter_id", "email", "subscribed_at"),
+    optional=("reader_id", "plan", "unsubscribed_at"),
+    description="stg_subscriptions: one row per subscription per snapshot day. Owner: platform "
+    "team. A reader who leaves and returns has two subscriptions. The address is replaced by "
+    "`reader_hash`, the same keyed pseudonym as stg_email_events.recipient_hash, so email "
+    "activity can be joined to subscribers without any address in the warehouse.",
+    table=Table(
+        layer="staging",
+        name="stg_subscriptions",
+        grain="one row per subscription per snapshot day",
+        partition_by="snapshot_date",
+        key=("snapshot_date", "subscription_id"),
+        cluster_by=("newsletter_id",),
+        columns=(
+            _snapshot_column("Japan-time day at whose end the snapshot was taken."),
+            Column("subscription_id", "STRING", "Subscription id."),
+            Column("newsletter_id", "STRING", "Newsletter subscribed to."),
+            Column("reader_id", "STRING", "The reader's account id.", required=False),
+            Column("reader_hash", "STRING", "HMAC-SHA256 pseudonym of the reader's address."),
+            Column("plan", "STRING", "free or paid.", accepted_values=("free", "paid")),
+            Column("subscribed_at", "TIMESTAMP", "When the subscription started (UTC)."),
+            Column("unsubscribed_at", "TIMESTAMP", "When it ended (UTC).", required=False),
+            Column("is_active", "BOOL", "Still subscribed at the end of the snapshot day."),
+        ),
+    ),
+)
+
+APP_EXPORTS = (NEWSLETTERS, POSTS, SUBSCRIPTIONS)
+
+
+def stage_snapshot(
+    export: AppExport,
+    day: date,
+    *,
+    lake: Lake,
+    engine: IngestEngine,
+    pseudonymizer: Pseudonymizer,
+    warehouse: Warehouse,
+) -> StagedSnapshot:
+    """Replace `day`'s snapshot partition of the staged table from the lake's export."""
+    prefix = appdb_export_prefix(export.source_table, day)
+    objects = [o for o in lake.list(prefix) if o.key.endswith(".parquet")]
+    if not objects:
+        raise dg.Failure(
+            f"No export of `{export.source_table}` for {day} under `{prefix}` in the lake: "
+            "the app's nightly export has not delivered it (yet).",
+            allow_retries=True,
+        )
+    result = StagedSnapshot(day=day, objects=len(objects))
+    table = export.table
+    carried = [c for c in table.column_names if c != table.partition_by]
+    _, snapshot_end = day_bounds_utc(day)
+    with engine.session() as con, lake.local_files([o.key for o in objects]) as paths:
+        con.register(
+            "export_files",
+            pa.table({"source_object": [o.key for o in objects], "path": [str(p) for p in paths]}),
+        )
+        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+        con.execute(
+            f"CREATE TEMP VIEW export_file_rows AS SELECT * FROM read_parquet({files}, "
+            "union_by_name = true, filename = true, hive_partitioning = false)"
+        )
+        present = {row[0] for row in con.execute("DESCRIBE export_file_rows").fetchall()} - {
+            "filename"
+        }
+        missing = [c for c in export.required if c not in present]
+        if missing:
+            raise dg.Failure(
+                f"The `{export.source_table}` export for {day} lacks required column(s) "
+                f"{missing}; it has {sorted(present)}.",
+                allow_retries=False,
+            )
+        result.missing_optional_columns = [c for c in export.optional if c not in present]
+        result.extra_columns = sorted(present - set(export.required) - set(export.optional))
+        columns = [*export.required, *export.optional]
+        select = ", ".join(c if c in present else f"NULL AS {c}" for c in columns)
+        con.execute(
+            f"CREATE TEMP VIEW export_rows AS SELECT f.source_object, {select} "
+            "FROM export_file_rows AS r JOIN export_files AS f ON r.filename = f.path"
+        )
+        params = {**pseudonymizer.sql_params(), "snapshot_end": snapshot_end}
+        sql = export.projection_sql
+        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        con.execute(f"CREATE TEMP TABLE projected AS {sql}", used)
+        key = export.table.key[1]
+        counts = con.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (reject_reason IS NOT NULL), "
+            f"COUNT(DISTINCT {key}) FILTER (reject_reason IS NULL) FROM projected"
+        ).fetchall()[0]
+        result.rows_read, result.quarantined, result.staged = (int(n) for n in counts)
+        result.duplicates = result.rows_read - result.quarantined - result.staged
+        quarantine = _quarantine_rows(con, export, day)
+        staged = con.sql(
+            f"SELECT CAST($day AS DATE) AS {table.partition_by}, {', '.join(carried)} "
+            f"FROM projected WHERE reject_reason IS NULL "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY source_object, raw_line) = 1",
+            params={"day": day},
+        ).to_arrow_reader()
+        next_day = day + timedelta(days=1)
+        written = warehouse.replace(
+            [
+                PartitionWrite(table, day, next_day, rows=staged),
+                PartitionWrite(
+                    QUARANTINE, day, next_day, rows=quarantine, scope={"stream": export.stream}
+                ),
+            ]
+        )
+    result.rows_in_table = written[table.qualified_name]
+    return result
+
+
+def _quarantine_rows(con: duckdb.DuckDBPyConnection, export: AppExport, day: date) -> pa.Table:
+    return con.sql(
+        f"""
+        SELECT CAST($day AS DATE) AS event_date, $stream AS stream, source_object,
+            sha256(raw_line) AS line_sha256, reject_reason AS reason,
+            COUNT(*) AS occurrences, CAST(NULL AS BIGINT) AS line_number,
+            {masked_excerpt_sql("MIN(raw_line)")} AS excerpt
+        FROM projected WHERE reject_reason IS NOT NULL
+        GROUP BY source_object, line_sha256, reason
+        """,
+        params={"day": day, "stream": export.stream},
+    ).to_arrow_table()
+
+
+def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
+    table = export.table
+
+    @dg.asset(
+        name=table.name,
+        group_name="staging",
+        description=export.description,
+        partitions_def=daily_partitions,
+        deps=[raw_appdb_exports[export.source_table]],
+        kinds={"python", "duckdb", "table"},
+        owners=[OWNER],
+        metadata=table.definition_metadata(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=IO_RETRY_POLICY,
+        check_specs=[
+            *table_check_specs(table, table.name),
+            dg.AssetCheckSpec(
+                RECONCILIATION,
+                asset=table.name,
+                blocking=True,
+                description="Per snapshot: exported rows = staged + duplicates + quarantined, "
+                "and the warehouse holds exactly the staged rows.",
+            ),
+        ],
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        warehouse: Warehouse,
+        ingest_engine: IngestEngine,
+        pseudonymizer: Pseudonymizer,
+    ) -> dg.MaterializeResult:
+        with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
+            snapshots = [
+                stage_snapshot(
+                    export,
+                    day,
+                    lake=lake,
+                    engine=ingest_engine,
+                    pseudonymizer=pseudonymizer,
+                    warehouse=warehouse,
+                )
+                for day in days_in(context.partition_time_window)
+            ]
+            first, last = snapshots[0].day, snapshots[-1].day
+            checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
+        for s in snapshots:
+            context.log.info(
+                f"{table.name} {s.day}: {s.rows_read} rows read, {s.staged} staged, "
+                f"{s.duplicates} duplicates, {s.quarantined} quarantined"
+            )
+        unbalanced = [
+            str(s.day)
+            for s in snapshots
+            if s.rows_read != s.staged + s.duplicates + s.quarantined or s.rows_in_table != s.staged
+        ]
+        checks.append(
+            dg.AssetCheckResult(
+                check_name=RECONCILIATION,
+                passed=not unbalanced,
+                metadata={"days_not_balanced": dg.MetadataValue.json(unbalanced)},
+            )
+        )
+        latest = snapshots[-1]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(s.rows_in_table for s in snapshots),
+                "snapshots": len(snapshots),
+                "rows_read": sum(s.rows_read for s in snapshots),
+                "duplicates_dropped": sum(s.duplicates for s in snapshots),
+                "quarantined": sum(s.quarantined for s in snapshots),
+                "extra_columns": dg.MetadataValue.json(latest.extra_columns),
+                "missing_optional_columns": dg.MetadataValue.json(latest.missing_optional_columns),
+            },
+            check_results=checks,
+        )
+
+    return _asset
+
+
+stg_newsletters, stg_posts, stg_subscriptions = (app_export_asset(e) for e in APP_EXPORTS)

@@ -1,0 +1,130 @@
+"""The asset shape shared by every staged Firehose stream: stage each day of the run's window,
+check what was written, report where every raw line went."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from theletter_data.checks import run_table_checks, table_check_specs
+from theletter_data.partitions import daily_partitions, days_in
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake
+from theletter_data.resources.pseudonymizer import Pseudonymizer
+from theletter_data.resources.warehouse import Warehouse
+from theletter_data.retries import ENGINE_PERMANENT_ERRORS, IO_RETRY_POLICY, fail_fast_on
+from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_day
+
+RECONCILIATION = "reconciliation"
+OWNER = "team:platform"
+
+
+def firehose_staging_asset(
+    staging: FirehoseStaging, *, upstream: dg.AssetSpec, description: str
+) -> dg.AssetsDefinition:
+    table = staging.table
+
+    @dg.asset(
+        name=table.name,
+        group_name="staging",
+        description=description,
+        partitions_def=daily_partitions,
+        deps=[upstream],
+        kinds={"python", "duckdb", "table"},
+        owners=[OWNER],
+        metadata=table.definition_metadata(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=IO_RETRY_POLICY,
+        check_specs=[
+            *table_check_specs(table, table.name),
+            dg.AssetCheckSpec(
+                RECONCILIATION,
+                asset=table.name,
+                blocking=True,
+                description="Per day: raw records read = staged + duplicates dropped + "
+                "quarantined, and the warehouse holds exactly the staged and quarantined rows.",
+            ),
+        ],
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        warehouse: Warehouse,
+        ingest_engine: IngestEngine,
+        pseudonymizer: Pseudonymizer,
+    ) -> dg.MaterializeResult:
+        days: list[StagedDay] = []
+        with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
+            for day in days_in(context.partition_time_window):
+                staged = stage_day(
+                    staging,
+                    day,
+                    lake=lake,
+                    engine=ingest_engine,
+                    pseudonymizer=pseudonymizer,
+                    warehouse=warehouse,
+                )
+                context.log.info(
+                    f"{table.name} {day}: {staged.objects} objects, {staged.records_read} "
+                    f"records read, {staged.staged} staged, {staged.duplicates} duplicates, "
+                    f"{staged.quarantined} quarantined {staged.quarantine_reasons or ''}"
+                )
+                days.append(staged)
+            first, last = days[0].day, days[-1].day
+            checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
+        checks.append(_reconciliation_result(days))
+        return dg.MaterializeResult(metadata=_metadata(days), check_results=checks)
+
+    return _asset
+
+
+def _reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
+    unbalanced = [str(d.day) for d in days if not d.reconciles]
+    not_written = [str(d.day) for d in days if d.rows_in_table != d.staged]
+    return dg.AssetCheckResult(
+        check_name=RECONCILIATION,
+        passed=not unbalanced and not not_written,
+        metadata={
+            "days": len(days),
+            "records_read": sum(d.records_read for d in days),
+            "staged": sum(d.staged for d in days),
+            "duplicates": sum(d.duplicates for d in days),
+            "quarantined": sum(d.quarantined for d in days),
+            "days_not_balanced": dg.MetadataValue.json(unbalanced),
+            "days_table_differs": dg.MetadataValue.json(not_written),
+        },
+    )
+
+
+def _metadata(days: list[StagedDay]) -> dict[str, object]:
+    reasons: dict[str, int] = {}
+    for d in days:
+        for reason, n in d.quarantine_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    metadata: dict[str, object] = {
+        "dagster/row_count": sum(d.rows_in_table for d in days),
+        "days": len(days),
+        "raw_objects": sum(d.objects for d in days),
+        "raw_bytes": sum(d.bytes for d in days),
+        "records_read": sum(d.records_read for d in days),
+        "duplicates_dropped": sum(d.duplicates for d in days),
+        "quarantined": sum(d.quarantined for d in days),
+        "quarantine_reasons": dg.MetadataValue.json(reasons),
+        "late_records_accepted": sum(d.late_accepted for d in days),
+        "blank_lines": sum(d.blank_lines for d in days),
+    }
+    if len(days) > 1:
+        metadata["per_day"] = dg.MetadataValue.md(_per_day_table(days))
+    return metadata
+
+
+def _per_day_table(days: list[StagedDay]) -> str:
+    rows = [
+        "| day | objects | read | staged | duplicates | quarantined |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {d.day} | {d.objects} | {d.records_read} | {d.staged} | {d.duplicates} | "
+        f"{d.quarantined} |"
+        for d in days
+    ]
+    return "\n".join(rows)

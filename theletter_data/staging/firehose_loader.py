@@ -1,0 +1,415 @@
+"""Stage one Japan-time day of a Firehose stream: read, type, judge, deduplicate, replace.
+
+Every raw line read for a day ends in exactly one place, which makes the day reconcilable:
+- staged: a valid record whose own timestamp falls on the day (first copy of each event);
+- a duplicate: a later copy of a staged event (at-least-once delivery);
+- quarantined: a line that cannot be staged (malformed, missing fields, outside the arrival
+  window), judged by the day on which its object *arrived*, so it is quarantined exactly once;
+- another day's: a valid record of a neighbouring day, read because arrival folders overlap.
+Blank lines are not records; they are counted apart.
+
+The stream-specific part is one SQL projection (DuckDB dialect, `sql/<stream>.sql`) over
+`raw_lines(source_object, arrival_hour, line)` that yields `reject_reason`, `raw_line`,
+`event_at`, `event_id` and the staged table's columns.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from theletter_data.partitions import TIMEZONE
+from theletter_data.raw.layout import CLOCK_SKEW, FirehoseStream
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake, LakeObject
+from theletter_data.resources.pseudonymizer import Pseudonymizer
+from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
+from theletter_data.staging.salvage import salvage_gzip_lines
+from theletter_data.tables import Table
+
+_CSV_OPTIONS = (
+    "columns={'line': 'VARCHAR'}, delim='\\x01', quote='', escape='', header=false, "
+    "auto_detect=false, strict_mode=false, null_padding=false, filename=true, "
+    "store_rejects=true, max_line_size=33554432, buffer_size=67108864, new_line='\\n'"
+)
+_READER_REJECT_REASONS = {
+    "INVALID ENCODING": "invalid_utf8",
+    "LINE SIZE OVER MAXIMUM": "line_too_long",
+}
+_BROKEN_OBJECT = re.compile(r"GZIP|zlib|decompress", re.I)
+_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class FirehoseStaging:
+    """How one Firehose stream becomes one staged table."""
+
+    stream: FirehoseStream
+    table: Table
+    projection_sql: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    """Constants the projection binds (e.g. patterns), besides the pseudonymisation pads."""
+
+    @property
+    def carried_columns(self) -> list[str]:
+        """Staged columns the projection yields (the loader adds the day and the object)."""
+        added = {self.table.partition_by, "source_object"}
+        return [c for c in self.table.column_names if c not in added]
+
+
+@dataclass
+class StagedDay:
+    """What one day's staging read and where every line went."""
+
+    day: date
+    objects: int = 0
+    bytes: int = 0
+    records_read: int = 0
+    staged: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    other_days: int = 0
+    blank_lines: int = 0
+    late_accepted: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    rows_in_table: int = 0
+    quarantine_rows_in_table: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records_read == self.staged + self.duplicates + self.quarantined
+
+
+def stage_day(
+    staging: FirehoseStaging,
+    day: date,
+    *,
+    lake: Lake,
+    engine: IngestEngine,
+    pseudonymizer: Pseudonymizer,
+    warehouse: Warehouse,
+) -> StagedDay:
+    """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake."""
+    result = StagedDay(day=day)
+    objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
+    result.objects, result.bytes = len(objects), sum(o.size for o in objects)
+    with engine.session() as con:
+        work = _DayWork(con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params())
+        for batch in _batches(objects, engine.batch_bytes):
+            with lake.local_files([o.key for o in batch]) as paths:
+                work.read(batch, paths)
+        work.count_into(result)
+        next_day = day + timedelta(days=1)
+        quarantine = work.quarantine_rows()  # small; read before the staged rows stream out
+        counts = warehouse.replace(
+            [
+                PartitionWrite(staging.table, day, next_day, rows=work.staged_rows()),
+                PartitionWrite(
+                    QUARANTINE,
+                    day,
+                    next_day,
+                    rows=quarantine,
+                    scope={"stream": staging.stream.name},
+                ),
+            ]
+        )
+    result.rows_in_table = counts[staging.table.qualified_name]
+    result.quarantine_rows_in_table = counts[QUARANTINE.qualified_name]
+    return result
+
+
+def _batches(objects: Sequence[LakeObject], max_bytes: int) -> Iterator[list[LakeObject]]:
+    batch: list[LakeObject] = []
+    size = 0
+    for obj in objects:
+        if batch and size + obj.size > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(obj)
+        size += obj.size
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True)
+class _RawFile:
+    key: str
+    arrival_hour: datetime
+    path: str
+
+
+class _DayWork:
+    """The engine-side state of one day: `candidates` (valid records of the day, duplicates
+    included), `quarantined` (bad lines this day answers for) and line `counters`."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        staging: FirehoseStaging,
+        day: date,
+        lateness: timedelta,
+        hmac_params: Mapping[str, bytes],
+    ) -> None:
+        self.con = con
+        self.staging = staging
+        self.day = day
+        self.params: dict[str, object] = {
+            **hmac_params,
+            **staging.params,
+            "day": day,
+            "stream": staging.stream.name,
+            "skew": CLOCK_SKEW,
+            "lateness": lateness,
+            "last_scan": 0,
+        }
+        self.columns = ", ".join(staging.carried_columns)
+        self._set_raw_lines(
+            "SELECT NULL::VARCHAR AS source_object, NULL::TIMESTAMPTZ AS arrival_hour, "
+            "NULL::VARCHAR AS line WHERE false"
+        )
+        self._run(
+            f"CREATE TEMP TABLE candidates AS SELECT {self.columns}, source_object, arrival_hour "
+            f"FROM ({staging.projection_sql}) WHERE false"
+        )
+        self._run(
+            "CREATE TEMP TABLE quarantined (source_object VARCHAR, reason VARCHAR, "
+            "raw_line VARCHAR, line_number BIGINT, object_level BOOLEAN)"
+        )
+        self._run("CREATE TEMP TABLE counters (kind VARCHAR, n BIGINT)")
+
+    def _run(self, sql: str, **extra: object) -> list[tuple]:
+        """Execute with the parameters the statement names (DuckDB refuses unused ones)."""
+        return self.con.execute(sql, _bind(sql, {**self.params, **extra})).fetchall()
+
+    def _scalar(self, sql: str, **extra: object) -> object:
+        return self._run(sql, **extra)[0][0]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, batch: Sequence[LakeObject], paths: Sequence[Path]) -> None:
+        stream = self.staging.stream
+        pending = [
+            _RawFile(o.key, stream.arrival_hour(o.key), str(p))
+            for o, p in zip(batch, paths, strict=True)
+        ]
+        while pending:
+            try:
+                self._read_files(pending)
+                return
+            except (duckdb.IOException, duckdb.InvalidInputException) as error:
+                broken = [f for f in pending if f.path in str(error)]
+                if not broken or not _BROKEN_OBJECT.search(str(error)):
+                    raise
+                self._skip_reader_rejects()  # those of the failed scan
+                for file in broken:
+                    self._salvage(file, str(error))
+                pending = [f for f in pending if f not in broken]
+
+    def _read_files(self, files: Sequence[_RawFile]) -> None:
+        self.con.register(
+            "batch_files",
+            pa.table(
+                {
+                    "source_object": [f.key for f in files],
+                    "arrival_hour": pa.array(
+                        [f.arrival_hour for f in files], pa.timestamp("us", tz="UTC")
+                    ),
+                    "path": [f.path for f in files],
+                }
+            ),
+        )
+        try:
+            paths = "[" + ", ".join(_sql_string(f.path) for f in files) + "]"
+            self._set_raw_lines(
+                "SELECT f.source_object, f.arrival_hour, r.line "
+                f"FROM read_csv({paths}, {_CSV_OPTIONS}) AS r "
+                "JOIN batch_files AS f ON r.filename = f.path"
+            )
+            self._judge()
+            self._collect_reader_rejects()
+        finally:
+            self.con.unregister("batch_files")
+
+    def _set_raw_lines(self, select: str) -> None:
+        self._run(f"CREATE OR REPLACE TEMP VIEW raw_lines AS {select}")
+
+    def _judge(self) -> None:
+        """Parse the current `raw_lines` once and route every row to where it belongs."""
+        self._run(
+            f"""
+            CREATE OR REPLACE TEMP TABLE judged AS
+            WITH parsed AS (
+                SELECT *,
+                    CAST(timezone('{TIMEZONE}', event_at) AS DATE) AS event_day,
+                    CAST(timezone('{TIMEZONE}', arrival_hour) AS DATE) AS arrival_day
+                FROM ({self.staging.projection_sql})
+            ),
+            with_problem AS (
+                SELECT *,
+                    CASE
+                        WHEN reject_reason IS NOT NULL THEN reject_reason
+                        WHEN arrival_hour
+                            < timezone('{TIMEZONE}', CAST(event_day AS TIMESTAMP)) - $skew
+                            THEN 'timestamp_after_arrival'
+                        WHEN arrival_hour
+                            >= timezone('{TIMEZONE}', CAST(event_day + 1 AS TIMESTAMP)) + $lateness
+                            THEN 'arrived_after_window'
+                    END AS problem
+                FROM parsed
+            )
+            SELECT {self.columns}, source_object, arrival_hour, problem,
+                CASE WHEN problem IS NOT NULL THEN raw_line END AS raw_line,
+                CASE
+                    WHEN problem = 'blank_line' THEN
+                        CASE WHEN arrival_day = $day THEN 'blank' ELSE 'elsewhere' END
+                    WHEN problem IS NOT NULL THEN
+                        CASE WHEN arrival_day = $day THEN 'quarantine' ELSE 'elsewhere' END
+                    WHEN event_day = $day THEN 'candidate'
+                    ELSE 'other_day'
+                END AS disposition
+            FROM with_problem
+            """
+        )
+        self._run(
+            f"INSERT INTO candidates SELECT {self.columns}, source_object, arrival_hour "
+            "FROM judged WHERE disposition = 'candidate'"
+        )
+        self._run(
+            "INSERT INTO quarantined SELECT source_object, problem, raw_line, NULL, false "
+            "FROM judged WHERE disposition = 'quarantine'"
+        )
+        self._run(
+            "INSERT INTO counters SELECT disposition, COUNT(*) FROM judged "
+            "WHERE disposition IN ('blank', 'other_day') GROUP BY disposition"
+        )
+        self._run("DROP TABLE judged")
+
+    def _collect_reader_rejects(self) -> None:
+        """Lines DuckDB's reader itself refused (invalid UTF-8, over-long): those in objects
+        that arrived on this day are quarantined here, with their line numbers."""
+        if not self._has_reject_tables():
+            return
+        cases = " ".join(
+            f"WHEN {_sql_string(k)} THEN {_sql_string(v)}"
+            for k, v in _READER_REJECT_REASONS.items()
+        )
+        self._run(
+            f"""
+            INSERT INTO quarantined
+            SELECT f.source_object,
+                CASE e.error_type {cases} ELSE 'unreadable_line' END,
+                trim(e.csv_line, chr(10) || chr(13)), e.line, false
+            FROM reject_errors AS e
+            JOIN reject_scans AS s ON e.scan_id = s.scan_id AND e.file_id = s.file_id
+            JOIN batch_files AS f ON s.file_path = f.path
+            WHERE e.scan_id > $last_scan
+              AND CAST(timezone('{TIMEZONE}', f.arrival_hour) AS DATE) = $day
+            """
+        )
+        self._skip_reader_rejects()
+
+    def _has_reject_tables(self) -> bool:
+        return bool(
+            self._scalar("SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'")
+        )
+
+    def _skip_reader_rejects(self) -> None:
+        """Mark every reader reject so far as handled (DuckDB keeps them across scans)."""
+        if self._has_reject_tables():
+            self.params["last_scan"] = self._scalar(
+                "SELECT COALESCE(MAX(scan_id), 0) FROM reject_scans"
+            )
+
+    def _salvage(self, file: _RawFile, error: str) -> None:
+        """Keep the complete lines of a truncated or corrupt gzip object; record the loss."""
+        with tempfile.TemporaryDirectory(prefix="theletter-salvage-") as folder:
+            recovered = Path(folder) / "recovered.jsonl"
+            lines = salvage_gzip_lines(Path(file.path), recovered)
+            if lines:
+                self._read_files([_RawFile(file.key, file.arrival_hour, str(recovered))])
+        arrived_today = self._scalar(
+            f"SELECT CAST(timezone('{TIMEZONE}', $arrival) AS DATE) = $day",
+            arrival=file.arrival_hour,
+        )
+        if arrived_today:
+            cause = error.replace(file.path, file.key).splitlines()[0][:200]
+            self._run(
+                "INSERT INTO quarantined VALUES ($key, $reason, $detail, NULL, true)",
+                key=file.key,
+                reason="truncated_object" if lines else "unreadable_object",
+                detail=f"{lines} complete lines recovered, the rest unreadable ({cause})",
+            )
+
+    # -- results -------------------------------------------------------------------------------
+
+    def count_into(self, result: StagedDay) -> None:
+        candidates = int(self._scalar("SELECT COUNT(*) FROM candidates"))  # type: ignore[arg-type]
+        unique = int(self._scalar("SELECT COUNT(DISTINCT event_id) FROM candidates"))  # type: ignore[arg-type]
+        lines = dict(
+            self._run(
+                "SELECT reason, COUNT(*) FROM quarantined WHERE NOT object_level GROUP BY reason"
+            )
+        )
+        objects = dict(
+            self._run("SELECT reason, COUNT(*) FROM quarantined WHERE object_level GROUP BY reason")
+        )
+        counters = dict(self._run("SELECT kind, SUM(n) FROM counters GROUP BY kind"))
+        result.staged = unique
+        result.duplicates = candidates - unique
+        result.quarantined = int(sum(lines.values()))
+        result.quarantine_reasons = dict(
+            sorted({**lines, **{f"{k} (objects)": v for k, v in objects.items()}}.items())
+        )
+        result.records_read = candidates + result.quarantined
+        result.other_days = int(counters.get("other_day", 0))
+        result.blank_lines = int(counters.get("blank", 0))
+        result.late_accepted = int(
+            self._scalar(  # type: ignore[arg-type]
+                "SELECT COUNT(*) FROM candidates WHERE arrival_hour >= "
+                f"timezone('{TIMEZONE}', CAST($day + 1 AS TIMESTAMP))"
+            )
+        )
+
+    def quarantine_rows(self) -> pa.Table:
+        sql = f"""
+            SELECT CAST($day AS DATE) AS event_date, $stream AS stream, source_object,
+                CASE WHEN object_level THEN '' ELSE sha256(COALESCE(raw_line, '')) END
+                    AS line_sha256,
+                reason,
+                CASE WHEN object_level THEN 0 ELSE COUNT(*) END AS occurrences,
+                MIN(line_number) AS line_number,
+                {masked_excerpt_sql("MIN(raw_line)")} AS excerpt
+            FROM quarantined
+            GROUP BY source_object, line_sha256, reason, object_level
+        """
+        return self.con.sql(sql, params=_bind(sql, self.params)).to_arrow_table()
+
+    def staged_rows(self) -> pa.RecordBatchReader:
+        """The first delivered copy of each event, with the day and source object added."""
+        table = self.staging.table
+        order = ", ".join(["source_object", *self.staging.carried_columns])
+        select = ", ".join(
+            f"CAST($day AS DATE) AS {c}" if c == table.partition_by else c
+            for c in table.column_names
+        )
+        sql = (
+            f"SELECT {select} FROM candidates "
+            f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
+        )
+        return self.con.sql(sql, params=_bind(sql, self.params)).to_arrow_reader()
+
+
+def _bind(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    return {name: params[name] for name in set(_PARAMETER.findall(sql)) if name in params}
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

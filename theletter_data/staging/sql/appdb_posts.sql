@@ -1,0 +1,19 @@
+-- App export rows -> stg_posts columns, or a reject reason. DuckDB dialect (ingestion engine),
+-- over export_rows(source_object, <the export's columns>).
+SELECT
+    source_object,
+    to_json(export_rows) AS raw_line,
+    CASE
+        WHEN post_id IS NULL THEN 'missing_field:post_id'
+        WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+        WHEN status IS NULL THEN 'missing_field:status'
+        WHEN status = 'published' AND published_at IS NULL THEN 'missing_field:published_at'
+    END AS reject_reason,
+    CAST(post_id AS VARCHAR) AS post_id,
+    CAST(newsletter_id AS VARCHAR) AS newsletter_id,
+    CAST(title AS VARCHAR) AS title,
+    CAST(status AS VARCHAR) AS status,
+    CAST(published_at AS TIMESTAMPTZ) AS published_at,
+    coalesce(CAST(emailed AS BOOLEAN), false) AS emailed,
+    CAST(created_at AS TIMESTAMPTZ) AS created_at
+FROM export_rows

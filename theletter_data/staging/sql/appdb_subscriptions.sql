@@ -1,0 +1,23 @@
+-- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
+-- engine), over export_rows(source_object, <the export's columns>).
+-- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
+SELECT
+    source_object,
+    to_json(export_rows) AS raw_line,
+    CASE
+        WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
+        WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+        WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
+        WHEN subscribed_at IS NULL THEN 'missing_field:subscribed_at'
+        WHEN unsubscribed_at < subscribed_at THEN 'unsubscribed_before_subscribed'
+    END AS reject_reason,
+    CAST(subscription_id AS VARCHAR) AS subscription_id,
+    CAST(newsletter_id AS VARCHAR) AS newsletter_id,
+    CAST(reader_id AS VARCHAR) AS reader_id,
+    sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(email))))))
+        AS reader_hash,
+    coalesce(CAST(plan AS VARCHAR), 'free') AS plan,
+    CAST(subscribed_at AS TIMESTAMPTZ) AS subscribed_at,
+    CAST(unsubscribed_at AS TIMESTAMPTZ) AS unsubscribed_at,
+    unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active
+FROM export_rows

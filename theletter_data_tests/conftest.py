@@ -1,0 +1,72 @@
+"""Shared fixtures: a temporary local lake, a temporary DuckDB warehouse, the ingestion engine
+and a fixed pseudonymisation key; a moto S3 server for the S3 code path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake
+from theletter_data.resources.pseudonymizer import Pseudonymizer
+
+TEST_KEY = "test-pseudonym-key"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(url=str(tmp_path / "lake"))
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> IngestEngine:
+    return IngestEngine(memory_limit="512MB", threads=2, temp_directory=str(tmp_path / "spill"))
+
+
+@pytest.fixture
+def pseudonymizer() -> Pseudonymizer:
+    return Pseudonymizer(key=TEST_KEY)
+
+
+@pytest.fixture
+def resources(
+    lake: Lake, warehouse: DuckDBWarehouse, engine: IngestEngine, pseudonymizer: Pseudonymizer
+) -> dict[str, Any]:
+    return {
+        "lake": lake,
+        "warehouse": warehouse,
+        "ingest_engine": engine,
+        "pseudonymizer": pseudonymizer,
+    }
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real-protocol S3 endpoint on 127.0.0.1 (moto's server), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")

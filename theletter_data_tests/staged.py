@@ -1,0 +1,54 @@
+"""Write hand-made rows into staged tables and materialize one metric over a partition range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import dagster as dg
+import pyarrow as pa
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.tables import Table
+
+
+def write_rows(
+    warehouse: Warehouse, table: Table, rows: Sequence[dict], start: date, end: date
+) -> None:
+    """Replace [start, end) of `table` with `rows` (columns not given are NULL)."""
+    arrow = pa.Table.from_pylist(
+        [{c: row.get(c) for c in table.column_names} for row in rows], schema=table.arrow_schema
+    )
+    warehouse.replace([PartitionWrite(table, start, end, rows=arrow)])
+
+
+def materialize(
+    asset: dg.AssetsDefinition,
+    warehouse: Warehouse,
+    first: str,
+    last: str | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Materialize `asset` for the partitions first..last (keys) in one run."""
+    return dg.materialize(
+        [asset],
+        resources={"warehouse": warehouse},
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first},
+        raise_on_error=raise_on_error,
+    )
+
+
+def rows_of(warehouse: Warehouse, table: Table, order_by: str) -> list[dict]:
+    return warehouse.query(f"SELECT * FROM {table.qualified_name} ORDER BY {order_by}").to_pylist()
+
+
+def checks_passed(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }

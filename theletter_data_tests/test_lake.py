@@ -1,0 +1,64 @@
+"""The lake resource on a local folder and on S3 (a moto server, the real S3 protocol)."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from datetime import date, timedelta
+
+import boto3
+import pytest
+
+from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.resources.lake import Lake
+
+
+@pytest.fixture
+def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
+    return Lake(url=f"s3://{bucket}/theletter", endpoint_url=moto_endpoint, region="ap-northeast-1")
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request: pytest.FixtureRequest, lake: Lake) -> Lake:
+    return lake if request.param == "local" else request.getfixturevalue("s3_lake")
+
+
+def test_objects_round_trip_as_stored_bytes(any_lake: Lake) -> None:
+    payload = gzip.compress(b'{"a": 1}\n', mtime=0)
+    any_lake.write_bytes("ses-events/2026/11/20/01/x.gz", payload)
+    assert any_lake.read_bytes("ses-events/2026/11/20/01/x.gz") == payload  # not decompressed
+    (obj,) = any_lake.list("ses-events/")
+    assert (obj.key, obj.size) == ("ses-events/2026/11/20/01/x.gz", len(payload))
+    with any_lake.local_files([obj.key]) as (path,):
+        assert path.read_bytes() == payload
+
+
+def test_listing_a_missing_prefix_is_empty(any_lake: Lake) -> None:
+    assert any_lake.list("pageviews/2030/01/01/") == []
+    assert not any_lake.exists()
+
+
+def test_s3_listing_pages_past_a_thousand_keys(s3_lake: Lake, moto_endpoint: str) -> None:
+    bucket = s3_lake.url.removeprefix("s3://").split("/")[0]
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    for i in range(1_100):
+        key = f"theletter/pageviews/2026/11/20/03/{i:05d}.gz"
+        client.put_object(Bucket=bucket, Key=key, Body=b"")
+    keys = [o.key for o in s3_lake.list("pageviews/2026/11/20/")]
+    assert len(keys) == 1_100 and keys[0] == "pageviews/2026/11/20/03/00000.gz"
+
+
+def test_a_day_reads_the_arrival_hours_that_can_hold_it(lake: Lake) -> None:
+    # Japan-time 2026-11-20 is 2026-11-19 15:00 to 2026-11-20 15:00 UTC: read one hour before
+    # and three hours after, i.e. delivery hours 14:00 on the 19th to 17:00 on the 20th.
+    for hour in range(12, 24):
+        lake.write_bytes(f"ses-events/2026/11/19/{hour:02d}/a.gz", b"")
+    for hour in range(0, 24):
+        lake.write_bytes(f"ses-events/2026/11/20/{hour:02d}/a.gz", b"")
+    objects = SES_EVENTS.objects_for_day(lake, date(2026, 11, 20), timedelta(hours=3))
+    hours = [o.key.split("/")[3] + "/" + o.key.split("/")[4] for o in objects]
+    assert hours[0] == "19/14" and hours[-1] == "20/17" and len(hours) == 10 + 18

@@ -1,0 +1,117 @@
+"""platform_daily_kpis on a hand-made day of every staged table."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from theletter_data.metrics.platform_daily_kpis import PLATFORM_DAILY_KPIS, platform_daily_kpis
+from theletter_data.staging.app_exports import NEWSLETTERS, POSTS, SUBSCRIPTIONS
+from theletter_data.staging.email_events import STG_EMAIL_EVENTS
+from theletter_data.staging.page_views import STG_PAGE_VIEWS
+from theletter_data_tests.rawdata import utc
+from theletter_data_tests.staged import checks_passed, materialize, rows_of, write_rows
+
+D = date(2026, 11, 20)
+NEXT = D + timedelta(days=1)
+
+
+def email(event_type, recipient, newsletter="nl_1", **extra):
+    return {
+        "event_date": D, "event_at": utc("2026-11-20 01:00:00"),
+        "event_id": f"{event_type}-{recipient}-{newsletter}", "event_type": event_type,
+        "message_id": f"m-{recipient}", "sent_at": utc("2026-11-20 00:00:00"),
+        "newsletter_id": newsletter, "post_id": "po_1", "recipient_hash": recipient,
+        "source_object": "x", **extra,
+    }  # fmt: skip
+
+
+def view(event_id, visitor, newsletter="nl_1", bot=False):
+    return {
+        "event_date": D, "event_at": utc("2026-11-20 02:00:00"), "event_id": event_id,
+        "newsletter_id": newsletter, "url_path": "/", "source_category": "direct",
+        "visitor_id": visitor, "session_id": f"s-{visitor}", "device_type": "mobile",
+        "is_bot": bot, "source_object": "x",
+    }  # fmt: skip
+
+
+def test_one_day_of_the_business_overview(warehouse):
+    write_rows(warehouse, STG_EMAIL_EVENTS, [
+        *(email("send", r) for r in "abcd"),
+        *(email("delivery", r) for r in "abc"),
+        email("bounce", "d"),
+        email("complaint", "c"),
+        email("open", "a", is_machine_open=True),  # machine: not an active reader
+        email("open", "b", is_machine_open=False),
+        email("click", "c"),
+    ], D, NEXT)  # fmt: skip
+    write_rows(warehouse, STG_PAGE_VIEWS, [
+        view("p1", "v1"), view("p2", "v1"), view("p3", "v2", newsletter="nl_3"),
+        view("p4", "crawler", newsletter="nl_4", bot=True),
+    ], D, NEXT)  # fmt: skip
+    write_rows(warehouse, NEWSLETTERS.table, [
+        {"snapshot_date": D, "newsletter_id": n, "slug": n, "created_at": utc("2026-01-01 00:00")}
+        for n in ("nl_1", "nl_2", "nl_3", "nl_4")
+    ], D, NEXT)  # fmt: skip
+    write_rows(warehouse, POSTS.table, [
+        {"snapshot_date": D, "post_id": "po_1", "newsletter_id": "nl_1", "status": "published",
+         "published_at": utc("2026-11-20 00:00:00"), "emailed": True},
+        {"snapshot_date": D, "post_id": "po_0", "newsletter_id": "nl_1", "status": "published",
+         "published_at": utc("2026-11-01 00:00:00"), "emailed": True},
+        {"snapshot_date": D, "post_id": "po_2", "newsletter_id": "nl_2", "status": "draft",
+         "emailed": False},
+    ], D, NEXT)  # fmt: skip
+    write_rows(warehouse, SUBSCRIPTIONS.table, [
+        {"snapshot_date": D, "subscription_id": "s1", "newsletter_id": "nl_1", "reader_hash": "r1",
+         "plan": "paid", "subscribed_at": utc("2026-11-20 01:00:00"), "is_active": True},
+        {"snapshot_date": D, "subscription_id": "s2", "newsletter_id": "nl_2", "reader_hash": "r1",
+         "plan": "free", "subscribed_at": utc("2026-10-01 00:00:00"), "is_active": True},
+        {"snapshot_date": D, "subscription_id": "s3", "newsletter_id": "nl_2", "reader_hash": "r2",
+         "plan": "free", "subscribed_at": utc("2026-10-01 00:00:00"),
+         "unsubscribed_at": utc("2026-11-20 02:00:00"), "is_active": False},
+    ], D, NEXT)  # fmt: skip
+
+    result = materialize(platform_daily_kpis, warehouse, "2026-11-20")
+
+    assert result.success and all(checks_passed(result).values())
+    (row,) = rows_of(warehouse, PLATFORM_DAILY_KPIS, "date")
+    assert row == {
+        "date": D,
+        "active_readers": 2,  # b read it, c clicked
+        "unique_visitors": 2,
+        "page_views": 3,
+        "emails_sent": 4,
+        "emails_delivered": 3,
+        "emails_bounced": 1,
+        "spam_complaints": 1,
+        "bounce_rate": pytest.approx(0.25),
+        "complaint_rate": pytest.approx(1 / 3),
+        "newsletters_total": 4,
+        "newsletters_active": 2,  # nl_1 sent, nl_3 was read; nl_4 only had a crawler
+        "newsletters_sending": 1,
+        "posts_published": 1,
+        "new_subscriptions": 1,
+        "ended_subscriptions": 1,
+        "active_subscriptions": 2,
+        "paid_subscriptions": 1,
+        "subscribed_readers": 1,
+    }
+
+
+def test_a_day_without_data_still_has_a_row_of_zeros(warehouse):
+    for table in (STG_EMAIL_EVENTS, STG_PAGE_VIEWS, NEWSLETTERS.table, POSTS.table):
+        write_rows(warehouse, table, [], NEXT, NEXT + timedelta(days=1))
+    write_rows(warehouse, SUBSCRIPTIONS.table, [], NEXT, NEXT + timedelta(days=1))
+    materialize(platform_daily_kpis, warehouse, "2026-11-21")
+    (row,) = rows_of(warehouse, PLATFORM_DAILY_KPIS, "date")
+    assert row["date"] == NEXT and row["emails_sent"] == 0 and row["bounce_rate"] is None
+
+
+def test_a_missing_staged_table_fails_at_once_without_retries(warehouse):
+    result = materialize(platform_daily_kpis, warehouse, "2026-11-21", raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("platform_daily_kpis")
+    assert "Permanent error, not retried" in failure.error.message
+    assert "stg_email_events" in failure.error.message
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -1,0 +1,249 @@
+"""stg_email_events on hand-built Firehose objects: every expected number is worked out here.
+
+Day D is 2026-11-20 in Japan: it runs from 2026-11-19 15:00 to 2026-11-20 15:00 UTC, and its
+arrival window (one hour of clock skew before, three hours of lateness after) is
+[2026-11-19 14:00, 2026-11-20 18:00) UTC.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date
+
+from theletter_data.staging.email_events import EMAIL_EVENTS
+from theletter_data.staging.firehose_loader import stage_day
+from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
+
+D = date(2026, 11, 20)
+
+
+def stage(resources, day=D):
+    return stage_day(
+        EMAIL_EVENTS,
+        day,
+        lake=resources["lake"],
+        engine=resources["ingest_engine"],
+        pseudonymizer=resources["pseudonymizer"],
+        warehouse=resources["warehouse"],
+    )
+
+
+def staged_rows(warehouse, day=D):
+    return warehouse.query(
+        "SELECT * FROM staging.stg_email_events WHERE event_date = @day "
+        "ORDER BY event_at, event_type, event_id",
+        {"day": day},
+    ).to_pylist()
+
+
+def quarantine_rows(warehouse):
+    return warehouse.query(
+        "SELECT event_date, reason, occurrences, source_object, line_number, excerpt "
+        "FROM staging.quarantine WHERE stream = 'ses_events' ORDER BY event_date, reason"
+    ).to_pylist()
+
+
+def test_each_event_is_staged_once_with_a_pseudonymised_recipient(resources):
+    lake, pseudonymizer = resources["lake"], resources["pseudonymizer"]
+    sent = utc("2026-11-19 16:00:00")
+    human_open = ses("Open", utc("2026-11-19 16:10:00"), sent_at=sent)
+    delivery = ses("Delivery", utc("2026-11-19 16:00:05"), sent_at=sent)
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-19 16:05:00")),
+        [
+            ses("Send", sent),
+            delivery,
+            machine_open(utc("2026-11-19 16:01:00"), sent_at=sent),
+            human_open,
+            ses(
+                "Click",
+                utc("2026-11-19 16:12:00"),
+                sent_at=sent,
+                link="https://tokyo-tech.theletter.jp/posts/po_1?utm_medium=email&token=abc",
+            ),
+            human_open,  # a duplicate inside the same object
+            ses(
+                "Bounce",
+                utc("2026-11-19 16:00:09"),
+                message_id="m-2",
+                recipient="Taro.Yamada@Example.COM",
+                sent_at=sent,
+            ),
+        ],
+    )
+    # Firehose re-delivers the delivery record in a later object; a complaint arrives too.
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-19 17:05:00"), "b"),
+        [delivery, ses("Complaint", utc("2026-11-19 17:00:00"), sent_at=sent)],
+    )
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged, result.duplicates, result.quarantined) == (
+        9,
+        7,
+        2,
+        0,
+    )
+    assert result.reconciles and result.rows_in_table == 7
+    rows = staged_rows(resources["warehouse"])
+    assert [r["event_type"] for r in rows] == [
+        "send", "delivery", "bounce", "open", "open", "click", "complaint",
+    ]  # fmt: skip
+    hanako = pseudonymizer.hash("hanako@example.jp")
+    taro = pseudonymizer.hash("taro.yamada@example.com")  # trimmed and lower-cased
+    assert {r["recipient_hash"] for r in rows} == {hanako, taro}
+    assert [r["recipient_hash"] for r in rows if r["event_type"] == "bounce"] == [taro]
+    opens = [r for r in rows if r["event_type"] == "open"]
+    assert [r["is_machine_open"] for r in opens] == [True, False]
+    (click,) = (r for r in rows if r["event_type"] == "click")
+    assert click["link_url"] == "https://tokyo-tech.theletter.jp/posts/po_1"
+    assert all(r["newsletter_id"] == "nl_1" and r["post_id"] == "po_1" for r in rows)
+    assert all("@" not in str(value) for r in rows for value in r.values())
+
+
+def test_days_are_japan_calendar_days(resources):
+    lake = resources["lake"]
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-19 15:03:00")),
+        [
+            ses("Send", utc("2026-11-19 14:59:59"), message_id="before-midnight"),  # Nov 19 JST
+            ses("Send", utc("2026-11-19 15:00:00"), message_id="midnight"),  # Nov 20 00:00 JST
+        ],
+    )
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-20 15:02:00")),
+        [
+            ses("Send", utc("2026-11-20 14:59:59"), message_id="last-second"),  # Nov 20 JST
+            ses("Send", utc("2026-11-20 15:00:00"), message_id="next-day"),  # Nov 21 JST
+        ],
+    )
+
+    days = {day: stage(resources, day) for day in (date(2026, 11, 19), D, date(2026, 11, 21))}
+
+    assert [days[d].staged for d in sorted(days)] == [1, 2, 1]
+    assert {r["message_id"] for r in staged_rows(resources["warehouse"])} == {
+        "midnight",
+        "last-second",
+    }
+    # Each object was read by two days; every record counted once, by its own day.
+    assert days[D].other_days == 2
+
+
+def test_late_records_inside_the_window_are_staged_later_ones_quarantined(resources):
+    lake = resources["lake"]
+    # 23:30 JST on D, delivered 2 h 40 min after D ended: inside the 3-hour lateness.
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-20 17:10:00")),
+        [ses("Open", utc("2026-11-20 14:30:00"), message_id="late-but-in")],
+    )
+    # 19:00 JST on D, delivered 4 hours after D ended: D's run never reads it; the day it
+    # arrived on (Nov 21 JST) quarantines it, and the record stays in the lake.
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-20 19:00:00")),
+        [ses("Open", utc("2026-11-20 10:00:00"), message_id="too-late")],
+    )
+
+    on_d = stage(resources, D)
+    next_day = stage(resources, date(2026, 11, 21))
+
+    assert (on_d.staged, on_d.late_accepted, on_d.quarantined) == (1, 1, 0)
+    assert (next_day.records_read, next_day.staged, next_day.quarantined) == (1, 0, 1)
+    assert next_day.quarantine_reasons == {"arrived_after_window": 1}
+    (row,) = quarantine_rows(resources["warehouse"])
+    assert row["event_date"] == date(2026, 11, 21)
+    assert row["source_object"].startswith("ses-events/2026/11/20/19/")
+
+
+def test_bad_lines_are_quarantined_with_their_reason_and_good_ones_kept(resources):
+    lake = resources["lake"]
+    at = utc("2026-11-20 01:00:00")
+    no_message_id = ses("Send", at)
+    del no_message_id["mail"]["messageId"]
+    bad_time = ses("Open", at)
+    bad_time["open"]["timestamp"] = "yesterday-ish"
+    unknown_type = ses("Bounce", at)
+    unknown_type["eventType"] = "Bounced"  # not an SES event type
+    key = firehose_key("ses-events", utc("2026-11-20 01:05:00"))
+    put_lines(
+        lake,
+        key,
+        [
+            ses("Send", at, message_id="good-1"),
+            '{"eventType": "Send", "mail": {"messageId": "cut-off", "destination": ["x@y.jp"]',
+            b"\xff\xfe not utf-8 \xc3\x28",
+            "",
+            unknown_type,
+            no_message_id,
+            bad_time,
+            ses("Send", at, message_id="good-2"),
+            '{"eventType": "Send", "mail": {"messageId": "cut-off", "destination": ["x@y.jp"]',
+        ],
+    )
+    # A truncated upload: its first gzip member is whole, the second is cut in the middle.
+    whole = gzip.compress(
+        b"\n".join(json.dumps(ses("Send", at, message_id=f"saved-{i}")).encode() for i in (1, 2))
+        + b"\n",
+        mtime=0,
+    )
+    cut = gzip.compress(json.dumps(ses("Send", at, message_id="lost")).encode() + b"\n", mtime=0)
+    lake.write_bytes(firehose_key("ses-events", utc("2026-11-20 02:05:00")), whole + cut[:30])
+    lake.write_bytes(firehose_key("ses-events", utc("2026-11-20 03:05:00")), b"")  # zero bytes
+
+    result = stage(resources)
+
+    assert {r["message_id"] for r in staged_rows(resources["warehouse"])} == {
+        "good-1", "good-2", "saved-1", "saved-2",
+    }  # fmt: skip
+    assert result.quarantine_reasons == {
+        "invalid_timestamp": 1,
+        "invalid_utf8": 1,
+        "malformed_json": 2,
+        "missing_field:mail.messageId": 1,
+        "truncated_object (objects)": 1,
+        "unknown_event_type": 1,
+        "unreadable_object (objects)": 1,
+    }
+    assert (result.records_read, result.staged, result.quarantined, result.blank_lines) == (
+        10,
+        4,
+        6,
+        1,
+    )
+    assert result.reconciles
+    rows = quarantine_rows(resources["warehouse"])
+    malformed = next(r for r in rows if r["reason"] == "malformed_json")
+    assert malformed["occurrences"] == 2  # the same bad line twice: one row, counted twice
+    assert "<email>" in malformed["excerpt"] and "x@y.jp" not in malformed["excerpt"]
+    invalid = next(r for r in rows if r["reason"] == "invalid_utf8")
+    assert (invalid["source_object"], invalid["line_number"]) == (key, 3)
+    truncated = next(r for r in rows if r["reason"] == "truncated_object")
+    assert truncated["occurrences"] == 0 and truncated["excerpt"].startswith("2 complete lines")
+
+
+def test_a_rerun_replaces_the_day_instead_of_adding_to_it(resources):
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-20 01:05:00")),
+        [ses("Send", utc("2026-11-20 01:00:00"), message_id=f"m-{i}") for i in range(3)],
+    )
+    stage(resources)
+    first = staged_rows(warehouse)
+    stage(resources)
+    assert staged_rows(warehouse) == first
+
+    put_lines(
+        lake,
+        firehose_key("ses-events", utc("2026-11-20 16:30:00"), "late"),
+        [ses("Send", utc("2026-11-20 02:00:00"), message_id="m-late")],
+    )
+    assert stage(resources).staged == 4
+    assert len(staged_rows(warehouse)) == 4
