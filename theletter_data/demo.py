@@ -4,6 +4,7 @@ that `dagster dev` shows it), then print what each newsletter's author would see
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -84,11 +85,12 @@ def run_demo(
             f"({demo_range.start} to {demo_range.end}), {newsletters} newsletters, "
             f"{readers:,} readers, seed {seed}...\n"
         )
+        started = time.monotonic()
         report = generate_lake(
             lake, demo_range.start, demo_range.end,
             newsletters=newsletters, readers=readers, seed=seed, workers=workers,
         )  # fmt: skip
-        out.write(report.summary() + "\n")
+        out.write(f"{report.summary()}\n  generated in {time.monotonic() - started:.0f} s\n")
     else:
         demo_range = requested or existing
         out.write(f"Using the lake at {lake.url} ({demo_range.start} to {demo_range.end}).\n")
@@ -110,6 +112,7 @@ def _run_job(
     out: TextIO,
 ) -> None:
     out.write(f"Materializing job {name} for partitions {first} to {last} in one run...\n")
+    started = time.monotonic()
     result = defs.resolve_job_def(name).execute_in_process(
         instance=instance,
         tags={
@@ -126,7 +129,9 @@ def _run_job(
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and not e.asset_check_evaluation_data.passed
     ]
-    out.write(f"  run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    elapsed = time.monotonic() - started
+    outcome = "succeeded" if result.success else "FAILED"
+    out.write(f"  run {result.run_id}: {outcome} in {elapsed:.0f} s")
     out.write(f", failed checks: {', '.join(failed)}\n" if failed else ", all checks passed\n")
     if not result.success:
         raise SystemExit(f"job {name} failed; see run {result.run_id} in the Dagster UI")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import sqlglot
@@ -20,3 +22,16 @@ def to_duckdb(bigquery_sql: str) -> str:
     if len(statements) != 1:
         raise ValueError(f"expected one SQL statement, got {len(statements)}")
     return statements[0]
+
+
+_DUCKDB_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def duckdb_params(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The subset of `params` that a DuckDB statement names (DuckDB refuses unused ones)."""
+    return {name: params[name] for name in set(_DUCKDB_PARAMETER.findall(sql)) if name in params}
+
+
+def duckdb_string(value: str) -> str:
+    """A DuckDB string literal, for the few places that take no parameters (file lists)."""
+    return "'" + value.replace("'", "''") + "'"

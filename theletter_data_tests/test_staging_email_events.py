@@ -11,6 +11,9 @@ import gzip
 import json
 from datetime import date
 
+import dagster as dg
+import pytest
+
 from theletter_data.staging.email_events import EMAIL_EVENTS
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
@@ -247,3 +250,9 @@ def test_a_rerun_replaces_the_day_instead_of_adding_to_it(resources):
     )
     assert stage(resources).staged == 4
     assert len(staged_rows(warehouse)) == 4
+
+
+def test_a_day_without_any_delivered_object_fails_instead_of_staging_nothing(resources):
+    with pytest.raises(dg.Failure, match="No `ses-events/` objects were delivered between "
+                       "2026-11-19 14:00 and 2026-11-20 18:00 UTC"):  # fmt: skip
+        stage(resources)

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import dagster as dg
-import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 
 
@@ -73,10 +71,6 @@ class Lake(dg.ConfigurableResource):
     def _key(self, path: str) -> str:
         return path[len(self._root) + 1 :]
 
-    def exists(self) -> bool:
-        """True when the lake's root holds at least one object."""
-        return any(True for _ in self.list(""))
-
     def list(self, prefix: str) -> list[LakeObject]:
         """Every object under the folder `prefix`, sorted by key; none if the folder is missing."""
         selector = pafs.FileSelector(
@@ -110,16 +104,6 @@ class Lake(dg.ConfigurableResource):
         else:
             with self.fs.open_output_stream(self.path(key), compression=None) as out:
                 yield out  # type: ignore[misc]
-
-    def read_parquet(self, prefix: str) -> pa.Table | None:
-        """All Parquet objects under a folder as one table, or None when the folder is missing."""
-        keys = [o.key for o in self.list(prefix) if o.key.endswith(".parquet")]
-        if not keys:
-            return None
-        return pa.concat_tables(
-            [pq.read_table(self.path(k), filesystem=self.fs) for k in keys],
-            promote_options="default",
-        )
 
     @contextmanager
     def local_files(self, keys: Sequence[str], threads: int = 4) -> Iterator[list[Path]]:

@@ -2,8 +2,8 @@
 
 HMAC-SHA256 (RFC 2104) with a secret key from the environment: the same address always gives the
 same pseudonym (so joins and unique counts work), and nobody without the key can test a guessed
-address against it. The hash is computed inside the ingestion engine's SQL; `hash` is the
-reference implementation in Python.
+address against it. The hash is computed inside the ingestion engine's SQL (staging/sql/) with
+the pads of `sql_params`; `hash` is the reference implementation in Python.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class Pseudonymizer(dg.ConfigurableResource):
         ).hexdigest()
 
     def sql_params(self) -> dict[str, bytes]:
-        """The inner and outer HMAC pads, for `hmac_sql` (bound as query parameters, never
-        formatted into SQL text)."""
+        """The inner and outer HMAC pads, bound as query parameters (never formatted into SQL
+        text): HMAC = sha256(opad || sha256(ipad || message))."""
         key = self.key.encode()
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
@@ -39,9 +39,3 @@ class Pseudonymizer(dg.ConfigurableResource):
             "hmac_ipad": bytes(b ^ 0x36 for b in key),
             "hmac_opad": bytes(b ^ 0x5C for b in key),
         }
-
-
-def hmac_sql(expression: str) -> str:
-    """DuckDB SQL for the HMAC-SHA256 hex digest of a VARCHAR expression (see `sql_params`)."""
-    normalised = f"encode(lower(trim({expression})))"
-    return f"sha256($hmac_opad || unhex(sha256($hmac_ipad || {normalised})))"

@@ -14,21 +14,19 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from theletter_data.checks import run_table_checks, table_check_specs
-from theletter_data.partitions import daily_partitions, day_bounds_utc, days_in
+from theletter_data.checks import run_table_checks
+from theletter_data.partitions import day_bounds_utc, days_in
 from theletter_data.raw.assets import raw_appdb_exports
 from theletter_data.raw.layout import appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
-from theletter_data.retries import ENGINE_PERMANENT_ERRORS, IO_RETRY_POLICY, fail_fast_on
-from theletter_data.sql import read_sql
+from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
+from theletter_data.sql import duckdb_params, duckdb_string, read_sql
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
+from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 from theletter_data.tables import Column, Table
-
-OWNER = "team:platform"
-RECONCILIATION = "reconciliation"
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ def stage_snapshot(
             "export_files",
             pa.table({"source_object": [o.key for o in objects], "path": [str(p) for p in paths]}),
         )
-        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+        files = "[" + ", ".join(duckdb_string(str(p)) for p in paths) + "]"
         con.execute(
             f"CREATE TEMP VIEW export_file_rows AS SELECT * FROM read_parquet({files}, "
             "union_by_name = true, filename = true, hive_partitioning = false)"
@@ -204,8 +202,7 @@ def stage_snapshot(
         )
         params = {**pseudonymizer.sql_params(), "snapshot_end": snapshot_end}
         sql = export.projection_sql
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
-        con.execute(f"CREATE TEMP TABLE projected AS {sql}", used)
+        con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
         key = export.table.key[1]
         counts = con.execute(
             "SELECT COUNT(*), COUNT(*) FILTER (reject_reason IS NOT NULL), "
@@ -250,27 +247,12 @@ def _quarantine_rows(con: duckdb.DuckDBPyConnection, export: AppExport, day: dat
 def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
     table = export.table
 
-    @dg.asset(
-        name=table.name,
-        group_name="staging",
+    @staged_table_asset(
+        table,
+        upstream=raw_appdb_exports[export.source_table],
         description=export.description,
-        partitions_def=daily_partitions,
-        deps=[raw_appdb_exports[export.source_table]],
-        kinds={"python", "duckdb", "table"},
-        owners=[OWNER],
-        metadata=table.definition_metadata(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=IO_RETRY_POLICY,
-        check_specs=[
-            *table_check_specs(table, table.name),
-            dg.AssetCheckSpec(
-                RECONCILIATION,
-                asset=table.name,
-                blocking=True,
-                description="Per snapshot: exported rows = staged + duplicates + quarantined, "
-                "and the warehouse holds exactly the staged rows.",
-            ),
-        ],
+        reconciliation="Per snapshot: exported rows = staged + duplicates + quarantined, and "
+        "the warehouse holds exactly the staged rows.",
     )
     def _asset(
         context: dg.AssetExecutionContext,

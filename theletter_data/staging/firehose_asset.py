@@ -5,17 +5,15 @@ from datetime import timedelta
 
 import dagster as dg
 
-from theletter_data.checks import run_table_checks, table_check_specs
-from theletter_data.partitions import daily_partitions, days_in
+from theletter_data.checks import run_table_checks
+from theletter_data.partitions import days_in
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
-from theletter_data.retries import ENGINE_PERMANENT_ERRORS, IO_RETRY_POLICY, fail_fast_on
+from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_day
-
-RECONCILIATION = "reconciliation"
-OWNER = "team:platform"
+from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 
 
 def firehose_staging_asset(
@@ -23,27 +21,12 @@ def firehose_staging_asset(
 ) -> dg.AssetsDefinition:
     table = staging.table
 
-    @dg.asset(
-        name=table.name,
-        group_name="staging",
+    @staged_table_asset(
+        table,
+        upstream=upstream,
         description=description,
-        partitions_def=daily_partitions,
-        deps=[upstream],
-        kinds={"python", "duckdb", "table"},
-        owners=[OWNER],
-        metadata=table.definition_metadata(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=IO_RETRY_POLICY,
-        check_specs=[
-            *table_check_specs(table, table.name),
-            dg.AssetCheckSpec(
-                RECONCILIATION,
-                asset=table.name,
-                blocking=True,
-                description="Per day: raw records read = staged + duplicates dropped + "
-                "quarantined, and the warehouse holds exactly the staged and quarantined rows.",
-            ),
-        ],
+        reconciliation="Per day: raw records read = staged + duplicates dropped + quarantined, "
+        "and the warehouse holds exactly the staged rows.",
     )
     def _asset(
         context: dg.AssetExecutionContext,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 
@@ -31,6 +32,7 @@ from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.sql import duckdb_params, duckdb_string
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.salvage import salvage_gzip_lines
 from theletter_data.tables import Table
@@ -45,7 +47,6 @@ _READER_REJECT_REASONS = {
     "LINE SIZE OVER MAXIMUM": "line_too_long",
 }
 _BROKEN_OBJECT = re.compile(r"GZIP|zlib|decompress", re.I)
-_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,6 @@ class StagedDay:
     late_accepted: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
-    quarantine_rows_in_table: int = 0
 
     @property
     def reconciles(self) -> bool:
@@ -100,6 +100,14 @@ def stage_day(
     """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake."""
     result = StagedDay(day=day)
     objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
+    if not objects:
+        first, end = staging.stream.arrival_window(day, engine.allowed_lateness)
+        raise dg.Failure(
+            f"No `{staging.stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
+            f"and {end:%Y-%m-%d %H:00} UTC, the arrival window of {day}: staging it would "
+            "publish a day without traffic. Check the Firehose delivery stream.",
+            allow_retries=True,
+        )
     result.objects, result.bytes = len(objects), sum(o.size for o in objects)
     with engine.session() as con:
         work = _DayWork(con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params())
@@ -122,7 +130,6 @@ def stage_day(
             ]
         )
     result.rows_in_table = counts[staging.table.qualified_name]
-    result.quarantine_rows_in_table = counts[QUARANTINE.qualified_name]
     return result
 
 
@@ -187,7 +194,7 @@ class _DayWork:
 
     def _run(self, sql: str, **extra: object) -> list[tuple]:
         """Execute with the parameters the statement names (DuckDB refuses unused ones)."""
-        return self.con.execute(sql, _bind(sql, {**self.params, **extra})).fetchall()
+        return self.con.execute(sql, duckdb_params(sql, {**self.params, **extra})).fetchall()
 
     def _scalar(self, sql: str, **extra: object) -> object:
         return self._run(sql, **extra)[0][0]
@@ -227,7 +234,7 @@ class _DayWork:
             ),
         )
         try:
-            paths = "[" + ", ".join(_sql_string(f.path) for f in files) + "]"
+            paths = "[" + ", ".join(duckdb_string(f.path) for f in files) + "]"
             self._set_raw_lines(
                 "SELECT f.source_object, f.arrival_hour, r.line "
                 f"FROM read_csv({paths}, {_CSV_OPTIONS}) AS r "
@@ -298,7 +305,7 @@ class _DayWork:
         if not self._has_reject_tables():
             return
         cases = " ".join(
-            f"WHEN {_sql_string(k)} THEN {_sql_string(v)}"
+            f"WHEN {duckdb_string(k)} THEN {duckdb_string(v)}"
             for k, v in _READER_REJECT_REASONS.items()
         )
         self._run(
@@ -390,7 +397,7 @@ class _DayWork:
             FROM quarantined
             GROUP BY source_object, line_sha256, reason, object_level
         """
-        return self.con.sql(sql, params=_bind(sql, self.params)).to_arrow_table()
+        return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_table()
 
     def staged_rows(self) -> pa.RecordBatchReader:
         """The first delivered copy of each event, with the day and source object added."""
@@ -404,12 +411,4 @@ class _DayWork:
             f"SELECT {select} FROM candidates "
             f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
         )
-        return self.con.sql(sql, params=_bind(sql, self.params)).to_arrow_reader()
-
-
-def _bind(sql: str, params: Mapping[str, object]) -> dict[str, object]:
-    return {name: params[name] for name in set(_PARAMETER.findall(sql)) if name in params}
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+        return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_reader()
