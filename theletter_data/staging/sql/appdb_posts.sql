@@ -1,14 +1,23 @@
 -- App export rows -> stg_posts columns, or a reject reason. DuckDB dialect (ingestion engine),
 -- over export_rows(source_object, <the export's columns>).
+WITH judged AS (
+    SELECT
+        *,
+        export_rows AS exported_row,
+        CASE
+            WHEN post_id IS NULL THEN 'missing_field:post_id'
+            WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN status IS NULL THEN 'missing_field:status'
+            WHEN status = 'published' AND published_at IS NULL THEN 'missing_field:published_at'
+        END AS reject_reason
+    FROM export_rows
+)
+
 SELECT
     source_object,
-    to_json(export_rows) AS raw_line,
-    CASE
-        WHEN post_id IS NULL THEN 'missing_field:post_id'
-        WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
-        WHEN status IS NULL THEN 'missing_field:status'
-        WHEN status = 'published' AND published_at IS NULL THEN 'missing_field:published_at'
-    END AS reject_reason,
+    reject_reason,
+    -- The whole row only where it is needed: the quarantine's fingerprint and excerpt.
+    CASE WHEN reject_reason IS NOT NULL THEN to_json(exported_row) END AS raw_line,
     CAST(post_id AS VARCHAR) AS post_id,
     CAST(newsletter_id AS VARCHAR) AS newsletter_id,
     CAST(title AS VARCHAR) AS title,
@@ -16,4 +25,4 @@ SELECT
     CAST(published_at AS TIMESTAMPTZ) AS published_at,
     coalesce(CAST(emailed AS BOOLEAN), false) AS emailed,
     CAST(created_at AS TIMESTAMPTZ) AS created_at
-FROM export_rows
+FROM judged

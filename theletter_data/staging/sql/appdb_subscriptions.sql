@@ -1,16 +1,25 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
 -- engine), over export_rows(source_object, <the export's columns>).
 -- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
+WITH judged AS (
+    SELECT
+        *,
+        export_rows AS exported_row,
+        CASE
+            WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
+            WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
+            WHEN subscribed_at IS NULL THEN 'missing_field:subscribed_at'
+            WHEN unsubscribed_at < subscribed_at THEN 'unsubscribed_before_subscribed'
+        END AS reject_reason
+    FROM export_rows
+)
+
 SELECT
     source_object,
-    to_json(export_rows) AS raw_line,
-    CASE
-        WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
-        WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
-        WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
-        WHEN subscribed_at IS NULL THEN 'missing_field:subscribed_at'
-        WHEN unsubscribed_at < subscribed_at THEN 'unsubscribed_before_subscribed'
-    END AS reject_reason,
+    reject_reason,
+    -- The whole row only where it is needed: the quarantine's fingerprint and excerpt.
+    CASE WHEN reject_reason IS NOT NULL THEN to_json(exported_row) END AS raw_line,
     CAST(subscription_id AS VARCHAR) AS subscription_id,
     CAST(newsletter_id AS VARCHAR) AS newsletter_id,
     CAST(reader_id AS VARCHAR) AS reader_id,
@@ -20,4 +29,4 @@ SELECT
     CAST(subscribed_at AS TIMESTAMPTZ) AS subscribed_at,
     CAST(unsubscribed_at AS TIMESTAMPTZ) AS unsubscribed_at,
     unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active
-FROM export_rows
+FROM judged
