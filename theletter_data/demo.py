@@ -19,7 +19,7 @@ from dagster._core.storage.tags import (
 from theletter_data.definitions import build_definitions
 from theletter_data.generate import generate_lake
 from theletter_data.partitions import TOKYO
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.layout import appdb_export_days
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.settings import Settings
@@ -45,13 +45,7 @@ class DemoRange:
 
 def lake_range(lake: Lake) -> DemoRange | None:
     """The days for which the lake holds an app export: the range a generated lake covers."""
-    prefix = appdb_export_prefix("newsletters", date(2000, 1, 1)).split("dt=")[0]
-    days = sorted(
-        date.fromisoformat(part.removeprefix("dt="))
-        for obj in lake.list(prefix)
-        for part in obj.key.split("/")
-        if part.startswith("dt=")
-    )
+    days = appdb_export_days(lake, "newsletters")
     return DemoRange(days[0], days[-1]) if days else None
 
 

@@ -20,11 +20,15 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
 """Weeks starting on Monday, Japan time (the first Monday on or after FIRST_DAY)."""
 
 
+def date_bounds(window: dg.TimeWindow) -> tuple[date, date]:
+    """The Japan-time dates [start, end) of a partition time window."""
+    return window.start.astimezone(TOKYO).date(), window.end.astimezone(TOKYO).date()
+
+
 def days_in(window: dg.TimeWindow) -> list[date]:
     """The calendar days covered by a partition time window, in order."""
-    first = window.start.astimezone(TOKYO).date()
-    last = window.end.astimezone(TOKYO).date()
-    return [first + timedelta(days=i) for i in range((last - first).days)]
+    first, end = date_bounds(window)
+    return [first + timedelta(days=i) for i in range((end - first).days)]
 
 
 def day_bounds_utc(day: date) -> tuple[datetime, datetime]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from theletter_data.checks import run_table_checks, table_check_specs
-from theletter_data.partitions import TOKYO, daily_partitions
+from theletter_data.partitions import daily_partitions, date_bounds
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
 from theletter_data.tables import Table
@@ -61,9 +61,7 @@ def metric_asset(
         check_specs=table_check_specs(table, table.name),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        window = context.partition_time_window
-        start = window.start.astimezone(TOKYO).date()
-        end = window.end.astimezone(TOKYO).date()
+        start, end = date_bounds(context.partition_time_window)
         params = {"start_date": start, "end_date": end}
         with fail_fast_on(warehouse.permanent_errors()):
             written = warehouse.replace(

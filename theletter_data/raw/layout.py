@@ -58,6 +58,22 @@ APPDB_TABLES = ("newsletters", "posts", "subscriptions")
 
 def appdb_export_prefix(table: str, day: date) -> str:
     """The folder of the app database's export of `table` taken after Japan-time `day` closed."""
+    return f"{_appdb_table_folder(table)}dt={day.isoformat()}/"
+
+
+def _appdb_table_folder(table: str) -> str:
     if table not in APPDB_TABLES:
         raise ValueError(f"unknown app database table {table!r}")
-    return f"appdb/{table}/dt={day.isoformat()}/"
+    return f"appdb/{table}/"
+
+
+def appdb_export_days(lake: Lake, table: str) -> list[date]:
+    """The days for which the lake holds an export of `table`, in order."""
+    return sorted(
+        {
+            date.fromisoformat(part.removeprefix("dt="))
+            for obj in lake.list(_appdb_table_folder(table))
+            for part in obj.key.split("/")
+            if part.startswith("dt=")
+        }
+    )
