@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, lint, run pytest. Exits non-zero on any failure, including
+# The whole test suite: set up (Python packages, and the Debian packages of the servers the
+# tests start), lint, run pytest. Exits non-zero on any failure, including
 # pytest's "no tests collected" (exit code 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh test
+source scripts/system-packages.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 status=0

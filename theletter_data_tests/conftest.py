@@ -56,6 +56,7 @@ def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _let_moto_run_fargate_tasks_without_container_memory()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -65,8 +66,31 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
+def _let_moto_run_fargate_tasks_without_container_memory() -> None:
+    """Real ECS runs a Fargate task whose containers set no memory of their own (the task's
+    memory is enough), which is how Dagster's EcsRunLauncher registers run task definitions;
+    moto 5.2 computes EC2 placement for every task and crashes on the missing value. Count such
+    a container as using the task's memory, as Fargate does."""
+    from moto.ecs import models
+
+    original = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def requirements(task_definition: Any) -> dict[str, Any]:
+        for container in task_definition.container_definitions:
+            if not any(k in container for k in ("memory", "memoryReservation", "Memory")):
+                container["memory"] = int(task_definition.memory or 0)
+        return original(task_definition)
+
+    models.EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(  # type: ignore[method-assign]
+        requirements
+    )
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+
+
+pytest_plugins = ["theletter_data_tests.postgres"]

@@ -14,6 +14,7 @@ from theletter_data.checks import run_table_checks, table_check_specs
 from theletter_data.partitions import daily_partitions, date_bounds
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
+from theletter_data.sizing import WAREHOUSE_SQL
 from theletter_data.tables import Table
 
 AUTHOR_DASHBOARD = "team:creator-experience"
@@ -58,6 +59,7 @@ def metric_asset(
         metadata={**table.definition_metadata(), "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=IO_RETRY_POLICY,
+        op_tags=WAREHOUSE_SQL.op_tags,
         check_specs=table_check_specs(table, table.name),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -23,6 +23,7 @@ from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
+from theletter_data.sizing import SNAPSHOT
 from theletter_data.sql import duckdb_params, duckdb_string, read_sql
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
@@ -253,6 +254,7 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         description=export.description,
         reconciliation="Per snapshot: exported rows = staged + duplicates + quarantined, and "
         "the warehouse holds exactly the staged rows.",
+        size=SNAPSHOT,
     )
     def _asset(
         context: dg.AssetExecutionContext,

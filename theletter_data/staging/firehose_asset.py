@@ -12,6 +12,7 @@ from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
+from theletter_data.sizing import INGESTION
 from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_day
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 
@@ -27,6 +28,7 @@ def firehose_staging_asset(
         description=description,
         reconciliation="Per day: raw records read = staged + duplicates dropped + quarantined, "
         "and the warehouse holds exactly the staged rows.",
+        size=INGESTION,
     )
     def _asset(
         context: dg.AssetExecutionContext,

@@ -1,5 +1,6 @@
 """The decorator every staged table's asset shares: group, partitions, single-run backfills,
-retries, owner, table metadata, and the spec's checks plus a blocking reconciliation check."""
+retries, owner, container size, table metadata, and the spec's checks plus a blocking
+reconciliation check."""
 
 from collections.abc import Callable
 
@@ -8,6 +9,7 @@ import dagster as dg
 from theletter_data.checks import table_check_specs
 from theletter_data.partitions import daily_partitions
 from theletter_data.retries import IO_RETRY_POLICY
+from theletter_data.sizing import TaskSize
 from theletter_data.tables import Table
 
 RECONCILIATION = "reconciliation"
@@ -15,10 +17,15 @@ OWNER = "team:platform"
 
 
 def staged_table_asset(
-    table: Table, *, upstream: dg.AssetSpec, description: str, reconciliation: str
+    table: Table,
+    *,
+    upstream: dg.AssetSpec,
+    description: str,
+    reconciliation: str,
+    size: TaskSize,
 ) -> Callable[..., dg.AssetsDefinition]:
-    """`@staged_table_asset(...)`: the asset writing `table` from `upstream`;
-    `reconciliation` says what the asset's reconciliation check compares."""
+    """`@staged_table_asset(...)`: the asset writing `table` from `upstream` in a task of
+    `size`; `reconciliation` says what the asset's reconciliation check compares."""
     return dg.asset(
         name=table.name,
         group_name="staging",
@@ -30,6 +37,7 @@ def staged_table_asset(
         metadata=table.definition_metadata(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=IO_RETRY_POLICY,
+        op_tags=size.op_tags,
         check_specs=[
             *table_check_specs(table, table.name),
             dg.AssetCheckSpec(

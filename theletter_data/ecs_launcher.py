@@ -1,0 +1,75 @@
+"""The production run launcher: Dagster's EcsRunLauncher, one Fargate task per run, with two
+additions the deployment needs.
+
+1. Every run is sized from its steps: the largest `ecs/cpu` / `ecs/memory` its assets declare
+   (sizing.py) becomes the run's tags, which EcsRunLauncher turns into the task's CPU and memory.
+   Runs from schedules, sensors, backfills and the UI are all sized, and a run launched with
+   explicit `ecs/cpu` / `ecs/memory` tags keeps them.
+2. The network placement (subnets, security groups) comes from `env:`-sourced config, since
+   `run_task_kwargs` is passed through verbatim.
+
+It is configured in the top-level dagster.yaml and runs inside the daemon, whose image holds
+this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import Field, Shape, StringSource
+from dagster._core.launcher import LaunchRunContext
+from dagster_aws.ecs import EcsRunLauncher
+
+from theletter_data.sizing import CPU_TAG, MEMORY_TAG, size_for
+
+
+class SizedEcsRunLauncher(EcsRunLauncher):
+    def __init__(self, inst_data: Any = None, network: Mapping[str, Any] | None = None, **kwargs):
+        if network:
+            kwargs["run_task_kwargs"] = {
+                **(kwargs.get("run_task_kwargs") or {}),
+                "networkConfiguration": {
+                    "awsvpcConfiguration": {
+                        "subnets": _split(network["subnets"]),
+                        "securityGroups": _split(network["security_groups"]),
+                        "assignPublicIp": "ENABLED" if network["assign_public_ip"] else "DISABLED",
+                    }
+                },
+            }
+        super().__init__(inst_data=inst_data, **kwargs)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            **super().config_type(),
+            "network": Field(
+                Shape(
+                    {
+                        "subnets": Field(StringSource, description="Comma-separated subnet ids."),
+                        "security_groups": Field(
+                            StringSource, description="Comma-separated security group ids."
+                        ),
+                        "assign_public_ip": Field(bool, default_value=False),
+                    }
+                ),
+                is_required=False,
+                description="awsvpc placement of run tasks (Fargate).",
+            ),
+        }
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        if CPU_TAG not in run.tags or MEMORY_TAG not in run.tags:
+            plan = self._instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+            size = size_for(step.tags for step in plan.steps)
+            if size is not None:
+                self._instance.add_run_tags(run.run_id, size.op_tags)
+                refreshed = self._instance.get_run_by_id(run.run_id)
+                assert refreshed is not None
+                context = LaunchRunContext(dagster_run=refreshed, workspace=context.workspace)
+        super().launch_run(context)
+
+
+def _split(values: str) -> list[str]:
+    return [v.strip() for v in values.split(",") if v.strip()]

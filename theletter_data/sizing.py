@@ -1,0 +1,53 @@
+"""Container sizes per asset: as the original Digdag setup chose an ECS task spec per task, each
+asset declares the Fargate task its run needs, so heavy ingestion gets CPU and memory and a
+metric that only submits SQL to the warehouse runs in the smallest task.
+
+The sizes travel as the op tags `ecs/cpu` and `ecs/memory` of each asset's step; the production
+run launcher (ecs_launcher.py) sizes every run, whoever launched it, as the largest of its steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+CPU_TAG = "ecs/cpu"
+MEMORY_TAG = "ecs/memory"
+
+
+@dataclass(frozen=True, order=True)
+class TaskSize:
+    """A Fargate CPU/memory combination (CPU units; memory in MiB)."""
+
+    cpu: int
+    memory: int
+
+    @property
+    def op_tags(self) -> dict[str, str]:
+        return {CPU_TAG: str(self.cpu), MEMORY_TAG: str(self.memory)}
+
+    @property
+    def memory_limit_for_engine(self) -> str:
+        """What an in-process engine may use: three quarters, the rest is Python and buffers."""
+        return f"{self.memory * 3 // 4}MB"
+
+
+INGESTION = TaskSize(cpu=2048, memory=8192)
+"""Parsing a day of raw logs in DuckDB: 2 vCPU, 8 GiB."""
+SNAPSHOT = TaskSize(cpu=1024, memory=4096)
+"""Staging an app export snapshot: 1 vCPU, 4 GiB."""
+WAREHOUSE_SQL = TaskSize(cpu=256, memory=1024)
+"""Submitting SQL to the warehouse and waiting: 0.25 vCPU, 1 GiB."""
+
+SIZES = (WAREHOUSE_SQL, SNAPSHOT, INGESTION)
+"""Ordered smallest first; each is a valid Fargate combination, so the largest is one too."""
+
+
+def size_for(step_tags: Iterable[Mapping[str, str] | None]) -> TaskSize | None:
+    """The size a run needs: the largest size any of its steps declares, or None."""
+    declared = [
+        TaskSize(int(tags[CPU_TAG]), int(tags[MEMORY_TAG]))
+        for tags in step_tags
+        if tags and CPU_TAG in tags and MEMORY_TAG in tags
+    ]
+    return max(declared) if declared else None

@@ -1,0 +1,208 @@
+"""The top-level dagster.yaml as production loads it: PostgreSQL storage (a real server), queued
+runs, one Fargate task per run launched through the ECS API (a moto server), compute logs in S3.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.remote_origin import (
+    GrpcServerCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+from dagster_postgres import PostgresRunStorage
+
+from theletter_data.definitions import build_definitions
+from theletter_data.ecs_launcher import SizedEcsRunLauncher
+from theletter_data.settings import Environment, Settings
+from theletter_data.sizing import INGESTION, SNAPSHOT, WAREHOUSE_SQL
+
+REPOSITORY_ROOT = Path(__file__).parents[1]
+IMAGE = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/theletter-data:3f2a9c1"
+IMAGE_PYTHON = "/usr/local/bin/python"  # the interpreter of the python:3.11-slim image
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture
+def production_environment(
+    postgres, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The variables a production task would have, pointing at the local servers."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    name = f"theletter-{uuid.uuid4().hex[:8]}"
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"]
+        for i in (1, 2)
+    ]
+    group = ec2.create_security_group(GroupName=name, Description="runs", VpcId=vpc)["GroupId"]
+    boto3.client("ecs").create_cluster(clusterName=name)
+    secrets = boto3.client("secretsmanager")
+    arns = {
+        key: secrets.create_secret(Name=f"{name}/{key}", SecretString="s3cr3t")["ARN"]
+        for key in ("pg", "pseudonym", "gcp")
+    }
+    boto3.client("s3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    env = {
+        "DAGSTER_PG_HOST": postgres.host,
+        "DAGSTER_PG_PORT": str(postgres.port),
+        "DAGSTER_PG_DB": postgres.database,
+        "DAGSTER_PG_USERNAME": postgres.user,
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_PASSWORD_SECRET_ARN": arns["pg"],
+        "THELETTER_PSEUDONYM_KEY_SECRET_ARN": arns["pseudonym"],
+        "THELETTER_GCP_CREDENTIALS_SECRET_ARN": arns["gcp"],
+        "THELETTER_ECS_CLUSTER": name,
+        "THELETTER_ECS_SUBNETS": ",".join(subnets),
+        "THELETTER_ECS_SECURITY_GROUPS": group,
+        "THELETTER_ECS_LOG_GROUP": f"/ecs/{name}",
+        "THELETTER_ECS_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/theletter-execution",
+        "THELETTER_ECS_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/theletter-run",
+        "THELETTER_COMPUTE_LOG_BUCKET": name,
+        "THELETTER_ENV": "production",
+        "THELETTER_LAKE_URL": "s3://theletter-lake",
+        "THELETTER_BIGQUERY_PROJECT": "theletter-data",
+        "THELETTER_BIGQUERY_LOCATION": "asia-northeast1",
+        "THELETTER_BIGQUERY_DATASET_PREFIX": "theletter_",
+        "THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED": str(50 * 2**30),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def instance(production_environment: dict[str, str]) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.from_config(str(REPOSITORY_ROOT)) as instance:
+        yield instance
+
+
+def create_run(
+    instance: dg.DagsterInstance, assets: list[str], tags: dict[str, str] | None = None
+) -> dg.DagsterRun:
+    """A run of the daily job for some of its assets, as the webserver or daemon creates it
+    from the code server (a gRPC code location whose image is DAGSTER_CURRENT_IMAGE)."""
+    defs = build_definitions(
+        Settings(environment=Environment.LOCAL, data_dir=Path("unused"), pseudonym_key_set=False)
+    )
+    origin = JobPythonOrigin(
+        "daily_refresh",
+        RepositoryPythonOrigin(
+            executable_path=IMAGE_PYTHON,
+            code_pointer=ModuleCodePointer("theletter_data.definitions", "defs", None),
+            container_image=IMAGE,
+        ),
+    )
+    code_server = GrpcServerCodeLocationOrigin(
+        host="code-server.theletter.internal", port=4000, location_name="theletter_data"
+    )
+    return instance.create_run_for_job(
+        job_def=defs.resolve_job_def("daily_refresh"),
+        asset_selection={dg.AssetKey(a) for a in assets},
+        tags={"dagster/partition": "2026-11-20", **(tags or {})},
+        job_code_origin=origin,
+        remote_job_origin=RemoteJobOrigin(
+            RemoteRepositoryOrigin(code_server, "__repository__"), "daily_refresh"
+        ),
+    )
+
+
+def launched_task(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict:
+    instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    tags = instance.get_run_by_id(run.run_id).tags
+    ecs = boto3.client("ecs")
+    (task,) = ecs.describe_tasks(cluster=tags["ecs/cluster"], tasks=[tags["ecs/task_arn"]])["tasks"]
+    return task
+
+
+def test_the_production_instance_is_postgres_queued_ecs_and_s3(instance) -> None:
+    assert isinstance(instance.run_storage, PostgresRunStorage)
+    assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+    assert isinstance(instance.run_launcher, SizedEcsRunLauncher)
+    assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
+    assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+    run = create_run(instance, ["stg_email_events"])
+    assert instance.get_run_by_id(run.run_id).asset_selection == {dg.AssetKey("stg_email_events")}
+
+
+@pytest.mark.parametrize(
+    ("assets", "size"),
+    [
+        (["stg_email_events", "newsletter_daily_traffic"], INGESTION),
+        (["stg_subscriptions"], SNAPSHOT),
+        (["newsletter_daily_traffic", "post_email_funnel"], WAREHOUSE_SQL),
+    ],
+)
+def test_each_run_gets_one_fargate_task_sized_by_its_assets(instance, assets, size) -> None:
+    env = production_environment_values()
+    run = create_run(instance, assets)
+
+    task = launched_task(instance, run)
+
+    assert instance.get_run_by_id(run.run_id).tags["ecs/cpu"] == str(size.cpu)
+    assert task["launchType"] == "FARGATE"
+    assert (task["overrides"]["cpu"], task["overrides"]["memory"]) == (
+        str(size.cpu),
+        str(size.memory),
+    )
+    (container,) = task["overrides"]["containerOverrides"]
+    assert container["name"] == "run"
+    assert container["command"][:5] == [IMAGE_PYTHON, "-m", "dagster", "api", "execute_run"]
+    assert run.run_id in " ".join(container["command"])
+    definition = boto3.client("ecs").describe_task_definition(
+        taskDefinition=task["taskDefinitionArn"]
+    )["taskDefinition"]
+    (run_container,) = definition["containerDefinitions"]
+    assert run_container["image"] == IMAGE
+    assert {s["name"] for s in run_container["secrets"]} == {
+        "DAGSTER_PG_PASSWORD",
+        "THELETTER_PSEUDONYM_KEY",
+        "THELETTER_GCP_CREDENTIALS",
+    }
+    environment = {e["name"]: e["value"] for e in run_container["environment"]}
+    assert environment["THELETTER_ENV"] == "production"
+    assert "DAGSTER_PG_PASSWORD" not in environment
+    assert definition["taskRoleArn"] == env["THELETTER_ECS_TASK_ROLE_ARN"]
+    (interface,) = task["attachments"]
+    subnet = next(d["value"] for d in interface["details"] if d["name"] == "subnetId")
+    assert subnet in env["THELETTER_ECS_SUBNETS"].split(",")
+
+
+def test_explicit_size_tags_win(instance) -> None:
+    run = create_run(
+        instance, ["stg_email_events"], tags={"ecs/cpu": "4096", "ecs/memory": "16384"}
+    )
+    task = launched_task(instance, run)
+    assert (task["overrides"]["cpu"], task["overrides"]["memory"]) == ("4096", "16384")
+
+
+def test_the_launcher_checks_and_stops_the_task(instance) -> None:
+    run = create_run(instance, ["newsletter_daily_traffic"])
+    launched_task(instance, run)
+    health = instance.run_launcher.check_run_worker_health(instance.get_run_by_id(run.run_id))
+    assert health.status.name in {"RUNNING", "UNKNOWN"}
+    assert instance.run_launcher.terminate(run.run_id)
+
+
+def production_environment_values() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k.startswith("THELETTER_")}
