@@ -4,10 +4,12 @@ and a fixed pseudonymisation key; a moto S3 server for the S3 code path."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
@@ -91,6 +93,16 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+
+
+@pytest.fixture
+def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
+    """A lake in a fresh bucket of the moto server, under a prefix as production may use."""
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
+    return Lake(url=f"s3://{bucket}/theletter", endpoint_url=moto_endpoint, region="ap-northeast-1")
 
 
 pytest_plugins = ["theletter_data_tests.postgres"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import uuid
 from datetime import date, timedelta
 
 import boto3
@@ -11,15 +10,6 @@ import pytest
 
 from theletter_data.raw.layout import SES_EVENTS
 from theletter_data.resources.lake import Lake
-
-
-@pytest.fixture
-def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
-    bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
-    )
-    return Lake(url=f"s3://{bucket}/theletter", endpoint_url=moto_endpoint, region="ap-northeast-1")
 
 
 @pytest.fixture(params=["local", "s3"])

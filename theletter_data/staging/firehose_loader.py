@@ -80,6 +80,7 @@ class StagedDay:
     other_days: int = 0
     blank_lines: int = 0
     late_accepted: int = 0
+    """Events staged whose first copy was delivered after the day ended (inside the window)."""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
 
@@ -380,7 +381,8 @@ class _DayWork:
         result.blank_lines = int(counters.get("blank", 0))
         result.late_accepted = int(
             self._scalar(  # type: ignore[arg-type]
-                "SELECT COUNT(*) FROM candidates WHERE arrival_hour >= "
+                "SELECT COUNT(*) FROM (SELECT MIN(arrival_hour) AS first_arrival FROM candidates "
+                "GROUP BY event_id) WHERE first_arrival >= "
                 f"timezone('{TIMEZONE}', CAST($day + 1 AS TIMESTAMP))"
             )
         )
