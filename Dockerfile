@@ -1,4 +1,5 @@
-# theletter-data's image: the code server, and every run launched from it.
+# theletter-data's image: one image for every service (code server, webserver, daemon) and for
+# every run, which the run launcher starts from the code server's DAGSTER_CURRENT_IMAGE.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +20,8 @@ RUN mkdir theletter_data && touch theletter_data/__init__.py \
 # Code layer.
 COPY theletter_data ./theletter_data
 COPY workspace.yaml dagster.yaml ./
+# The webserver and daemon load the code server over gRPC through this workspace.
+COPY deploy/workspace.yaml ./deploy/
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 dagster \
     && mkdir -p "$DAGSTER_HOME" \

@@ -2,7 +2,8 @@
 
 Nothing else reads `os.environ` to choose behaviour: assets get resources with one interface
 everywhere, and only `definitions.py` asks for the settings, when Dagster loads the code location.
-Secrets are not read here; resources take them through `dagster.EnvVar`.
+Secrets and required production values are not read here: resources take them through
+`dagster.EnvVar`, so they are resolved when a run starts and never logged.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 ENVIRONMENT_VARIABLE = "THELETTER_ENV"
 DATA_DIR_VARIABLE = "THELETTER_DATA_DIR"
 PSEUDONYM_KEY_VARIABLE = "THELETTER_PSEUDONYM_KEY"
+GCP_CREDENTIALS_VARIABLE = "THELETTER_GCP_CREDENTIALS"
 
 
 class Environment(StrEnum):
     """Where this code location runs. Only physical locations differ between them."""
 
     LOCAL = "local"
+    PRODUCTION = "production"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,14 @@ class Settings:
     """Local deployments keep the lake and the DuckDB warehouse under this folder."""
     pseudonym_key_set: bool
     """Whether THELETTER_PSEUDONYM_KEY is set (its value is read by the resource, via EnvVar)."""
+    gcp_credentials_set: bool = False
+    """Whether THELETTER_GCP_CREDENTIALS is set; if not, BigQuery uses Application Default
+    Credentials (e.g. a Workload Identity Federation file in GOOGLE_APPLICATION_CREDENTIALS)."""
+    lake_endpoint_url: str | None = None
+    """THELETTER_LAKE_ENDPOINT_URL: an S3-compatible endpoint instead of AWS (tests: moto)."""
+    bigquery_api_endpoint: str | None = None
+    """THELETTER_BIGQUERY_API_ENDPOINT: a BigQuery API endpoint instead of Google's (tests: an
+    emulator, which takes no credentials)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,4 +58,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         environment=environment,
         data_dir=data_dir,
         pseudonym_key_set=bool(environ.get(PSEUDONYM_KEY_VARIABLE)),
+        gcp_credentials_set=bool(environ.get(GCP_CREDENTIALS_VARIABLE)),
+        lake_endpoint_url=environ.get("THELETTER_LAKE_ENDPOINT_URL") or None,
+        bigquery_api_endpoint=environ.get("THELETTER_BIGQUERY_API_ENDPOINT") or None,
     )

@@ -1,5 +1,6 @@
-"""Warehouse table specifications: one declaration per table gives its DDL on every engine, its
-column schema in the Dagster UI, its Arrow schema for loads, and its generic data-quality checks.
+"""Warehouse table specifications: one declaration per table gives its table on every engine
+(DuckDB DDL, BigQuery's partitioned and clustered table), its column schema in the Dagster UI,
+its Arrow schema for loads, and its generic data-quality checks.
 """
 
 from __future__ import annotations
@@ -79,17 +80,6 @@ class Table:
         columns = ", ".join(f"{c.name} {_TYPES[c.type][0]}" for c in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {qualified_name} ({columns})"
 
-    def bigquery_ddl(self, qualified_name: str) -> str:
-        columns = ", ".join(
-            f"{c.name} {c.type} OPTIONS(description={_quote(c.description)})" for c in self.columns
-        )
-        cluster = f" CLUSTER BY {', '.join(self.cluster_by)}" if self.cluster_by else ""
-        return (
-            f"CREATE TABLE IF NOT EXISTS `{qualified_name}` ({columns}) "
-            f"PARTITION BY {self.partition_by}{cluster} "
-            f"OPTIONS(description={_quote(self.grain)})"
-        )
-
     @property
     def column_schema(self) -> dg.TableSchema:
         return dg.TableSchema(
@@ -113,7 +103,3 @@ class Table:
             "grain": self.grain,
             "partitioned_by": self.partition_by,
         }
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -12,10 +12,14 @@ from typing import Any
 import boto3
 import pytest
 
+from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
+from theletter_data.resources.warehouse import Warehouse
+from theletter_data_tests.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
+from theletter_data_tests.postgres import postgres  # noqa: F401
 
 TEST_KEY = "test-pseudonym-key"
 
@@ -26,8 +30,22 @@ def lake(tmp_path: Path) -> Lake:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+def duckdb_warehouse(tmp_path: Path) -> DuckDBWarehouse:
     return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture(params=["duckdb", "bigquery"])
+def warehouse(request: pytest.FixtureRequest, duckdb_warehouse: DuckDBWarehouse) -> Warehouse:
+    """The embedded default and the production warehouse (on the emulator): every test of a
+    staged or metric table runs its SQL on both."""
+    if request.param == "duckdb":
+        return duckdb_warehouse
+    emulator = request.getfixturevalue("bigquery_emulator")
+    return BigQueryWarehouse(
+        project=emulator.project,
+        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
+        api_endpoint=emulator.api_endpoint,
+    )
 
 
 @pytest.fixture
@@ -103,6 +121,3 @@ def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
     )
     return Lake(url=f"s3://{bucket}/theletter", endpoint_url=moto_endpoint, region="ap-northeast-1")
-
-
-pytest_plugins = ["theletter_data_tests.postgres"]

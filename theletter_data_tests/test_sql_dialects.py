@@ -33,3 +33,24 @@ def test_warehouse_sql_is_bigquery_and_transpiles(path: Path) -> None:
 def test_engine_sql_is_duckdb(path: Path) -> None:
     (statement,) = sqlglot.parse(path.read_text(), read="duckdb")
     assert statement is not None
+
+
+def test_the_merge_statements_the_warehouse_writes_are_bigquery() -> None:
+    from datetime import date
+
+    from theletter_data.metrics.platform_daily_kpis import PLATFORM_DAILY_KPIS
+    from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
+    from theletter_data.resources.warehouse import PartitionWrite
+    from theletter_data.staging.email_events import STG_EMAIL_EVENTS
+    from theletter_data.staging.quarantine import QUARANTINE
+
+    warehouse = BigQueryWarehouse(project="p", dataset_prefix="theletter_")
+    day, next_day = date(2026, 11, 20), date(2026, 11, 21)
+    for table, scope in ((STG_EMAIL_EVENTS, {}), (QUARANTINE, {"stream": "ses_events"}),
+                         (PLATFORM_DAILY_KPIS, {})):  # fmt: skip
+        for scratch in ("p.theletter_staging._load_x", None):
+            write = PartitionWrite(table, day, next_day, query="SELECT 1", scope=scope)
+            statement, params = warehouse._merge(write, scratch)
+            (parsed,) = sqlglot.parse(statement, read="bigquery")
+            assert isinstance(parsed, sqlglot.exp.Merge)
+            assert {"_window_start", "_window_end"} <= set(params)

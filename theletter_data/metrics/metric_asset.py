@@ -72,9 +72,9 @@ def metric_asset(
             checks = run_table_checks(warehouse, table, start, end)
         rows = written[table.qualified_name]
         context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": rows, "window": f"[{start}, {end})"},
-            check_results=checks,
-        )
+        metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
+        if (cost := warehouse.take_costs()) is not None:
+            metadata.update(cost.metadata())
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return _asset

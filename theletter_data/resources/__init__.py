@@ -10,11 +10,18 @@ from typing import Any
 
 import dagster as dg
 
+from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
-from theletter_data.settings import PSEUDONYM_KEY_VARIABLE, Environment, Settings
+from theletter_data.settings import (
+    GCP_CREDENTIALS_VARIABLE,
+    PSEUDONYM_KEY_VARIABLE,
+    Environment,
+    Settings,
+)
+from theletter_data.sizing import INGESTION
 
 LOCAL_PSEUDONYM_KEY = "theletter-local-development-key"
 """Used only locally when THELETTER_PSEUDONYM_KEY is unset: demo data has no real readers."""
@@ -31,5 +38,27 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             "warehouse": DuckDBWarehouse(path=str(data / "warehouse.duckdb")),
             "ingest_engine": IngestEngine(temp_directory=str(data / "tmp")),
             "pseudonymizer": Pseudonymizer(key=key),
+        }
+    if settings.environment is Environment.PRODUCTION:
+        return {
+            "lake": Lake(
+                url=dg.EnvVar("THELETTER_LAKE_URL"), endpoint_url=settings.lake_endpoint_url
+            ),
+            "warehouse": BigQueryWarehouse(
+                project=dg.EnvVar("THELETTER_BIGQUERY_PROJECT"),
+                location=dg.EnvVar("THELETTER_BIGQUERY_LOCATION"),
+                dataset_prefix=dg.EnvVar("THELETTER_BIGQUERY_DATASET_PREFIX"),
+                maximum_bytes_billed=dg.EnvVar.int("THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED"),
+                gcp_credentials=(
+                    dg.EnvVar(GCP_CREDENTIALS_VARIABLE) if settings.gcp_credentials_set else None
+                ),
+                api_endpoint=settings.bigquery_api_endpoint,
+            ),
+            # Ingestion runs in its own task (sizing.INGESTION); DuckDB gets most of it.
+            "ingest_engine": IngestEngine(
+                memory_limit=INGESTION.memory_limit_for_engine,
+                temp_directory="/tmp/theletter-engine",
+            ),
+            "pseudonymizer": Pseudonymizer(key=dg.EnvVar(PSEUDONYM_KEY_VARIABLE)),
         }
     raise ValueError(f"no resources for environment {settings.environment!r}")

@@ -19,6 +19,25 @@ from theletter_data.tables import Table
 Rows = pa.Table | pa.RecordBatchReader
 
 
+@dataclass
+class QueryCost:
+    """What warehouse jobs scanned: estimated by dry runs, then billed."""
+
+    estimated_bytes: int = 0
+    billed_bytes: int = 0
+
+    def add(self, other: QueryCost) -> None:
+        self.estimated_bytes += other.estimated_bytes
+        self.billed_bytes += other.billed_bytes
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "warehouse/estimated_bytes": self.estimated_bytes,
+            "warehouse/billed_bytes": self.billed_bytes,
+            "warehouse/billed_gib": round(self.billed_bytes / 2**30, 3),
+        }
+
+
 @dataclass(frozen=True)
 class PartitionWrite:
     """Replace the rows of `table` whose partition column lies in [start, end) (and that match
@@ -57,3 +76,8 @@ class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""
+
+    def take_costs(self) -> QueryCost | None:
+        """Bytes estimated and billed since the last call, where queries are billed by bytes
+        (None for an engine that bills nothing)."""
+        return None

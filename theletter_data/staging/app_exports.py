@@ -295,8 +295,10 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
             )
         )
         latest = snapshots[-1]
+        cost = warehouse.take_costs()
         return dg.MaterializeResult(
             metadata={
+                **(cost.metadata() if cost is not None else {}),
                 "dagster/row_count": sum(s.rows_in_table for s in snapshots),
                 "snapshots": len(snapshots),
                 "rows_read": sum(s.rows_read for s in snapshots),

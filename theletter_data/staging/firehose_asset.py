@@ -57,7 +57,10 @@ def firehose_staging_asset(
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
         checks.append(_reconciliation_result(days))
-        return dg.MaterializeResult(metadata=_metadata(days), check_results=checks)
+        metadata = _metadata(days)
+        if (cost := warehouse.take_costs()) is not None:
+            metadata.update(cost.metadata())
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return _asset
 

@@ -16,10 +16,19 @@ week_end_snapshots AS (
 ),
 
 cohorts AS (
+    -- The Monday that starts the Japan-time week of the signup: whole weeks counted from a known
+    -- Monday (2000-01-03), which every engine computes alike (DATE_TRUNC(..., WEEK(MONDAY))
+    -- differs between BigQuery, DuckDB and the emulator).
     SELECT
         week_start,
         newsletter_id,
-        CAST(DATE_TRUNC(DATE(subscribed_at, 'Asia/Tokyo'), WEEK(MONDAY)) AS DATE) AS cohort_week,
+        CAST(
+            DATE_ADD(
+                DATE '2000-01-03',
+                INTERVAL DIV(DATE_DIFF(DATE(subscribed_at, 'Asia/Tokyo'), DATE '2000-01-03', DAY), 7)
+                * 7 DAY
+            ) AS DATE
+        ) AS cohort_week,
         is_active
     FROM week_end_snapshots
 )

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Render one deploy/ JSON template for the AWS CLI: every `${NAME}` placeholder in a string
+becomes the value of the environment variable NAME.
+
+    set -a; . ./production.env; set +a          # ACCOUNT_ID=..., REGION=..., one per line
+    python3 deploy/render.py deploy/ecs/webserver.json > build/webserver.json
+    python3 deploy/render.py deploy/iam/run-task-role.json | aws iam put-role-policy ... \\
+        --policy-document file:///dev/stdin
+
+The template is parsed as JSON and only string values are substituted, so a value can never
+break the document. It fails, naming them, when a placeholder is not one of PLACEHOLDERS, when
+a variable is unset, or when a value does not have its expected shape. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+_ARN = r"arn:aws:"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+PLACEHOLDERS: dict[str, tuple[str, str]] = {
+    # name: (meaning, regular expression the value must match in full)
+    "ACCOUNT_ID": ("AWS account id", r"\d{12}"),
+    "REGION": ("AWS region", r"[a-z]{2}(-[a-z]+)+-\d"),
+    "IMAGE": (
+        "image URI in ECR, pinned by tag or digest (also DAGSTER_CURRENT_IMAGE)",
+        r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})",
+    ),
+    "ECR_REPOSITORY": ("ECR repository name", r"[a-z0-9._/-]+"),
+    "CLUSTER": ("ECS cluster name", _NAME),
+    "LOG_GROUP": ("CloudWatch Logs group of every service and run", r"[A-Za-z0-9_./#-]+"),
+    "SUBNET_1": ("private subnet, first AZ", r"subnet-[0-9a-f]+"),
+    "SUBNET_2": ("private subnet, second AZ", r"subnet-[0-9a-f]+"),
+    "CODE_SERVER_SG": ("security group of the code server", r"sg-[0-9a-f]+"),
+    "WEBSERVER_SG": ("security group of the webserver", r"sg-[0-9a-f]+"),
+    "DAEMON_SG": ("security group of the daemon", r"sg-[0-9a-f]+"),
+    "RUN_SG": ("security group of run tasks (egress only)", r"sg-[0-9a-f]+"),
+    "CODE_SERVER_DISCOVERY_ARN": (
+        "Cloud Map service `code-server` in namespace theletter.internal",
+        _ARN + r"servicediscovery:.+",
+    ),
+    "VPC_ID": ("VPC of the deployment", r"vpc-[0-9a-f]+"),
+    "ALB_ARN": ("the internet-facing ALB", _ARN + r"elasticloadbalancing:.+"),
+    "TARGET_GROUP_ARN": ("the webserver's target group", _ARN + r"elasticloadbalancing:.+"),
+    "CERTIFICATE_ARN": ("ACM certificate of the UI's host name", _ARN + r"acm:.+"),
+    "OIDC_CLIENT_ID": ("Google OAuth client id (Internal consent screen)", r"\S+"),
+    "OIDC_CLIENT_SECRET": ("Google OAuth client secret (render to a pipe only)", r"\S+"),
+    "PG_HOST": ("RDS endpoint host name", r"[A-Za-z0-9.-]+"),
+    "PG_DB": ("database of the Dagster instance", _NAME),
+    "PG_USERNAME": ("database user of the Dagster instance", _NAME),
+    "PG_PASSWORD_SECRET_ARN": ("secret: that user's password", _ARN + r"secretsmanager:.+"),
+    "PSEUDONYM_KEY_SECRET_ARN": ("secret: HMAC pseudonym key", _ARN + r"secretsmanager:.+"),
+    "GCP_CREDENTIALS_SECRET_ARN": (
+        "secret: base64 WIF credential config (or key)",
+        _ARN + r"secretsmanager:.+",
+    ),
+    "LAKE_BUCKET": ("S3 bucket of the lake", r"[a-z0-9][a-z0-9.-]+"),
+    "LAKE_PREFIX": ("lake root inside the bucket: empty, or ending with '/'", r"(|[^\s*?]+/)"),
+    "COMPUTE_LOG_BUCKET": ("S3 bucket of step logs", r"[a-z0-9][a-z0-9.-]+"),
+    "BIGQUERY_PROJECT": ("GCP project of the warehouse", r"[a-z][a-z0-9-]+"),
+    "BIGQUERY_LOCATION": ("BigQuery location", r"[A-Za-z0-9-]+"),
+    "BIGQUERY_DATASET_PREFIX": ("prefix of the theletter datasets", r"[A-Za-z0-9_]*"),
+    "BIGQUERY_MAXIMUM_BYTES_BILLED": ("per-query byte cap", r"\d+"),
+}
+
+
+class RenderError(ValueError):
+    pass
+
+
+def placeholders_in(value: Any) -> set[str]:
+    """Every placeholder name used anywhere in a parsed JSON document."""
+    if isinstance(value, str):
+        return set(PLACEHOLDER.findall(value))
+    if isinstance(value, Mapping):
+        return set().union(*(placeholders_in(v) for v in value.values()), set())
+    if isinstance(value, list):
+        return set().union(*(placeholders_in(v) for v in value), set())
+    return set()
+
+
+def render(document: Any, values: Mapping[str, str]) -> Any:
+    """The document with every placeholder replaced; RenderError lists every problem at once."""
+    used = placeholders_in(document)
+    problems = [f"unknown placeholder ${{{n}}}" for n in sorted(used - PLACEHOLDERS.keys())]
+    for name in sorted(used & PLACEHOLDERS.keys()):
+        meaning, pattern = PLACEHOLDERS[name]
+        if name not in values:
+            problems.append(f"{name} is not set ({meaning})")
+        elif not re.fullmatch(pattern, values[name]):
+            problems.append(f"{name}={values[name]!r} does not look like: {meaning}")
+    if problems:
+        raise RenderError("; ".join(problems))
+    return _substitute(document, values)
+
+
+def _substitute(value: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, values) for v in value]
+    return value
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: render.py TEMPLATE.json  (values from the environment)", file=sys.stderr)
+        return 2
+    document = json.loads(Path(argv[0]).read_text())
+    try:
+        rendered = render(document, os.environ)
+    except RenderError as e:
+        print(f"{argv[0]}: {e}", file=sys.stderr)
+        return 2
+    json.dump(rendered, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1024 @@
+"""deploy/ checked against real-protocol servers and the installed Dagster, not by eye.
+
+Every template is rendered with deploy/render.py from values of resources created on a moto
+server (VPC, subnets, security groups, secrets, ECR repository, log group, Cloud Map service,
+ALB, certificate), then: the task definitions are registered on ECS and the services created;
+the target group and listeners are created on ELBv2; every policy is created on IAM and attached
+to its role. Least privilege is checked three ways: statically against AWS's own action and
+resource data (the copy cfn-lint ships), by recording the AWS calls Dagster's real run launcher
+and S3 compute-log manager make and evaluating each against the policy of the process that makes
+it (a small evaluator of the policy grammar these files use), and by requests that must be
+refused. What moto and the evaluator cannot prove (AWS's own authorization, Fargate itself) is
+listed in deploy/README.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import cfnlint
+import dagster as dg
+import pytest
+import yaml
+from dagster._cli.api import grpc_health_check_command
+from dagster._cli.code_server import start_command
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+from dagster._core.storage.compute_log_manager import ComputeIOType
+from dagster._core.workspace.config_schema import process_workspace_config
+from dagster._core.workspace.load import location_origins_from_yaml_paths
+from dagster._daemon.cli import run_command
+from dagster._serdes import ConfigurableClassData
+from dagster_aws.ecs.utils import get_task_logs
+from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+from dagster_webserver.cli import dagster_webserver
+
+from theletter_data_tests.test_production_instance import IMAGE, create_run
+
+ROOT = Path(__file__).parents[1]
+DEPLOY = ROOT / "deploy"
+IMAGE_WORKDIR = "/opt/theletter"  # WORKDIR of the Dockerfile: the repository's root in the image
+REGION = "ap-northeast-1"
+ACCOUNT = "123456789012"  # moto's account
+SERVICES = ("code-server", "webserver", "daemon")
+ROLE_OF_POLICY = {
+    "execution-role": "theletter-data-execution",
+    "code-server-task-role": "theletter-data-code-server",
+    "webserver-task-role": "theletter-data-webserver",
+    "daemon-task-role": "theletter-data-daemon",
+    "run-task-role": "theletter-data-run",
+}
+SECRET_VARIABLES = ("DAGSTER_PG_PASSWORD", "THELETTER_PSEUDONYM_KEY", "THELETTER_GCP_CREDENTIALS")
+FIXED_VARIABLES = {
+    "THELETTER_ENV",
+    "THELETTER_LAKE_URL",
+    "THELETTER_BIGQUERY_PROJECT",
+    "THELETTER_BIGQUERY_LOCATION",
+    "THELETTER_BIGQUERY_DATASET_PREFIX",
+    "THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED",
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_DB",
+    "DAGSTER_PG_USERNAME",
+    "THELETTER_COMPUTE_LOG_BUCKET",
+    "THELETTER_ECS_CLUSTER",
+    "THELETTER_ECS_SUBNETS",
+    "THELETTER_ECS_SECURITY_GROUPS",
+    "THELETTER_ECS_LOG_GROUP",
+    "THELETTER_ECS_EXECUTION_ROLE_ARN",
+    "THELETTER_ECS_TASK_ROLE_ARN",
+    "DAGSTER_PG_PASSWORD_SECRET_ARN",
+    "THELETTER_PSEUDONYM_KEY_SECRET_ARN",
+    "THELETTER_GCP_CREDENTIALS_SECRET_ARN",
+    # Dagster's own: the code server tells runs which image to use.
+    "DAGSTER_CURRENT_IMAGE",
+}
+UNSCOPABLE_ACTIONS = {
+    # AWS defines no resource type for these two: a statement must say "Resource": "*".
+    "ecr:GetAuthorizationToken",
+    "ecs:DescribeTaskDefinition",
+}
+FARGATE_SIZES = {256: {512, 1024, 2048}, 512: {1024, 2048, 3072, 4096}}
+
+
+def _load_render() -> Any:
+    spec = importlib.util.spec_from_file_location("deploy_render", DEPLOY / "render.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = _load_render()
+
+
+def template(relative: str) -> Any:
+    return json.loads((DEPLOY / relative).read_text())
+
+
+def all_templates() -> list[str]:
+    return sorted(str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*.json"))
+
+
+# --- the deployment on moto ----------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    endpoint: str
+    values: dict[str, str]
+    secret_strings: list[str]
+    namespace: str
+    discovery_service: str
+    repository_arn: str
+    log_group_arn: str
+    created_roles: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def render(self, relative: str) -> Any:
+        return render.render(template(relative), self.values)
+
+
+@pytest.fixture(scope="module")
+def deployment(moto_endpoint: str) -> Deployment:
+    name = f"theletter-{uuid.uuid4().hex[:8]}"
+    d = Deployment(moto_endpoint, {}, [], "", "", "", "")
+    ec2 = d.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto: task ENIs
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in ((1, "a"), (2, "c"))
+    ]
+    groups = {
+        role: ec2.create_security_group(GroupName=f"{name}-{role}", Description=role, VpcId=vpc)[
+            "GroupId"
+        ]
+        for role in ("code-server", "webserver", "daemon", "run", "alb")
+    }
+    d.client("ecs").create_cluster(clusterName=name)
+    d.repository_arn = d.client("ecr").create_repository(repositoryName=f"{name}/data")[
+        "repository"
+    ]["repositoryArn"]
+    logs = d.client("logs")
+    logs.create_log_group(logGroupName=f"/ecs/{name}")
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"]
+    d.log_group_arn = group["arn"]
+    secrets = d.client("secretsmanager")
+    d.secret_strings = [f"secret-{uuid.uuid4().hex}" for _ in range(3)]
+    pg, key, gcp = (
+        secrets.create_secret(Name=f"{name}/{n}", SecretString=s)["ARN"]
+        for n, s in zip(("pg", "pseudonym", "gcp"), d.secret_strings, strict=True)
+    )
+    s3 = d.client("s3")
+    for bucket in (f"{name}-lake", f"{name}-logs"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    # Cloud Map: the code server's DNS name is <service>.<namespace>.
+    discovery = d.client("servicediscovery")
+    d.namespace = "theletter.internal"
+    discovery.create_private_dns_namespace(Name=d.namespace, Vpc=vpc)
+    namespace_id = next(
+        n["Id"] for n in discovery.list_namespaces()["Namespaces"] if n["Name"] == d.namespace
+    )
+    d.discovery_service = "code-server"
+    registry = discovery.create_service(
+        Name=d.discovery_service,
+        NamespaceId=namespace_id,
+        DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 10}], "RoutingPolicy": "MULTIVALUE"},
+        HealthCheckCustomConfig={"FailureThreshold": 1},
+    )["Service"]["Arn"]
+    certificate = d.client("acm").request_certificate(DomainName="data.theletter.example")[
+        "CertificateArn"
+    ]
+    alb = d.client("elbv2").create_load_balancer(
+        Name=name, Subnets=subnets, SecurityGroups=[groups["alb"]], Type="application"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    d.values = {
+        "ACCOUNT_ID": ACCOUNT,
+        "REGION": REGION,
+        "IMAGE": IMAGE,
+        "ECR_REPOSITORY": f"{name}/data",
+        "CLUSTER": name,
+        "LOG_GROUP": f"/ecs/{name}",
+        "SUBNET_1": subnets[0],
+        "SUBNET_2": subnets[1],
+        "CODE_SERVER_SG": groups["code-server"],
+        "WEBSERVER_SG": groups["webserver"],
+        "DAEMON_SG": groups["daemon"],
+        "RUN_SG": groups["run"],
+        "CODE_SERVER_DISCOVERY_ARN": registry,
+        "VPC_ID": vpc,
+        "ALB_ARN": alb,
+        "CERTIFICATE_ARN": certificate,
+        "OIDC_CLIENT_ID": "1234567890-abcdef.apps.googleusercontent.com",
+        "OIDC_CLIENT_SECRET": "GOCSPX-test-client-secret",
+        "PG_HOST": f"{name}.abcdefghijkl.{REGION}.rds.amazonaws.com",
+        "PG_DB": "dagster",
+        "PG_USERNAME": "dagster",
+        "PG_PASSWORD_SECRET_ARN": pg,
+        "PSEUDONYM_KEY_SECRET_ARN": key,
+        "GCP_CREDENTIALS_SECRET_ARN": gcp,
+        "LAKE_BUCKET": f"{name}-lake",
+        "LAKE_PREFIX": "lake/",
+        "COMPUTE_LOG_BUCKET": f"{name}-logs",
+        "BIGQUERY_PROJECT": "theletter-data",
+        "BIGQUERY_LOCATION": "asia-northeast1",
+        "BIGQUERY_DATASET_PREFIX": "theletter_",
+        "BIGQUERY_MAXIMUM_BYTES_BILLED": str(50 * 2**30),
+    }
+    target_group = d.client("elbv2").create_target_group(**d.render("alb/target-group.json"))
+    d.values["TARGET_GROUP_ARN"] = target_group["TargetGroups"][0]["TargetGroupArn"]
+    return d
+
+
+@pytest.fixture(scope="module")
+def task_definitions(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """Each service's task definition, rendered and registered; as ECS describes it back."""
+    ecs = deployment.client("ecs")
+    registered = {}
+    for service in SERVICES:
+        arn = ecs.register_task_definition(**deployment.render(f"ecs/{service}.json"))[
+            "taskDefinition"
+        ]["taskDefinitionArn"]
+        registered[service] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return registered
+
+
+@pytest.fixture(scope="module")
+def policies(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    return {name: deployment.render(f"iam/{name}.json") for name in ROLE_OF_POLICY}
+
+
+def container(task_definition: Mapping[str, Any]) -> dict[str, Any]:
+    (only,) = task_definition["containerDefinitions"]
+    return only
+
+
+def environment(task_definition: Mapping[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(task_definition).get("environment", [])}
+
+
+def secrets(task_definition: Mapping[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["valueFrom"] for s in container(task_definition).get("secrets", [])}
+
+
+# --- a small evaluator of the IAM policy grammar these files use ---------------------------
+
+
+def _wildcard(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(regex, re.IGNORECASE if ignore_case else 0)
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def _condition_holds(operator: str, expected: list[str], actual: str | None) -> bool:
+    if operator == "Null":
+        return (actual is None) == (expected == ["true"])
+    if actual is None:
+        return False
+    if operator == "StringEquals":
+        return actual in expected
+    if operator in {"StringLike", "ArnEquals", "ArnLike"}:  # ARN operators take wildcards too
+        return any(_wildcard(e).fullmatch(actual) for e in expected)
+    raise AssertionError(f"condition operator {operator} is not modelled by this test")
+
+
+def allows(
+    policy: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str] = {}
+) -> bool:
+    """Whether an Allow statement matches (these policies have no Deny): action, resource and
+    every condition (keys compared case-insensitively, a missing key fails all but Null)."""
+    lowered = {k.lower(): v for k, v in context.items()}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        if not any(_wildcard(a, True).fullmatch(action) for a in _listed(statement["Action"])):
+            continue
+        if not any(_wildcard(r).fullmatch(resource) for r in _listed(statement["Resource"])):
+            continue
+        if all(
+            _condition_holds(operator, _listed(value), lowered.get(key.lower()))
+            for operator, keys in statement.get("Condition", {}).items()
+            for key, value in keys.items()
+        ):
+            return True
+    return False
+
+
+# --- AWS calls made by Dagster, recorded and turned into IAM requests ----------------------
+
+
+@dataclass
+class Recorder:
+    calls: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def attach(self, client: Any) -> Any:
+        service = client.meta.service_model.endpoint_prefix
+        client.meta.events.register(f"provide-client-params.{service}", self._params)
+        client.meta.events.register(f"after-call.{service}", self._response)
+        return client
+
+    def _params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.service_model.endpoint_prefix, model.name, dict(params), {}))
+
+    def _response(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls[-1][3].update(parsed)
+
+    def operations(self) -> list[str]:
+        return [operation for _, operation, _, _ in self.calls]
+
+
+Request = tuple[str, str, dict[str, str]]
+
+
+def iam_requests(recorder: Recorder, ecs: Any) -> list[Request]:
+    """What IAM authorizes for each recorded call (the Service Authorization Reference)."""
+    requests: list[Request] = []
+    ecs_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
+    for service, operation, params, response in recorder.calls:
+        if service == "ecs":
+            name = params.get("cluster", "default")
+            cluster = {
+                "ecs:cluster": name if name.startswith("arn:") else f"{ecs_arn}:cluster/{name}"
+            }
+            if operation == "RegisterTaskDefinition":
+                family = f"{ecs_arn}:task-definition/{params['family']}"
+                requests.append(("ecs:RegisterTaskDefinition", family, {}))
+                assert "tags" not in params  # else ecs:TagResource with CreateAction too
+            elif operation == "DescribeTaskDefinition":
+                requests.append(("ecs:DescribeTaskDefinition", "*", {}))
+            elif operation == "RunTask":
+                definition = ecs.describe_task_definition(taskDefinition=params["taskDefinition"])[
+                    "taskDefinition"
+                ]
+                for resource in (
+                    f"{ecs_arn}:task-definition/{params['taskDefinition']}",
+                    definition["taskDefinitionArn"],
+                ):
+                    requests.append(("ecs:RunTask", resource, cluster))
+                for role in (definition["taskRoleArn"], definition["executionRoleArn"]):
+                    context = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+                    requests.append(("iam:PassRole", role, context))
+                if params.get("tags"):
+                    for task in response["tasks"]:
+                        create = {"ecs:CreateAction": "RunTask"}
+                        requests.append(("ecs:TagResource", task["taskArn"], create))
+            elif operation in {"DescribeTasks", "StopTask"}:
+                for task in params.get("tasks", [params.get("task")]):
+                    tags = ecs.list_tags_for_resource(resourceArn=task)["tags"]
+                    context = {
+                        **cluster,
+                        **{f"aws:ResourceTag/{t['key']}": t["value"] for t in tags},
+                    }
+                    requests.append((f"ecs:{operation}", task, context))
+            else:
+                raise AssertionError(f"ecs:{operation} is not mapped by this test")
+        elif service == "s3":
+            bucket = f"arn:aws:s3:::{params['Bucket']}"
+            if operation in {"ListObjects", "ListObjectsV2"}:
+                requests.append(("s3:ListBucket", bucket, {"s3:prefix": params.get("Prefix", "")}))
+            elif operation in {"HeadObject", "GetObject"}:
+                requests.append(("s3:GetObject", f"{bucket}/{params['Key']}", {}))
+            elif operation in {
+                "PutObject",
+                "CreateMultipartUpload",
+                "UploadPart",
+                "CompleteMultipartUpload",
+            }:
+                requests.append(("s3:PutObject", f"{bucket}/{params['Key']}", {}))
+            else:
+                raise AssertionError(f"s3:{operation} is not mapped by this test")
+        elif (service, operation) == ("logs", "GetLogEvents"):
+            group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{params['logGroupName']}"
+            requests.append(
+                ("logs:GetLogEvents", f"{group}:log-stream:{params['logStreamName']}", {})
+            )
+        else:
+            raise AssertionError(f"{service}:{operation} is not mapped by this test")
+    return requests
+
+
+def refused(policy: Mapping[str, Any], requests: list[Request]) -> list[Request]:
+    return [r for r in requests if not allows(policy, *r)]
+
+
+# --- rendering and documentation -----------------------------------------------------------
+
+
+def test_every_placeholder_is_known_used_and_documented() -> None:
+    used = set().union(*(render.placeholders_in(template(t)) for t in all_templates()))
+    assert used == set(render.PLACEHOLDERS)
+    readme = (DEPLOY / "README.md").read_text()
+    undocumented = [n for n in render.PLACEHOLDERS if f"`{n}`" not in readme]
+    assert not undocumented
+
+
+def test_render_fails_on_unknown_unset_or_malformed_values(deployment: Deployment) -> None:
+    document = {"a": "${ACCOUNT_ID}:${NOT_A_PLACEHOLDER}", "b": ["${REGION}"]}
+    with pytest.raises(render.RenderError) as error:
+        render.render(document, {"ACCOUNT_ID": "12345"})
+    assert "unknown placeholder ${NOT_A_PLACEHOLDER}" in str(error.value)
+    assert "REGION is not set" in str(error.value)
+    assert "ACCOUNT_ID='12345' does not look like" in str(error.value)
+    with pytest.raises(render.RenderError, match="LAKE_PREFIX"):
+        render.render({"p": "${LAKE_PREFIX}x"}, {"LAKE_PREFIX": "lake"})  # no trailing '/'
+
+    command = [sys.executable, str(DEPLOY / "render.py"), str(DEPLOY / "ecs/daemon.json")]
+    done = subprocess.run(
+        command, env={**os.environ, **deployment.values}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == deployment.render("ecs/daemon.json")
+    missing = {k: v for k, v in deployment.values.items() if k != "IMAGE"}
+    done = subprocess.run(command, env=missing, capture_output=True, text=True)
+    assert done.returncode == 2 and "IMAGE is not set" in done.stderr
+
+
+def test_every_policy_statement_is_explained_in_the_readme() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for path in sorted((DEPLOY / "iam").glob("*.json")):
+        assert f"`{path.name}`" in readme
+        for statement in json.loads(path.read_text())["Statement"]:
+            assert f"`{statement['Sid']}`" in readme, (path.name, statement["Sid"])
+
+
+# --- task definitions ----------------------------------------------------------------------
+
+COMMANDS = {
+    "code-server": (
+        ["dagster", "code-server", "start"],
+        start_command,
+        {"host": "0.0.0.0", "port": 4000, "module_name": "theletter_data.definitions"},
+    ),
+    "webserver": (
+        ["dagster-webserver"],
+        dagster_webserver,
+        {"host": "0.0.0.0", "port": 3000, "workspace": (str(DEPLOY / "workspace.yaml"),)},
+    ),
+    "daemon": (
+        ["dagster-daemon", "run"],
+        run_command,
+        {"workspace": (str(DEPLOY / "workspace.yaml"),)},
+    ),
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_registers_on_ecs_as_a_small_fargate_task(
+    service: str, deployment: Deployment, task_definitions: dict[str, dict[str, Any]]
+) -> None:
+    definition = task_definitions[service]
+    values = deployment.values
+    assert definition["family"] == f"theletter-data-{service}"
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    assert definition["networkMode"] == "awsvpc"
+    assert int(definition["memory"]) in FARGATE_SIZES[int(definition["cpu"])]
+    roles = f"arn:aws:iam::{ACCOUNT}:role/theletter-data-"
+    assert definition["executionRoleArn"] == f"{roles}execution"
+    assert definition["taskRoleArn"] == f"{roles}{service}"
+
+    c = container(definition)
+    assert c["name"] == service and c["essential"]
+    assert c["image"] == IMAGE
+    assert c["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": values["LOG_GROUP"],
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": service,
+        },
+    }
+    # The command is one the installed Dagster CLI accepts, with the image's paths.
+    program, command, expected = COMMANDS[service]
+    assert c["command"][: len(program)] == program
+    args = [a.replace(IMAGE_WORKDIR, str(ROOT)) for a in c["command"][len(program) :]]
+    parsed = command.make_context(program[-1], args).params
+    assert {k: parsed[k] for k in expected} == expected
+    ports = [(p["containerPort"], p["protocol"]) for p in c.get("portMappings", [])]
+    assert ports == {"code-server": [(4000, "tcp")], "webserver": [(3000, "tcp")]}.get(service, [])
+
+    check = c["healthCheck"]["command"]
+    assert check[0] == "CMD" and c["healthCheck"]["startPeriod"] <= 300
+    if service == "code-server":
+        assert check[1:4] == ["dagster", "api", "grpc-health-check"]
+        grpc_health_check_command.make_context("grpc-health-check", check[4:])
+        assert check[4:] == ["-p", "4000"]
+    elif service == "webserver":
+        assert check[1:3] == ["python", "-c"] and "127.0.0.1:3000/server_info" in check[3]
+        compile(check[3], "healthcheck", "exec")
+    else:
+        assert check[1:] == ["dagster-daemon", "liveness-check"]
+
+    # Secrets only by ARN, never a value in the environment or anywhere in the definition.
+    env = environment(definition)
+    assert secrets(definition) == {"DAGSTER_PG_PASSWORD": values["PG_PASSWORD_SECRET_ARN"]}
+    assert not set(SECRET_VARIABLES) & set(env)
+    text = json.dumps(definition)
+    assert not [s for s in deployment.secret_strings if s in text]
+
+
+def test_the_code_server_command_is_the_image_cmd_and_runs_use_its_image(
+    task_definitions: dict[str, dict[str, Any]],
+) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = re.search(r"^CMD (\[.*?\])\s*$", dockerfile.replace("\\\n", ""), re.M | re.S)
+    assert cmd and json.loads(cmd.group(1)) == container(task_definitions["code-server"])["command"]
+    assert re.search(rf"^WORKDIR {IMAGE_WORKDIR}$", dockerfile, re.M)
+    assert environment(task_definitions["code-server"])["DAGSTER_CURRENT_IMAGE"] == IMAGE
+
+
+def test_the_image_holds_the_workspace_the_webserver_and_daemon_load() -> None:
+    """The task definitions load /opt/theletter/deploy/workspace.yaml: the Dockerfile must copy
+    it there, e.g. `COPY deploy/workspace.yaml ./deploy/`."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copies = [c.split() for c in re.findall(r"^COPY (?!--)(.+)$", dockerfile, re.M)]
+
+    def places(sources: list[str], dest: str) -> bool:
+        """Whether `COPY sources dest` puts the file at deploy/workspace.yaml of the WORKDIR."""
+        if dest.startswith(IMAGE_WORKDIR):
+            dest = dest[len(IMAGE_WORKDIR) :].lstrip("/")
+        dest = "" if dest in {".", "./"} else dest.removeprefix("./")
+        if {".", "./"} & set(sources):  # the whole context
+            return dest == ""
+        if {"deploy", "deploy/"} & set(sources):  # the folder's contents
+            return dest.rstrip("/") == "deploy"
+        return "deploy/workspace.yaml" in sources and dest in {"deploy/", "deploy/workspace.yaml"}
+
+    assert any(places(c[:-1], c[-1]) for c in copies), copies
+
+
+def test_environment_names_are_the_fixed_ones(task_definitions: dict[str, dict[str, Any]]) -> None:
+    for service, definition in task_definitions.items():
+        assert set(environment(definition)) <= FIXED_VARIABLES, service
+        assert set(secrets(definition)) <= set(SECRET_VARIABLES), service
+
+
+def _env_references(value: Any) -> set[str]:
+    if isinstance(value, Mapping):
+        if set(value) == {"env"}:
+            return {value["env"]}
+        return set().union(set(), *(_env_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(set(), *(_env_references(v) for v in value))
+    return set()
+
+
+def test_each_process_has_what_the_production_instance_reads(
+    deployment: Deployment, task_definitions: dict[str, dict[str, Any]]
+) -> None:
+    """dagster.yaml's `{env: ...}` values must be set where each part is loaded: storage and
+    compute logs everywhere (the code server builds the instance from the daemon's reference
+    for sensor and schedule logs), the run launcher in the daemon (launches) and the webserver
+    (terminates), and the variables the launcher forwards to runs in the daemon."""
+    instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    everywhere = _env_references(instance["storage"]) | _env_references(instance["compute_logs"])
+    launcher = _env_references(instance["run_launcher"])
+    forwarded = set(instance["run_launcher"]["config"]["env_vars"])
+    provided = {s: set(environment(d)) | set(secrets(d)) for s, d in task_definitions.items()}
+    assert everywhere <= provided["code-server"]
+    assert everywhere | launcher <= provided["webserver"]
+    assert everywhere | launcher | forwarded <= provided["daemon"]
+    assert not {n for n in provided["code-server"] if n.startswith("THELETTER_ECS_")}
+
+    daemon = environment(task_definitions["daemon"])
+    assert daemon["THELETTER_ECS_SUBNETS"].split(",") == [
+        deployment.values["SUBNET_1"],
+        deployment.values["SUBNET_2"],
+    ]
+    assert daemon["THELETTER_ECS_SECURITY_GROUPS"] == deployment.values["RUN_SG"]
+    assert daemon["THELETTER_LAKE_URL"] == f"s3://{deployment.values['LAKE_BUCKET']}/lake/"
+    for service in ("code-server", "webserver"):
+        shared = set(environment(task_definitions[service])) & set(daemon)
+        assert {n: daemon[n] for n in shared} == {
+            n: environment(task_definitions[service])[n] for n in shared
+        }
+
+
+def test_the_workspace_points_at_the_code_server_by_its_cloud_map_name(
+    deployment: Deployment,
+) -> None:
+    path = DEPLOY / "workspace.yaml"
+    assert process_workspace_config(yaml.safe_load(path.read_text())).success
+    (origin,) = location_origins_from_yaml_paths([str(path)])
+    assert isinstance(origin, GrpcServerCodeLocationOrigin)
+    assert origin.host == f"{deployment.discovery_service}.{deployment.namespace}"
+    assert origin.port == 4000
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'code_location_name = "{origin.location_name}"' in pyproject
+
+
+# --- services and the load balancer --------------------------------------------------------
+
+
+def test_the_services_and_the_authenticated_listener_create(
+    deployment: Deployment, task_definitions: dict[str, dict[str, Any]]
+) -> None:
+    ecs, elbv2 = deployment.client("ecs"), deployment.client("elbv2")
+    created = {
+        s: ecs.create_service(**deployment.render(f"ecs/services/{s}.json"))["service"]
+        for s in SERVICES
+    }
+    assert all(s["launchType"] == "FARGATE" and s["desiredCount"] == 1 for s in created.values())
+    daemon = deployment.render("ecs/services/daemon.json")["deploymentConfiguration"]
+    assert (daemon["maximumPercent"], daemon["minimumHealthyPercent"]) == (100, 0)  # never two
+    assert created["code-server"]["serviceRegistries"] == [
+        {"registryArn": deployment.values["CODE_SERVER_DISCOVERY_ARN"]}
+    ]
+    (balancer,) = created["webserver"]["loadBalancers"]
+    assert (balancer["containerName"], balancer["containerPort"]) == ("webserver", 3000)
+    assert balancer["targetGroupArn"] == deployment.values["TARGET_GROUP_ARN"]
+    for service, s in created.items():
+        network = s["networkConfiguration"]["awsvpcConfiguration"]
+        assert network["assignPublicIp"] == "DISABLED"
+        assert network["securityGroups"] == [
+            deployment.values[f"{service.upper().replace('-', '_')}_SG"]
+        ]
+
+    (group,) = elbv2.describe_target_groups(
+        TargetGroupArns=[deployment.values["TARGET_GROUP_ARN"]]
+    )["TargetGroups"]
+    assert (group["TargetType"], group["Port"], group["HealthCheckPath"]) == (
+        "ip",
+        3000,
+        "/server_info",
+    )
+    https = elbv2.create_listener(**deployment.render("alb/https-listener.json"))["Listeners"][0]
+    first, second = sorted(https["DefaultActions"], key=lambda a: a["Order"])
+    assert first["Type"] == "authenticate-oidc"
+    assert first["AuthenticateOidcConfig"]["OnUnauthenticatedRequest"] == "authenticate"
+    assert second == {
+        "Type": "forward",
+        "Order": 2,
+        "TargetGroupArn": deployment.values["TARGET_GROUP_ARN"],
+    }
+    http = elbv2.create_listener(**deployment.render("alb/http-redirect-listener.json"))
+    (redirect,) = http["Listeners"][0]["DefaultActions"]
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+
+
+# --- IAM -----------------------------------------------------------------------------------
+
+
+@cache
+def aws_actions() -> dict[str, Any]:
+    """AWS's actions, resource types and ARN formats, as cfn-lint ships them."""
+    data = Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    return json.loads(data.read_text())
+
+
+def resource_types(action: str) -> list[str] | None:
+    """The resource types an action can be scoped to; None when AWS knows no such action."""
+    service, name = action.lower().split(":")
+    known = aws_actions().get(service, {}).get("Actions", {})
+    return known[name].get("Resources", []) if name in known else None
+
+
+def test_iam_accepts_every_policy_on_its_role(
+    deployment: Deployment,
+    policies: dict[str, dict[str, Any]],
+    task_definitions: dict[str, dict[str, Any]],
+) -> None:
+    iam = deployment.client("iam")
+    suffix = deployment.values["CLUSTER"]
+    for name, role in ROLE_OF_POLICY.items():
+        trust = "execution-role-trust.json" if name == "execution-role" else "task-role-trust.json"
+        created = iam.create_role(
+            RoleName=role, AssumeRolePolicyDocument=json.dumps(deployment.render(f"iam/{trust}"))
+        )["Role"]["Arn"]
+        arn = iam.create_policy(
+            PolicyName=f"{role}-{suffix}", PolicyDocument=json.dumps(policies[name])
+        )["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        stored = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+        assert stored["Document"] == policies[name]
+        deployment.created_roles[role] = created
+    # Every role a task definition names exists, with its own policy.
+    for service, definition in task_definitions.items():
+        assert definition["taskRoleArn"] == deployment.created_roles[f"theletter-data-{service}"]
+        assert (
+            definition["executionRoleArn"] == deployment.created_roles["theletter-data-execution"]
+        )
+    daemon = environment(task_definitions["daemon"])
+    assert daemon["THELETTER_ECS_TASK_ROLE_ARN"] == deployment.created_roles["theletter-data-run"]
+    assert (
+        daemon["THELETTER_ECS_EXECUTION_ROLE_ARN"]
+        == deployment.created_roles["theletter-data-execution"]
+    )
+
+
+def test_policies_name_real_actions_and_scope_every_action_that_can_be(
+    policies: dict[str, dict[str, Any]],
+) -> None:
+    wildcard_resource_actions = set()
+    for name, policy in policies.items():
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow" and set(statement) <= {
+                "Sid",
+                "Effect",
+                "Action",
+                "Resource",
+                "Condition",
+            }, (name, statement)  # no NotAction / NotResource / Principal
+            actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
+            for action in actions:
+                assert "*" not in action, (name, action)
+                types = resource_types(action)
+                assert types is not None, f"{action} is not an AWS action"
+                if "*" in resources:
+                    assert resources == ["*"] and action in UNSCOPABLE_ACTIONS, (name, action)
+                    wildcard_resource_actions.add(action)
+                else:
+                    assert types, f"{action} has no resource types: it needs Resource '*'"
+                    _assert_arn_formats(action, types, resources)
+    assert wildcard_resource_actions == UNSCOPABLE_ACTIONS
+    assert all(resource_types(a) == [] for a in UNSCOPABLE_ACTIONS)
+
+
+def _assert_arn_formats(action: str, types: list[str], resources: list[str]) -> None:
+    service = action.split(":")[0].lower()
+    known = {k.lower(): v for k, v in aws_actions()[service]["Resources"].items()}
+    formats = [
+        f.replace("${Partition}", "aws").replace("${Region}", REGION).replace("${Account}", ACCOUNT)
+        for t in types
+        for f in known[t.lower()]["ARNFormats"]
+    ]
+    for resource in resources:
+        sample = resource.replace("*", "x")
+        assert any(re.fullmatch(f, sample) for f in formats), (action, resource, formats)
+
+
+def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
+    policies: dict[str, dict[str, Any]],
+) -> None:
+    passing = {
+        name: statement
+        for name, policy in policies.items()
+        for statement in policy["Statement"]
+        if any(a.lower().startswith("iam:") for a in _listed(statement["Action"]))
+    }
+    assert set(passing) == {"daemon-task-role"}
+    statement = passing["daemon-task-role"]
+    assert _listed(statement["Action"]) == ["iam:PassRole"]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    assert sorted(r.rsplit("/", 1)[1] for r in statement["Resource"]) == [
+        "theletter-data-execution",
+        "theletter-data-run",
+    ]
+
+
+def test_the_execution_role_reads_exactly_the_secrets_the_tasks_use(
+    deployment: Deployment,
+    policies: dict[str, dict[str, Any]],
+    task_definitions: dict[str, dict[str, Any]],
+) -> None:
+    used = set().union(*(set(secrets(d).values()) for d in task_definitions.values()))
+    # Run tasks: the daemon's launcher puts these three ARNs in every run task definition.
+    daemon = environment(task_definitions["daemon"])
+    used |= {daemon[f"{name}_SECRET_ARN"] for name in SECRET_VARIABLES}
+    readable = {
+        resource
+        for statement in policies["execution-role"]["Statement"]
+        if "secretsmanager:GetSecretValue" in _listed(statement["Action"])
+        for resource in _listed(statement["Resource"])
+    }
+    assert readable == used
+    assert len(used) == 3
+    listed = {s["ARN"] for s in deployment.client("secretsmanager").list_secrets()["SecretList"]}
+    assert used <= listed
+    for name, policy in policies.items():
+        touches = [a for s in policy["Statement"] for a in _listed(s["Action"])]
+        if name != "execution-role":
+            assert not [a for a in touches if a.lower().startswith("secretsmanager:")], name
+
+
+def test_the_execution_role_pulls_from_the_repository_and_logs_to_the_group(
+    deployment: Deployment, policies: dict[str, dict[str, Any]]
+) -> None:
+    policy = policies["execution-role"]
+    image = deployment.repository_arn
+    for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+        assert allows(policy, action, image)
+        assert not allows(policy, action, image.replace("/data", "/other"))
+    stream = f"{deployment.log_group_arn.removesuffix(':*')}:log-stream:run_x/run/abc"
+    assert allows(policy, "logs:PutLogEvents", stream)
+    assert allows(policy, "logs:CreateLogStream", deployment.log_group_arn)
+    assert not allows(policy, "logs:PutLogEvents", stream.replace("/ecs/", "/other/"))
+
+
+def test_the_daemon_launches_and_the_webserver_stops_runs_within_their_policies(
+    deployment: Deployment,
+    policies: dict[str, dict[str, Any]],
+    task_definitions: dict[str, dict[str, Any]],
+    aws_credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The real run launcher, configured by dagster.yaml from the daemon's task environment,
+    launches a run on moto; every ECS call it makes must be allowed by the daemon's policy.
+    The webserver's launcher (its own environment) terminates it within the webserver's."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deployment.endpoint)
+    for name, value in environment(task_definitions["daemon"]).items():
+        monkeypatch.setenv(name, value)
+    launcher_config = yaml.safe_load((ROOT / "dagster.yaml").read_text())["run_launcher"]
+    ecs = deployment.client("ecs")
+    with dg.instance_for_test(
+        overrides={"run_launcher": launcher_config}, temp_dir=str(tmp_path)
+    ) as instance:
+        daemon = Recorder()
+        daemon.attach(instance.run_launcher.ecs)
+        run = create_run(instance, ["stg_email_events", "newsletter_daily_traffic"])
+        instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        run = instance.get_run_by_id(run.run_id)
+        assert run is not None
+        instance.run_launcher.check_run_worker_health(run)
+
+        assert {"RegisterTaskDefinition", "RunTask", "DescribeTasks"} <= set(daemon.operations())
+        requests = iam_requests(daemon, ecs)
+        assert not refused(policies["daemon-task-role"], requests)
+        run_task = next(c for c in daemon.calls if c[1] == "RunTask")
+        assert run_task[2]["taskDefinition"].startswith("run_")
+        assert {t["key"] for t in run_task[2]["tags"]} >= {"dagster/run_id"}
+        definition = ecs.describe_task_definition(taskDefinition=run_task[2]["taskDefinition"])[
+            "taskDefinition"
+        ]
+        assert (
+            container(definition)["image"]
+            == environment(task_definitions["code-server"])["DAGSTER_CURRENT_IMAGE"]
+        )
+        assert definition["taskRoleArn"].endswith(":role/theletter-data-run")
+        # ECS, as the execution role, can start it: its three secrets, its log stream.
+        execution = policies["execution-role"]
+        run_secrets = [s["valueFrom"] for s in container(definition)["secrets"]]
+        assert len(run_secrets) == 3
+        assert all(allows(execution, "secretsmanager:GetSecretValue", a) for a in run_secrets)
+        log_options = container(definition)["logConfiguration"]["options"]
+        group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{log_options['awslogs-group']}"
+        assert allows(execution, "logs:PutLogEvents", f"{group_arn}:log-stream:run_x/run/y")
+        task_arn = run.tags["ecs/task_arn"]
+        assert task_arn.startswith(
+            f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{deployment.values['CLUSTER']}/"
+        )
+
+        # The webserver: only its own environment, the same dagster.yaml.
+        for name in set(environment(task_definitions["daemon"])) - set(
+            environment(task_definitions["webserver"])
+        ):
+            monkeypatch.delenv(name)
+        data = instance.run_launcher.inst_data
+        webserver_launcher = ConfigurableClassData(
+            data.module_name, data.class_name, yaml.safe_dump(launcher_config["config"])
+        ).rehydrate()
+        webserver_launcher.register_instance(instance)
+        webserver = Recorder()
+        webserver.attach(webserver_launcher.ecs)
+        assert webserver_launcher.terminate(run.run_id)
+        assert webserver.operations() == ["DescribeTasks", "StopTask"]
+        assert not refused(policies["webserver-task-role"], iam_requests(webserver, ecs))
+
+        # Run monitoring, when a run's task died: the task, its definition, its last log lines
+        # (the same calls the launcher's health check makes for a failed container).
+        stream = f"{definition['family']}/run/{task_arn.rsplit('/', 1)[1]}"
+        logs = deployment.client("logs")
+        logs.create_log_stream(logGroupName=deployment.values["LOG_GROUP"], logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=deployment.values["LOG_GROUP"],
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": "Killed"}],
+        )
+        monitoring = Recorder()
+        monitoring.attach(instance.run_launcher.ecs)
+        monitoring.attach(instance.run_launcher.logs)
+        last_lines = get_task_logs(
+            instance.run_launcher.ecs,
+            logs_client=instance.run_launcher.logs,
+            cluster=run.tags["ecs/cluster"],
+            task_arn=task_arn,
+            container_name="run",
+        )
+        assert last_lines == ["Killed"]
+        assert monitoring.operations() == [
+            "DescribeTasks",
+            "DescribeTaskDefinition",
+            "GetLogEvents",
+        ]
+        assert not refused(policies["daemon-task-role"], iam_requests(monitoring, ecs))
+
+    # What neither may do.
+    cluster = {
+        "ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{deployment.values['CLUSTER']}"
+    }
+    family = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition"
+    service_task = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{deployment.values['CLUSTER']}/abc"
+    role = f"arn:aws:iam::{ACCOUNT}:role"
+    to_ecs = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    forbidden = [
+        ("ecs:RunTask", f"{family}/theletter-data-webserver:3", cluster),
+        ("ecs:RunTask", f"{family}/run_x:1", {"ecs:cluster": cluster["ecs:cluster"] + "-other"}),
+        ("ecs:RegisterTaskDefinition", f"{family}/theletter-data-daemon", {}),
+        ("ecs:StopTask", service_task, cluster),  # a service's task: no dagster/run_id tag
+        ("iam:PassRole", f"{role}/theletter-data-daemon", to_ecs),
+        (
+            "iam:PassRole",
+            f"{role}/theletter-data-run",
+            {"iam:PassedToService": "lambda.amazonaws.com"},
+        ),
+        ("ecs:UpdateService", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/x/y", cluster),
+    ]
+    assert refused(policies["daemon-task-role"], forbidden) == forbidden
+    assert refused(policies["webserver-task-role"], forbidden) == forbidden
+    for action in ("ecs:RunTask", "ecs:RegisterTaskDefinition", "iam:PassRole"):
+        assert not allows(policies["webserver-task-role"], action, f"{family}/run_x:1", cluster)
+
+
+def test_compute_logs_are_written_by_runs_daemon_code_server_and_read_by_the_webserver(
+    deployment: Deployment,
+    policies: dict[str, dict[str, Any]],
+    aws_credentials: None,
+    tmp_path: Path,
+) -> None:
+    """dagster.yaml's S3 compute-log manager against moto: the calls a writer makes (a run's
+    steps, the daemon's backfill logs, sensor logs in the code server) and the calls the UI
+    makes to show them."""
+    instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    config = {
+        **instance["compute_logs"]["config"],
+        "bucket": deployment.values["COMPUTE_LOG_BUCKET"],
+    }
+    assert config["prefix"] == "dagster/compute-logs"
+    log_key = ["0f1e2d3c", "compute_logs", "stg_email_events"]
+
+    def manager(local: str) -> S3ComputeLogManager:
+        return S3ComputeLogManager(
+            endpoint_url=deployment.endpoint, local_dir=str(tmp_path / local), **config
+        )
+
+    writer, writes = manager("writer"), Recorder()
+    writes.attach(writer._s3_session)
+    with writer.open_log_stream(log_key, ComputeIOType.STDERR) as stream:
+        assert stream is not None
+        stream.write("staged 42 rows\n")
+    reader, reads = manager("reader"), Recorder()
+    reads.attach(reader._s3_session)
+    data, _ = reader.get_log_data_for_type(log_key, ComputeIOType.STDERR, 0, None)
+    assert data == b"staged 42 rows\n"
+    assert reader.get_log_keys_for_log_key_prefix(log_key[:2], ComputeIOType.STDERR) == [log_key]
+
+    ecs = deployment.client("ecs")
+    write_requests, read_requests = iam_requests(writes, ecs), iam_requests(reads, ecs)
+    assert {r[0] for r in write_requests} == {"s3:PutObject"}
+    assert {r[0] for r in read_requests} == {"s3:GetObject", "s3:ListBucket"}
+    for writer_role in ("run-task-role", "daemon-task-role", "code-server-task-role"):
+        assert not refused(policies[writer_role], write_requests), writer_role
+    assert not refused(policies["webserver-task-role"], read_requests)
+    assert refused(policies["webserver-task-role"], write_requests) == write_requests
+
+
+def test_the_lake_is_read_only_except_serving(
+    deployment: Deployment, policies: dict[str, dict[str, Any]]
+) -> None:
+    bucket = f"arn:aws:s3:::{deployment.values['LAKE_BUCKET']}"
+    raw = [
+        "lake/ses-events/2026/11/20/00/theletter-ses-events-1-2026-11-20-00-05-00-x.gz",
+        "lake/pageviews/2026/11/20/00/theletter-pageviews-1-2026-11-20-00-05-00-x.gz",
+        "lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet",
+    ]
+    serving = "lake/serving/newsletters/nl_00012/daily.json"
+    run, code_server = policies["run-task-role"], policies["code-server-task-role"]
+    for key in raw:
+        prefix = {"s3:prefix": key.rsplit("/", 1)[0] + "/"}
+        for policy in (run, code_server):
+            assert allows(policy, "s3:GetObject", f"{bucket}/{key}")
+            assert allows(policy, "s3:ListBucket", bucket, prefix)
+            assert not allows(policy, "s3:PutObject", f"{bucket}/{key}")
+            assert not allows(policy, "s3:DeleteObject", f"{bucket}/{key}")
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert allows(run, action, f"{bucket}/{serving}")
+        assert not allows(code_server, action, f"{bucket}/{serving}")
+    elsewhere = [
+        ("s3:ListBucket", bucket, {"s3:prefix": ""}),
+        ("s3:ListBucket", bucket, {"s3:prefix": "lake/"}),
+        ("s3:ListBucket", bucket, {}),
+        ("s3:GetObject", f"{bucket}/lake/other/x", {}),
+        ("s3:GetObject", f"{bucket}/ses-events/2026/11/20/00/x.gz", {}),  # outside the root
+    ]
+    for policy in (run, code_server):
+        assert refused(policy, elsewhere) == elsewhere
+    for name in ("webserver-task-role", "daemon-task-role", "execution-role"):
+        assert not allows(policies[name], "s3:GetObject", f"{bucket}/{raw[0]}")
+
+
+def test_no_policy_grants_a_whole_service_or_every_resource_beyond_the_unscopable(
+    policies: dict[str, dict[str, Any]],
+) -> None:
+    for name, policy in policies.items():
+        for statement in policy["Statement"]:
+            assert statement["Action"] != "*" and "*" not in _listed(statement["Action"]), name
+            if statement["Resource"] == "*" or "*" in _listed(statement["Resource"]):
+                assert set(_listed(statement["Action"])) <= UNSCOPABLE_ACTIONS, name
