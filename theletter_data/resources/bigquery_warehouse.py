@@ -107,12 +107,9 @@ class BigQueryWarehouse(Warehouse):
         return job.result().to_arrow(create_bqstorage_client=False)
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
-        # 400 (bad SQL, bytes limit exceeded), 403 (permission), 404 (no such table/dataset).
-        return (
-            google_exceptions.BadRequest,
-            google_exceptions.Forbidden,
-            google_exceptions.NotFound,
-        )
+        # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset.
+        # Not 403: BigQuery also answers rateLimitExceeded with 403, and that passes.
+        return (google_exceptions.BadRequest, google_exceptions.NotFound)
 
     def take_costs(self) -> QueryCost:
         costs, self._costs = self._costs, QueryCost()
