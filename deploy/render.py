@@ -63,6 +63,11 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
         "secret: base64 WIF credential config (or key)",
         _ARN + r"secretsmanager:.+",
     ),
+    "SLACK_WEBHOOK_SECRET_ARN": (
+        "secret: Slack incoming-webhook URL for alerts",
+        _ARN + r"secretsmanager:.+",
+    ),
+    "DAGSTER_UI_URL": ("the UI's https:// URL, for links in alerts", r"https://\S+"),
     "LAKE_BUCKET": ("S3 bucket of the lake", r"[a-z0-9][a-z0-9.-]+"),
     "LAKE_PREFIX": ("lake root inside the bucket: empty, or ending with '/'", r"(|[^\s*?]+/)"),
     "COMPUTE_LOG_BUCKET": ("S3 bucket of step logs", r"[a-z0-9][a-z0-9.-]+"),

@@ -37,3 +37,14 @@ def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(ZoneInfo("UTC")), (start + timedelta(days=1)).astimezone(
         ZoneInfo("UTC")
     )
+
+
+class CurrentDay(dg.Config):
+    """Run config of the current-day (intraday) assets."""
+
+    day: str | None = None
+    """The Japan-time day to compute (YYYY-MM-DD); default: today."""
+
+
+def current_day(day: str | None) -> date:
+    return date.fromisoformat(day) if day else datetime.now(TOKYO).date()

@@ -18,6 +18,7 @@ ENVIRONMENT_VARIABLE = "THELETTER_ENV"
 DATA_DIR_VARIABLE = "THELETTER_DATA_DIR"
 PSEUDONYM_KEY_VARIABLE = "THELETTER_PSEUDONYM_KEY"
 GCP_CREDENTIALS_VARIABLE = "THELETTER_GCP_CREDENTIALS"
+SLACK_WEBHOOK_VARIABLE = "THELETTER_SLACK_WEBHOOK_URL"
 
 
 class Environment(StrEnum):
@@ -42,6 +43,16 @@ class Settings:
     bigquery_api_endpoint: str | None = None
     """THELETTER_BIGQUERY_API_ENDPOINT: a BigQuery API endpoint instead of Google's (tests: an
     emulator, which takes no credentials)."""
+    slack_webhook_set: bool = False
+    """Whether THELETTER_SLACK_WEBHOOK_URL is set; if not, alerts are logged."""
+    dagster_ui_url: str | None = None
+    """THELETTER_DAGSTER_UI_URL: the UI's base URL, for links in alerts."""
+
+    @property
+    def automation_starts_running(self) -> bool:
+        """Sensors and schedules run by themselves in production; locally they wait to be
+        turned on in the UI, so that a laptop does not start launching runs unasked."""
+        return self.environment is Environment.PRODUCTION
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,4 +72,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gcp_credentials_set=bool(environ.get(GCP_CREDENTIALS_VARIABLE)),
         lake_endpoint_url=environ.get("THELETTER_LAKE_ENDPOINT_URL") or None,
         bigquery_api_endpoint=environ.get("THELETTER_BIGQUERY_API_ENDPOINT") or None,
+        slack_webhook_set=bool(environ.get(SLACK_WEBHOOK_VARIABLE)),
+        dagster_ui_url=environ.get("THELETTER_DAGSTER_UI_URL") or None,
     )

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 CPU_TAG = "ecs/cpu"
 MEMORY_TAG = "ecs/memory"
 
+WAREHOUSE_POOL = "warehouse"
+"""The concurrency pool of every step that writes the warehouse: the instance caps how many run
+at once (dagster.yaml; one locally, where DuckDB has a single writer)."""
+
 
 @dataclass(frozen=True, order=True)
 class TaskSize:

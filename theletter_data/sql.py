@@ -24,6 +24,19 @@ def to_duckdb(bigquery_sql: str) -> str:
     return statements[0]
 
 
+def with_tables(bigquery_sql: str, replacements: Mapping[str, str]) -> str:
+    """The same query reading other tables (`layer.table` -> `layer.table`), e.g. a metric of
+    the current day that reads the current-day staged table instead of the daily one."""
+    tree = sqlglot.parse_one(bigquery_sql, read="bigquery")
+    for table in tree.find_all(sqlglot.exp.Table):
+        name = f"{table.db}.{table.name}"
+        if name in replacements:
+            layer, new_name = replacements[name].split(".")
+            table.set("db", sqlglot.exp.to_identifier(layer))
+            table.set("this", sqlglot.exp.to_identifier(new_name))
+    return tree.sql(dialect="bigquery", pretty=True)
+
+
 _DUCKDB_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 
 

@@ -21,8 +21,10 @@ EXPECTED_GROUPS = {
     "metrics": {
         "newsletter_daily_traffic", "newsletter_traffic_sources", "post_email_funnel",
         "newsletter_subscriber_growth", "newsletter_subscriber_cohorts", "platform_daily_kpis",
+        "newsletter_traffic_today", "newsletter_traffic_sources_today",
     },
 }  # fmt: skip
+EXPECTED_GROUPS["staging"] |= {"stg_page_views_today"}
 
 
 @pytest.mark.parametrize("environment", list(Environment))
@@ -73,3 +75,41 @@ def test_every_table_asset_describes_itself_and_has_checks(tmp_path: Path) -> No
 def test_workspace_yaml_points_at_the_entry_point() -> None:
     text = (Path(__file__).parents[1] / "workspace.yaml").read_text()
     assert "theletter_data.definitions" in text
+
+
+@pytest.mark.parametrize(
+    ("environment", "status"),
+    [(Environment.LOCAL, "STOPPED"), (Environment.PRODUCTION, "RUNNING")],
+)
+def test_automation_runs_by_itself_only_in_production(environment, status, tmp_path) -> None:
+    loaded = build_definitions(
+        Settings(environment=environment, data_dir=tmp_path, pseudonym_key_set=False)
+    )
+    sensors = {s.name: s.default_status.name for s in loaded.sensors}
+    schedules = {s.name: s.default_status.name for s in loaded.schedules}
+    assert sensors == dict.fromkeys(
+        ["raw_arrivals_sensor", "metrics_automation", "freshness_checks_sensor",
+         "freshness_alerts", "run_failure_alerts"], status,
+    )  # fmt: skip
+    assert schedules == {"intraday_refresh_schedule": status}
+
+
+def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path) -> None:
+    settings = Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
+    graph = build_definitions(settings).resolve_asset_graph()
+    intraday = {
+        "stg_page_views_today",
+        "newsletter_traffic_today",
+        "newsletter_traffic_sources_today",
+    }
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        if node.group_name == "raw":
+            continue
+        assert node.freshness_policy is not None, name
+        assert node.pools == {"warehouse"}, name
+        if node.group_name == "metrics" and name not in intraday:
+            assert node.automation_condition is not None, name  # follows its inputs
+        else:
+            assert node.automation_condition is None, name  # the sensor or the schedule

@@ -62,6 +62,7 @@ ROLE_OF_POLICY = {
     "run-task-role": "theletter-data-run",
 }
 SECRET_VARIABLES = ("DAGSTER_PG_PASSWORD", "THELETTER_PSEUDONYM_KEY", "THELETTER_GCP_CREDENTIALS")
+ALERT_SECRET = "THELETTER_SLACK_WEBHOOK_URL"  # the code server's sensors post alerts
 FIXED_VARIABLES = {
     "THELETTER_ENV",
     "THELETTER_LAKE_URL",
@@ -83,6 +84,8 @@ FIXED_VARIABLES = {
     "DAGSTER_PG_PASSWORD_SECRET_ARN",
     "THELETTER_PSEUDONYM_KEY_SECRET_ARN",
     "THELETTER_GCP_CREDENTIALS_SECRET_ARN",
+    # Alerts, sent by the sensors in the code server.
+    "THELETTER_DAGSTER_UI_URL",
     # Dagster's own: the code server tells runs which image to use.
     "DAGSTER_CURRENT_IMAGE",
 }
@@ -168,10 +171,10 @@ def deployment(moto_endpoint: str) -> Deployment:
     (group,) = logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"]
     d.log_group_arn = group["arn"]
     secrets = d.client("secretsmanager")
-    d.secret_strings = [f"secret-{uuid.uuid4().hex}" for _ in range(3)]
-    pg, key, gcp = (
+    d.secret_strings = [f"secret-{uuid.uuid4().hex}" for _ in range(4)]
+    pg, key, gcp, slack = (
         secrets.create_secret(Name=f"{name}/{n}", SecretString=s)["ARN"]
-        for n, s in zip(("pg", "pseudonym", "gcp"), d.secret_strings, strict=True)
+        for n, s in zip(("pg", "pseudonym", "gcp", "slack"), d.secret_strings, strict=True)
     )
     s3 = d.client("s3")
     for bucket in (f"{name}-lake", f"{name}-logs"):
@@ -221,6 +224,8 @@ def deployment(moto_endpoint: str) -> Deployment:
         "PG_PASSWORD_SECRET_ARN": pg,
         "PSEUDONYM_KEY_SECRET_ARN": key,
         "GCP_CREDENTIALS_SECRET_ARN": gcp,
+        "SLACK_WEBHOOK_SECRET_ARN": slack,
+        "DAGSTER_UI_URL": "https://dagster.theletter.example",
         "LAKE_BUCKET": f"{name}-lake",
         "LAKE_PREFIX": "lake/",
         "COMPUTE_LOG_BUCKET": f"{name}-logs",
@@ -516,8 +521,11 @@ def test_each_service_registers_on_ecs_as_a_small_fargate_task(
 
     # Secrets only by ARN, never a value in the environment or anywhere in the definition.
     env = environment(definition)
-    assert secrets(definition) == {"DAGSTER_PG_PASSWORD": values["PG_PASSWORD_SECRET_ARN"]}
-    assert not set(SECRET_VARIABLES) & set(env)
+    expected = {"DAGSTER_PG_PASSWORD": values["PG_PASSWORD_SECRET_ARN"]}
+    if service == "code-server":  # its sensors post alerts
+        expected["THELETTER_SLACK_WEBHOOK_URL"] = values["SLACK_WEBHOOK_SECRET_ARN"]
+    assert secrets(definition) == expected
+    assert not {*SECRET_VARIABLES, ALERT_SECRET} & set(env)
     text = json.dumps(definition)
     assert not [s for s in deployment.secret_strings if s in text]
 
@@ -555,7 +563,7 @@ def test_the_image_holds_the_workspace_the_webserver_and_daemon_load() -> None:
 def test_environment_names_are_the_fixed_ones(task_definitions: dict[str, dict[str, Any]]) -> None:
     for service, definition in task_definitions.items():
         assert set(environment(definition)) <= FIXED_VARIABLES, service
-        assert set(secrets(definition)) <= set(SECRET_VARIABLES), service
+        assert set(secrets(definition)) <= {*SECRET_VARIABLES, ALERT_SECRET}, service
 
 
 def _env_references(value: Any) -> set[str]:
@@ -789,7 +797,7 @@ def test_the_execution_role_reads_exactly_the_secrets_the_tasks_use(
         for resource in _listed(statement["Resource"])
     }
     assert readable == used
-    assert len(used) == 3
+    assert len(used) == 4
     listed = {s["ARN"] for s in deployment.client("secretsmanager").list_secrets()["SecretList"]}
     assert used <= listed
     for name, policy in policies.items():

@@ -7,14 +7,29 @@ its own, whose docstring defines the metric for the people who read it.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import dagster as dg
 
+from theletter_data.automation.policies import (
+    DAILY_FRESHNESS,
+    DAILY_METRIC_AUTOMATION,
+    INTRADAY_FRESHNESS,
+    WEEKLY_FRESHNESS,
+    WEEKLY_METRIC_AUTOMATION,
+)
 from theletter_data.checks import run_table_checks, table_check_specs
-from theletter_data.partitions import daily_partitions, date_bounds
+from theletter_data.partitions import (
+    FIRST_DAY,
+    CurrentDay,
+    current_day,
+    daily_partitions,
+    date_bounds,
+    weekly_partitions,
+)
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
-from theletter_data.sizing import WAREHOUSE_SQL
+from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
 from theletter_data.tables import Table
 
 AUTHOR_DASHBOARD = "team:creator-experience"
@@ -46,35 +61,88 @@ def metric_asset(
     owner: str = AUTHOR_DASHBOARD,
     partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
 ) -> dg.AssetsDefinition:
-    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column."""
+    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column.
+    It brings itself up to date after its inputs (automation/policies.py)."""
+    weekly = partitions_def is weekly_partitions
 
     @dg.asset(
-        name=table.name,
-        group_name="metrics",
-        description=description,
         partitions_def=partitions_def,
         deps=[u.dep() for u in upstream],
-        kinds={"sql", "table"},
-        owners=[owner],
-        metadata={**table.definition_metadata(), "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
         backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=IO_RETRY_POLICY,
-        op_tags=WAREHOUSE_SQL.op_tags,
-        check_specs=table_check_specs(table, table.name),
+        automation_condition=WEEKLY_METRIC_AUTOMATION if weekly else DAILY_METRIC_AUTOMATION,
+        freshness_policy=WEEKLY_FRESHNESS if weekly else DAILY_FRESHNESS,
+        **_shape(table, sql, description, owner),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
-        params = {"start_date": start, "end_date": end}
-        with fail_fast_on(warehouse.permanent_errors()):
-            written = warehouse.replace(
-                [PartitionWrite(table, start, end, query=sql, params=params)]
-            )
-            checks = run_table_checks(warehouse, table, start, end)
-        rows = written[table.qualified_name]
-        context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
-        metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
-        if (cost := warehouse.take_costs()) is not None:
-            metadata.update(cost.metadata())
-        return dg.MaterializeResult(metadata=metadata, check_results=checks)
+        return _write(context, warehouse, table, sql, start, end, replace_from=start)
 
     return _asset
+
+
+def current_day_metric_asset(
+    *, table: Table, sql: str, upstream: Sequence[dg.AssetsDefinition], description: str
+) -> dg.AssetsDefinition:
+    """A metric of the current Japan-time day so far: the table holds that one day, rebuilt by
+    every refresh (the intraday schedule) with the same SQL as its daily twin."""
+
+    @dg.asset(
+        deps=list(upstream),
+        freshness_policy=INTRADAY_FRESHNESS,
+        **_shape(table, sql, description, AUTHOR_DASHBOARD),
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, config: CurrentDay, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        day = current_day(config.day)
+        return _write(
+            context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST
+        )
+
+    return _asset
+
+
+FIRST = date.fromisoformat(FIRST_DAY)
+
+
+def _shape(table: Table, sql: str, description: str, owner: str) -> dict[str, object]:
+    """What every metric asset declares alike."""
+    return {
+        "name": table.name,
+        "group_name": "metrics",
+        "description": description,
+        "kinds": {"sql", "table"},
+        "owners": [owner],
+        "metadata": {
+            **table.definition_metadata(),
+            "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
+        },
+        "retry_policy": IO_RETRY_POLICY,
+        "op_tags": WAREHOUSE_SQL.op_tags,
+        "pool": WAREHOUSE_POOL,
+        "check_specs": table_check_specs(table, table.name),
+    }
+
+
+def _write(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    table: Table,
+    sql: str,
+    start: date,
+    end: date,
+    replace_from: date,
+) -> dg.MaterializeResult:
+    """Compute [start, end) and make it the table's content from `replace_from` to `end`."""
+    params = {"start_date": start, "end_date": end}
+    with fail_fast_on(warehouse.permanent_errors()):
+        written = warehouse.replace(
+            [PartitionWrite(table, replace_from, end, query=sql, params=params)]
+        )
+        checks = run_table_checks(warehouse, table, start, end)
+    rows = written[table.qualified_name]
+    context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
+    metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
+    if (cost := warehouse.take_costs()) is not None:
+        metadata.update(cost.metadata())
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

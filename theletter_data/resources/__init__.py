@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from theletter_data.resources.alerts import Alerts
 from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
@@ -18,6 +19,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.settings import (
     GCP_CREDENTIALS_VARIABLE,
     PSEUDONYM_KEY_VARIABLE,
+    SLACK_WEBHOOK_VARIABLE,
     Environment,
     Settings,
 )
@@ -28,6 +30,15 @@ LOCAL_PSEUDONYM_KEY = "theletter-local-development-key"
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
+    return {**_data_resources(settings), "alerts": _alerts(settings)}
+
+
+def _alerts(settings: Settings) -> Alerts:
+    webhook = dg.EnvVar(SLACK_WEBHOOK_VARIABLE) if settings.slack_webhook_set else None
+    return Alerts(webhook_url=webhook, ui_url=settings.dagster_ui_url)
+
+
+def _data_resources(settings: Settings) -> dict[str, Any]:
     if settings.environment is Environment.LOCAL:
         data = settings.data_dir
         key = (

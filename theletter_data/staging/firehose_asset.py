@@ -56,7 +56,7 @@ def firehose_staging_asset(
                 days.append(staged)
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
-        checks.append(_reconciliation_result(days))
+        checks.append(reconciliation_result(days))
         metadata = _metadata(days)
         if (cost := warehouse.take_costs()) is not None:
             metadata.update(cost.metadata())
@@ -65,7 +65,7 @@ def firehose_staging_asset(
     return _asset
 
 
-def _reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
+def reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
     unbalanced = [str(d.day) for d in days if not d.reconciles]
     not_written = [str(d.day) for d in days if d.rows_in_table != d.staged]
     return dg.AssetCheckResult(

@@ -26,7 +26,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from theletter_data.partitions import TIMEZONE
+from theletter_data.partitions import FIRST_DAY, TIMEZONE
 from theletter_data.raw.layout import CLOCK_SKEW, FirehoseStream
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
@@ -97,11 +97,14 @@ def stage_day(
     engine: IngestEngine,
     pseudonymizer: Pseudonymizer,
     warehouse: Warehouse,
+    only_this_day: bool = False,
 ) -> StagedDay:
-    """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake."""
+    """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake.
+    With `only_this_day` (a table of the current day so far) every other day's rows go and the
+    quarantine is left to the day's own staging."""
     result = StagedDay(day=day)
     objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
-    if not objects:
+    if not objects and not only_this_day:  # a day so far may not have its first object yet
         first, end = staging.stream.arrival_window(day, engine.allowed_lateness)
         raise dg.Failure(
             f"No `{staging.stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
@@ -117,19 +120,16 @@ def stage_day(
                 work.read(batch, paths)
         work.count_into(result)
         next_day = day + timedelta(days=1)
-        quarantine = work.quarantine_rows()  # small; read before the staged rows stream out
-        counts = warehouse.replace(
-            [
-                PartitionWrite(staging.table, day, next_day, rows=work.staged_rows()),
-                PartitionWrite(
-                    QUARANTINE,
-                    day,
-                    next_day,
-                    rows=quarantine,
-                    scope={"stream": staging.stream.name},
-                ),
-            ]
+        writes = []
+        if not only_this_day:
+            quarantine = work.quarantine_rows()  # small; read before the staged rows stream out
+            scope = {"stream": staging.stream.name}
+            writes.append(PartitionWrite(QUARANTINE, day, next_day, rows=quarantine, scope=scope))
+        replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else day
+        writes.insert(
+            0, PartitionWrite(staging.table, replace_from, next_day, rows=work.staged_rows())
         )
+        counts = warehouse.replace(writes)
     result.rows_in_table = counts[staging.table.qualified_name]
     return result
 

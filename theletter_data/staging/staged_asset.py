@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from theletter_data.automation.policies import DAILY_FRESHNESS
 from theletter_data.checks import table_check_specs
 from theletter_data.partitions import daily_partitions
 from theletter_data.retries import IO_RETRY_POLICY
-from theletter_data.sizing import TaskSize
+from theletter_data.sizing import WAREHOUSE_POOL, TaskSize
 from theletter_data.tables import Table
 
 RECONCILIATION = "reconciliation"
@@ -38,6 +39,8 @@ def staged_table_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=IO_RETRY_POLICY,
         op_tags=size.op_tags,
+        pool=WAREHOUSE_POOL,
+        freshness_policy=DAILY_FRESHNESS,
         check_specs=[
             *table_check_specs(table, table.name),
             dg.AssetCheckSpec(

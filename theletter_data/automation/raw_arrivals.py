@@ -1,0 +1,208 @@
+"""The raw-arrivals sensor: new objects in the lake request staging of exactly the partitions
+they change.
+
+- A Firehose object delivered in UTC hour H can hold events of every Japan-time day whose arrival
+  window contains H (raw/layout.py). Those days are staged once their window has closed, about
+  03:00 JST the next morning; an object that arrives for a day already staged (late, replayed)
+  stages that day again. Days still open wait in the cursor until they close.
+- An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands.
+
+The cursor (JSON, kept by Dagster across restarts) holds, per prefix, the highest key handled and
+the keys of the last hours, which are listed again on every tick: an object that becomes visible
+late under an older key is still seen, and none is handled twice. Each tick lists a bounded
+number of day folders and stops early near the sensor time limit; the next tick resumes there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from theletter_data.partitions import TOKYO, daily_partitions
+from theletter_data.raw.layout import (
+    APPDB_TABLES,
+    CLOCK_SKEW,
+    PAGE_VIEWS,
+    SES_EVENTS,
+    FirehoseStream,
+    appdb_export_prefix,
+)
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake
+
+STAGED_BY_STREAM = {SES_EVENTS.name: "stg_email_events", PAGE_VIEWS.name: "stg_page_views"}
+STAGED_BY_TABLE = {table: f"stg_{table}" for table in APPDB_TABLES}
+
+RELIST = timedelta(hours=2)
+"""Keys this far behind the newest one are listed again each tick (late visibility)."""
+FIRST_LOOKBACK = timedelta(days=2)
+"""A sensor with no cursor starts this far back; older days are a backfill's job."""
+FOLDERS_PER_TICK = 4
+TIME_BUDGET_SECONDS = 40.0
+"""Stop listing after this long: Dagster's sensor time limit is 60 seconds."""
+
+
+@dataclass
+class PrefixCursor:
+    watermark: str = ""
+    """The highest key handled."""
+    recent: list[str] = field(default_factory=list)
+    """Handled keys within RELIST of the watermark (listed again, not handled again)."""
+    pending: list[str] = field(default_factory=list)
+    """Days (ISO) with new objects whose arrival window is still open."""
+
+
+@dataclass
+class ArrivalPlan:
+    requests: list[dg.RunRequest]
+    cursor: dict[str, PrefixCursor]
+    new_keys: int
+    complete: bool
+    """False when the tick stopped early (folder cap or time budget); the next one resumes."""
+
+
+def plan_arrivals(
+    lake: Lake,
+    cursor: dict[str, PrefixCursor],
+    now: datetime,
+    lateness: timedelta,
+    deadline: float | None = None,
+) -> ArrivalPlan:
+    """What to stage given the lake now and what earlier ticks handled (`cursor`, updated)."""
+    requests: list[dg.RunRequest] = []
+    new_keys = 0
+    complete = True
+    for stream in (SES_EVENTS, PAGE_VIEWS):
+        state = cursor.setdefault(stream.prefix, PrefixCursor())
+        fresh, done = _new_keys(lake, stream.prefix, state, now, deadline, stream.arrival_hour)
+        new_keys += len(fresh)
+        complete &= done
+        days = set(state.pending)
+        for key in fresh:
+            days |= {d.isoformat() for d in _days_reading(stream, key, lateness)}
+        open_days = [
+            d for d in sorted(days) if not _closed(stream, date.fromisoformat(d), now, lateness)
+        ]
+        state.pending = open_days
+        for day in sorted(days - set(open_days)):
+            if not _is_partition(day):
+                continue
+            requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
+    for table in APPDB_TABLES:
+        prefix = f"appdb/{table}"
+        state = cursor.setdefault(prefix, PrefixCursor())
+        fresh, done = _new_keys(lake, prefix, state, now, deadline, _export_hour)
+        new_keys += len(fresh)
+        complete &= done
+        for day in sorted({_export_day(key).isoformat() for key in fresh}):
+            if _is_partition(day):
+                requests.append(_request(STAGED_BY_TABLE[table], day, state.watermark))
+    return ArrivalPlan(requests, cursor, new_keys, complete)
+
+
+def _new_keys(lake, prefix, state, now, deadline, hour_of) -> tuple[list[str], bool]:  # type: ignore[no-untyped-def]
+    """List the day folders from the watermark's (less RELIST) to today; return unseen keys."""
+    start = hour_of(state.watermark) - RELIST if state.watermark else now - FIRST_LOOKBACK
+    folders = [
+        (start + timedelta(days=i)).date() for i in range((now.date() - start.date()).days + 1)
+    ]
+    seen = set(state.recent)
+    fresh: list[str] = []
+    listed: list[str] = []
+    complete = True
+    for i, folder in enumerate(folders):
+        if i >= FOLDERS_PER_TICK or (deadline is not None and time.monotonic() > deadline):
+            complete = False
+            break
+        for obj in lake.list(_folder(prefix, folder)):
+            if hour_of(obj.key) >= start and obj.key not in seen:
+                fresh.append(obj.key)
+            listed.append(obj.key)
+    if listed:
+        state.watermark = max([state.watermark, *listed])
+        floor = hour_of(state.watermark) - RELIST
+        state.recent = sorted({k for k in [*state.recent, *listed] if hour_of(k) >= floor})
+    return fresh, complete
+
+
+def _folder(prefix: str, day: date) -> str:
+    if prefix.startswith("appdb/"):
+        return appdb_export_prefix(prefix.removeprefix("appdb/"), day)
+    return f"{prefix}/{day:%Y/%m/%d}/"
+
+
+def _export_day(key: str) -> date:
+    part = next(p for p in key.split("/") if p.startswith("dt="))
+    return date.fromisoformat(part.removeprefix("dt="))
+
+
+def _export_hour(key: str) -> datetime:
+    """An export counts as arriving when its day begins (UTC), for the listing's bounds."""
+    return datetime.combine(_export_day(key), datetime.min.time(), tzinfo=UTC)
+
+
+def _days_reading(stream: FirehoseStream, key: str, lateness: timedelta) -> Iterable[date]:
+    """The Japan-time days whose arrival window contains this object's delivery hour."""
+    hour = stream.arrival_hour(key)
+    first = (hour - lateness).astimezone(TOKYO).date()
+    last = (hour + CLOCK_SKEW).astimezone(TOKYO).date()
+    return (first + timedelta(days=i) for i in range((last - first).days + 1))
+
+
+def _closed(stream: FirehoseStream, day: date, now: datetime, lateness: timedelta) -> bool:
+    _, window_end = stream.arrival_window(day, lateness)
+    return now >= window_end
+
+
+def _is_partition(day: str) -> bool:
+    return daily_partitions.has_partition_key(day)
+
+
+def _request(asset: str, day: str, trigger: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=f"{asset}:{day}:{trigger}",
+        asset_selection=[dg.AssetKey(asset)],
+        partition_key=day,
+        tags={"theletter/trigger": "raw_arrivals"},
+    )
+
+
+def load_cursor(text: str | None) -> dict[str, PrefixCursor]:
+    return {k: PrefixCursor(**v) for k, v in json.loads(text).items()} if text else {}
+
+
+def dump_cursor(cursor: dict[str, PrefixCursor]) -> str:
+    return json.dumps({k: asdict(v) for k, v in sorted(cursor.items())}, separators=(",", ":"))
+
+
+def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="raw_arrivals_sensor",
+        minimum_interval_seconds=120,
+        default_status=default_status,
+        description="Stages exactly the partitions new lake objects change: a day once its "
+        "Firehose arrival window closes (or again when late objects arrive), an export as soon "
+        "as it lands.",
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, lake: Lake, ingest_engine: IngestEngine
+    ) -> dg.SensorResult:
+        plan = plan_arrivals(
+            lake,
+            load_cursor(context.cursor),
+            datetime.now(UTC),
+            ingest_engine.allowed_lateness,
+            deadline=time.monotonic() + TIME_BUDGET_SECONDS,
+        )
+        context.log.info(
+            f"{plan.new_keys} new objects, {len(plan.requests)} partitions to stage"
+            + ("" if plan.complete else "; more to list next tick")
+        )
+        return dg.SensorResult(run_requests=plan.requests, cursor=dump_cursor(plan.cursor))
+
+    return _sensor

@@ -1,0 +1,146 @@
+"""Failures reach Slack: a failed run and a late asset are posted to the webhook (a local HTTP
+server that records what it receives), each once; without a webhook they are logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+from theletter_data.automation.alerts import freshness_alerts, run_failure_alerts
+from theletter_data.definitions import ALL_ASSETS, FRESHNESS_CHECKS
+from theletter_data.metrics.platform_daily_kpis import platform_daily_kpis
+from theletter_data.resources import resources_for
+from theletter_data.resources.alerts import Alerts
+from theletter_data.settings import Environment, Settings
+
+UI = "https://dagster.theletter.example"
+
+
+class Webhook:
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                webhook.received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/XXX"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [message["text"] for message in self.received]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+def failed_run(instance: dg.DagsterInstance, warehouse) -> tuple[dg.DagsterRun, dg.DagsterEvent]:  # type: ignore[no-untyped-def]
+    """A real failure: a metric of a day whose staged tables do not exist."""
+    result = dg.materialize(
+        [platform_daily_kpis],
+        instance=instance,
+        resources={"warehouse": warehouse},
+        partition_key="2026-11-21",
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return instance.get_run_by_id(result.run_id), failure.dagster_event
+
+
+def run_sensor(instance, run, event, alerts):  # type: ignore[no-untyped-def]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts",
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"alerts": alerts},
+    ).for_run_failure()
+    run_failure_alerts(dg.DefaultSensorStatus.STOPPED)(context)
+
+
+def test_a_failed_run_is_posted_with_assets_partition_error_and_link(
+    webhook, duckdb_warehouse
+) -> None:
+    with dg.instance_for_test() as instance:
+        run, event = failed_run(instance, duckdb_warehouse)
+        run_sensor(instance, run, event, Alerts(webhook_url=webhook.url, ui_url=UI))
+    (text,) = webhook.texts()
+    assert text.startswith("*Run failed*")
+    assert "Assets: platform_daily_kpis" in text
+    assert "Partition: 2026-11-21" in text
+    assert "Step `platform_daily_kpis`: dagster._core.definitions.events.Failure: Permanent" in text
+    assert f"<{UI}/runs/{run.run_id}|Open in Dagster>" in text
+
+
+def test_without_a_webhook_the_alert_is_logged(duckdb_warehouse, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="theletter_data.resources.alerts")
+    with dg.instance_for_test() as instance:
+        run, event = failed_run(instance, duckdb_warehouse)
+        run_sensor(instance, run, event, Alerts())
+    assert "alert (no webhook configured): *Run failed*" in caplog.text
+
+
+def test_a_late_asset_and_a_missed_deadline_are_posted_once(webhook, tmp_path) -> None:
+    alerts = Alerts(webhook_url=webhook.url, ui_url=UI)
+    late = dg.AssetKey("newsletter_daily_traffic")
+    check_keys = [key for checks in FRESHNESS_CHECKS for key in checks.check_keys]
+    sensor = freshness_alerts([late], check_keys, dg.DefaultSensorStatus.STOPPED)
+    with dg.instance_for_test() as instance:
+        # What the freshness daemon records when the asset misses its 10:00 JST deadline.
+        instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=late,
+                previous_state=FreshnessState.PASS,
+                new_state=FreshnessState.FAIL,
+                state_change_timestamp=1_800_000_000.0,
+            )
+        )
+        # The partition freshness checks, run as their sensor would: nothing was ever
+        # materialized, so every expected partition is missing.
+        checks_job = dg.define_asset_job("checks", selection=dg.AssetSelection.checks(*check_keys))
+        defs = dg.Definitions(
+            assets=ALL_ASSETS,
+            asset_checks=FRESHNESS_CHECKS,
+            jobs=[checks_job],
+            resources=resources_for(
+                Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
+            ),
+        )
+        assert defs.resolve_job_def("checks").execute_in_process(instance=instance).success
+
+        first = sensor(dg.build_sensor_context(instance=instance, resources={"alerts": alerts}))
+        again = sensor(
+            dg.build_sensor_context(
+                instance=instance, cursor=first.cursor, resources={"alerts": alerts}
+            )
+        )
+    assert again.cursor == first.cursor
+    texts = webhook.texts()
+    assert texts[0] == (
+        "*Asset is late*\n• `newsletter_daily_traffic` fails its freshness policy\n"
+        f"<{UI}/assets/newsletter_daily_traffic|Open in Dagster>"
+    )
+    missed = [t for t in texts if t.startswith("*Partition missed its deadline*")]
+    assert len(missed) == len(check_keys) == 11
+    assert len(texts) == 12  # the second evaluation posted nothing new

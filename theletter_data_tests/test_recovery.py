@@ -1,0 +1,104 @@
+"""Recovering by itself: a transient fault is retried with backoff until the step succeeds, and a
+backfill of a range gives the very tables that running its days one by one gives."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from theletter_data.definitions import build_definitions
+from theletter_data.generate import generate_lake
+from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
+from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
+from theletter_data.settings import Environment, Settings
+from theletter_data.staging.page_views import STG_PAGE_VIEWS
+from theletter_data_tests.staged import write_rows
+
+
+def _hold(path: str, holding, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    con = duckdb.connect(path)
+    holding.set()
+    time.sleep(seconds)
+    con.close()
+
+
+def test_a_transient_fault_is_retried_and_then_succeeds(tmp_path: Path) -> None:
+    path = str(tmp_path / "warehouse.duckdb")
+    day = date(2026, 11, 20)
+    write_rows(DuckDBWarehouse(path=path), STG_PAGE_VIEWS, [], day, day + timedelta(days=1))
+    # Another process holds the warehouse for five seconds; this step gives up on the lock after
+    # 0.2 s, which is not a permanent error, so Dagster retries it after a backoff.
+    context = multiprocessing.get_context("spawn")
+    holding = context.Event()
+    holder = context.Process(target=_hold, args=(path, holding, 5.0))
+    holder.start()
+    assert holding.wait(timeout=60)
+    impatient = DuckDBWarehouse(path=path, lock_timeout_seconds=0.2)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [newsletter_daily_traffic],
+            instance=instance,
+            resources={"warehouse": impatient},
+            partition_key=day.isoformat(),
+        )
+        events = [e.event_type_value for e in result.all_events]
+    holder.join()
+    assert result.success
+    assert events.count("STEP_UP_FOR_RETRY") >= 1
+    assert events.count("STEP_SUCCESS") == 1
+
+
+def _fingerprints(path: Path) -> dict[str, tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('staging', 'metrics') ORDER BY 1"
+        ).fetchall()
+        return {
+            name: con.execute(
+                f"SELECT COUNT(*), md5(string_agg(md5(CAST(t AS VARCHAR)), '' "
+                f"ORDER BY md5(CAST(t AS VARCHAR)))) FROM {name} AS t"
+            ).fetchall()[0]
+            for (name,) in tables
+        }
+
+
+def test_a_backfill_gives_the_tables_of_day_by_day_runs(tmp_path: Path) -> None:
+    first, last = date(2026, 11, 9), date(2026, 11, 12)
+    lake_dir = tmp_path / "shared"
+    runs: dict[str, Path] = {}
+    for mode in ("backfill", "daily"):
+        data = tmp_path / mode
+        data.mkdir()
+        (data / "lake").symlink_to(lake_dir, target_is_directory=True)
+        defs = build_definitions(
+            Settings(environment=Environment.LOCAL, data_dir=data, pseudonym_key_set=False)
+        )
+        if mode == "backfill":
+            lake_dir.mkdir()
+            generate_lake(defs.resources["lake"], first, last, newsletters=6, readers=1_500, seed=3)
+            ranges = [(first, last)]
+        else:
+            ranges = [(first + timedelta(days=i),) * 2 for i in range((last - first).days + 1)]
+        job = defs.resolve_job_def("daily_refresh")
+        with dg.instance_for_test() as instance:
+            for start, end in ranges:
+                tags = {
+                    ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                }
+                assert job.execute_in_process(instance=instance, tags=tags).success
+        runs[mode] = data / "warehouse.duckdb"
+
+    backfill, daily = _fingerprints(runs["backfill"]), _fingerprints(runs["daily"])
+    assert len(backfill) == 11 and all(count for count, _ in backfill.values())
+    assert backfill == daily
