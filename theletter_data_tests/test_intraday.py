@@ -58,3 +58,26 @@ def test_today_tables_equal_the_daily_ones_for_a_whole_day_and_hold_one_day(tmp_
         ("metrics.newsletter_traffic_today", "date"),
     ):
         assert rows(warehouse, f"SELECT DISTINCT {column} FROM {table}") == [(D2,)]
+
+
+def test_the_intraday_schedule_requests_the_refresh_every_three_hours(tmp_path) -> None:
+    from datetime import datetime
+
+    from theletter_data.partitions import TOKYO
+
+    defs = build_definitions(
+        Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
+    )
+    schedule = defs.resolve_schedule_def("intraday_refresh_schedule")
+    assert schedule.cron_schedule == "5 */3 * * *" and schedule.execution_timezone == "Asia/Tokyo"
+    with dg.instance_for_test() as instance:
+        tick = datetime(2026, 11, 27, 9, 5, tzinfo=TOKYO)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.job_name in (None, "intraday_refresh")
+    # The next ticks, in Japan time.
+    from dagster._utils.schedules import cron_string_iterator
+
+    ticks = cron_string_iterator(tick.timestamp(), schedule.cron_schedule, "Asia/Tokyo")
+    following = [next(ticks).astimezone(TOKYO).strftime("%H:%M") for _ in range(3)]
+    assert following == ["09:05", "12:05", "15:05"]
