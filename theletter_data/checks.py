@@ -8,20 +8,51 @@ rebuilt on bad data.
 
 from __future__ import annotations
 
-from datetime import date
+import statistics
+from datetime import date, timedelta
 
 import dagster as dg
+import sqlglot
 
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.tables import Table
 
 UNIQUE_KEY = "unique_key"
 COLUMN_VALUES = "column_values"
+EXPECTED_ROWS = "expected_rows_present"
+ROW_COUNT_ANOMALY = "row_count_anomaly"
+
+ANOMALY_WEEKS = 4
+ANOMALY_LOW, ANOMALY_HIGH = 0.5, 2.0
+"""A partition is anomalous below half or above twice the median of the same weekday over the
+previous four weeks (with at least two of them to compare with)."""
+ANOMALY_MIN_ROWS = 20
+"""Smaller medians are noise, not a signal."""
 
 
-def table_check_specs(table: Table, asset_key: str) -> list[dg.AssetCheckSpec]:
+def table_check_specs(
+    table: Table, asset_key: str, expected_rows: bool = False
+) -> list[dg.AssetCheckSpec]:
     key_columns = ", ".join(table.key)
+    specs = []
+    if expected_rows:
+        specs.append(
+            dg.AssetCheckSpec(
+                EXPECTED_ROWS,
+                asset=asset_key,
+                blocking=True,
+                description="Every newsletter (post, day) with activity in the staged inputs "
+                "has its row in the written window.",
+            )
+        )
     return [
+        *specs,
+        dg.AssetCheckSpec(
+            ROW_COUNT_ANOMALY,
+            asset=asset_key,
+            description=f"Rows per partition within {ANOMALY_LOW}x to {ANOMALY_HIGH}x the "
+            f"median of the same weekday over the previous {ANOMALY_WEEKS} weeks (a warning).",
+        ),
         dg.AssetCheckSpec(
             UNIQUE_KEY,
             asset=asset_key,
@@ -39,9 +70,15 @@ def table_check_specs(table: Table, asset_key: str) -> list[dg.AssetCheckSpec]:
 
 
 def run_table_checks(
-    warehouse: Warehouse, table: Table, start: date, end: date
+    warehouse: Warehouse,
+    table: Table,
+    start: date,
+    end: date,
+    expected_rows_sql: str | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Evaluate the spec's checks over [start, end) of the partition column."""
+    """Evaluate the spec's checks over [start, end) of the partition column; with
+    `expected_rows_sql` (a BigQuery SELECT of some key columns for @start_date..@end_date), also
+    that every expected row is there."""
     params = {"start_date": start, "end_date": end}
     window = f"{table.partition_by} >= @start_date AND {table.partition_by} < @end_date"
     keys = ", ".join(table.key)
@@ -64,7 +101,11 @@ def run_table_checks(
     ).to_pylist()[0]
     violations = {name: int(counts[name]) for name in rules if counts[name]}
     window_text = f"[{start}, {end})"
+    results = [_row_count_anomaly(warehouse, table, start, end)]
+    if expected_rows_sql is not None:
+        results.append(_expected_rows(warehouse, table, expected_rows_sql, params, window))
     return [
+        *results,
         dg.AssetCheckResult(
             check_name=UNIQUE_KEY,
             passed=duplicates == 0,
@@ -97,3 +138,60 @@ def _value_rules(table: Table) -> dict[str, str]:
     for name in table.rate_columns:
         rules[f"out_of_range_{name}"] = f"({name} < 0 OR {name} > 1)"
     return rules
+
+
+def _expected_rows(
+    warehouse: Warehouse, table: Table, sql: str, params: dict[str, object], window: str
+) -> dg.AssetCheckResult:
+    columns = sqlglot.parse_one(sql, read="bigquery").named_selects
+    selected = ", ".join(columns)
+    (missing,) = (
+        warehouse.query(
+            f"SELECT COUNT(*) AS missing FROM ({sql} EXCEPT DISTINCT "
+            f"SELECT DISTINCT {selected} FROM {table.qualified_name} WHERE {window}) AS m",
+            params,
+        )
+        .to_pylist()[0]
+        .values()
+    )
+    return dg.AssetCheckResult(
+        check_name=EXPECTED_ROWS,
+        passed=missing == 0,
+        metadata={"expected_by": dg.MetadataValue.json(columns), "missing_rows": int(missing)},
+    )
+
+
+def _row_count_anomaly(
+    warehouse: Warehouse, table: Table, start: date, end: date
+) -> dg.AssetCheckResult:
+    history_start = start - timedelta(weeks=ANOMALY_WEEKS)
+    counts = {
+        row["day"]: int(row["n"])
+        for row in warehouse.query(
+            f"SELECT {table.partition_by} AS day, COUNT(*) AS n FROM {table.qualified_name} "
+            f"WHERE {table.partition_by} >= @start_date AND {table.partition_by} < @end_date "
+            "GROUP BY day",
+            {"start_date": history_start, "end_date": end},
+        ).to_pylist()
+    }
+    flagged: dict[str, dict[str, float]] = {}
+    judged = 0
+    day = start
+    while day < end:
+        peers = sorted(
+            counts[p]
+            for p in (day - timedelta(weeks=w) for w in range(1, ANOMALY_WEEKS + 1))
+            if p in counts
+        )
+        if len(peers) >= 2 and (median := statistics.median(peers)) >= ANOMALY_MIN_ROWS:
+            judged += 1
+            rows = counts.get(day, 0)
+            if not ANOMALY_LOW * median <= rows <= ANOMALY_HIGH * median:
+                flagged[str(day)] = {"rows": rows, "median": median}
+        day += timedelta(days=1)
+    return dg.AssetCheckResult(
+        check_name=ROW_COUNT_ANOMALY,
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"partitions_judged": judged, "anomalies": dg.MetadataValue.json(flagged)},
+    )

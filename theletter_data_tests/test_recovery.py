@@ -1,5 +1,6 @@
-"""Recovering by itself: a transient fault is retried with backoff until the step succeeds, and a
-backfill of a range gives the very tables that running its days one by one gives."""
+"""Recovering by itself: a transient fault is retried with backoff until the step succeeds; a
+backfill of a range, its days one by one, and any number of re-runs and overlapping backfills
+all give the very same tables."""
 
 from __future__ import annotations
 
@@ -72,11 +73,26 @@ def _fingerprints(path: Path) -> dict[str, tuple]:
         }
 
 
-def test_a_backfill_gives_the_tables_of_day_by_day_runs(tmp_path: Path) -> None:
+def test_backfills_reruns_and_overlaps_all_give_the_same_tables(tmp_path: Path) -> None:
+    """One clean backfill; the same days one by one; and the days run again and again in
+    overlapping backfills: the same tables, row for row."""
     first, last = date(2026, 11, 9), date(2026, 11, 12)
+    day = [first + timedelta(days=i) for i in range(4)]
+    plans = {
+        "backfill": [(first, last)],
+        "daily": [(d, d) for d in day],
+        # Day 2 runs four times here, in overlapping ranges and alone.
+        "rerun_and_overlap": [
+            (day[1], day[2]),
+            (first, last),
+            (day[1], day[1]),
+            (day[1], day[1]),
+            (day[2], last),
+        ],
+    }
     lake_dir = tmp_path / "shared"
     runs: dict[str, Path] = {}
-    for mode in ("backfill", "daily"):
+    for mode, ranges in plans.items():
         data = tmp_path / mode
         data.mkdir()
         (data / "lake").symlink_to(lake_dir, target_is_directory=True)
@@ -86,9 +102,6 @@ def test_a_backfill_gives_the_tables_of_day_by_day_runs(tmp_path: Path) -> None:
         if mode == "backfill":
             lake_dir.mkdir()
             generate_lake(defs.resources["lake"], first, last, newsletters=6, readers=1_500, seed=3)
-            ranges = [(first, last)]
-        else:
-            ranges = [(first + timedelta(days=i),) * 2 for i in range((last - first).days + 1)]
         job = defs.resolve_job_def("daily_refresh")
         with dg.instance_for_test() as instance:
             for start, end in ranges:
@@ -99,6 +112,7 @@ def test_a_backfill_gives_the_tables_of_day_by_day_runs(tmp_path: Path) -> None:
                 assert job.execute_in_process(instance=instance, tags=tags).success
         runs[mode] = data / "warehouse.duckdb"
 
-    backfill, daily = _fingerprints(runs["backfill"]), _fingerprints(runs["daily"])
-    assert len(backfill) == 11 and all(count for count, _ in backfill.values())
-    assert backfill == daily
+    clean = _fingerprints(runs["backfill"])
+    assert len(clean) == 11 and all(count for count, _ in clean.values())
+    assert _fingerprints(runs["daily"]) == clean
+    assert _fingerprints(runs["rerun_and_overlap"]) == clean

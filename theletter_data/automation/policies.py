@@ -41,7 +41,9 @@ INTRADAY_FRESHNESS = dg.FreshnessPolicy.time_window(
 def after_inputs(lookback: timedelta) -> dg.AutomationCondition:
     """Materialize a partition when its inputs were updated (or it went missing), once none of
     them is missing or being written: the latest partitions and those `lookback` before, so a
-    late correction upstream reaches the metrics too."""
+    late correction upstream reaches the metrics too. The staged tables' checks are not
+    partitioned, so a failed blocking check (a reconciliation, a duplicate key) holds back
+    everything read from its table until the table is staged again with its checks passing."""
     return (
         dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
         & (
@@ -49,6 +51,7 @@ def after_inputs(lookback: timedelta) -> dg.AutomationCondition:
         ).since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.in_progress()
     ).with_label(f"after its inputs (last {lookback.days} days)")
 

@@ -5,7 +5,9 @@ they change.
   window contains H (raw/layout.py). Those days are staged once their window has closed, about
   03:00 JST the next morning; an object that arrives for a day already staged (late, replayed)
   stages that day again. Days still open wait in the cursor until they close.
-- An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands.
+- An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands; a
+  newsletters export that lands after D's streams were staged stages them again, so events of a
+  newsletter created on D leave the quarantine (staging/known_newsletters.py).
 
 The cursor (JSON, kept by Dagster across restarts) holds, per prefix, the highest key handled and
 the keys of the last hours, which are listed again on every tick: an object that becomes visible
@@ -100,8 +102,16 @@ def plan_arrivals(
         new_keys += len(fresh)
         complete &= done
         for day in sorted({_export_day(key).isoformat() for key in fresh}):
-            if _is_partition(day):
-                requests.append(_request(STAGED_BY_TABLE[table], day, state.watermark))
+            if not _is_partition(day):
+                continue
+            requests.append(_request(STAGED_BY_TABLE[table], day, state.watermark))
+            # Streams staged before their newsletters export landed checked events against an
+            # older export: stage them again against this one.
+            if table == "newsletters" and _closed(
+                SES_EVENTS, date.fromisoformat(day), now, lateness
+            ):
+                for stream in (SES_EVENTS, PAGE_VIEWS):
+                    requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
     return ArrivalPlan(requests, cursor, new_keys, complete)
 
 

@@ -60,9 +60,11 @@ def metric_asset(
     description: str,
     owner: str = AUTHOR_DASHBOARD,
     partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
+    expected_rows_sql: str | None = None,
 ) -> dg.AssetsDefinition:
-    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column.
-    It brings itself up to date after its inputs (automation/policies.py)."""
+    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column,
+    `expected_rows_sql` the keys that must be among them (checked). It brings itself up to
+    date after its inputs (automation/policies.py)."""
     weekly = partitions_def is weekly_partitions
 
     @dg.asset(
@@ -71,17 +73,25 @@ def metric_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=WEEKLY_METRIC_AUTOMATION if weekly else DAILY_METRIC_AUTOMATION,
         freshness_policy=WEEKLY_FRESHNESS if weekly else DAILY_FRESHNESS,
-        **_shape(table, sql, description, owner),
+        **_shape(table, sql, description, owner, expected_rows_sql),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
-        return _write(context, warehouse, table, sql, start, end, replace_from=start)
+        return _write(
+            context, warehouse, table, sql, start, end, replace_from=start,
+            expected_rows_sql=expected_rows_sql,
+        )  # fmt: skip
 
     return _asset
 
 
 def current_day_metric_asset(
-    *, table: Table, sql: str, upstream: Sequence[dg.AssetsDefinition], description: str
+    *,
+    table: Table,
+    sql: str,
+    upstream: Sequence[dg.AssetsDefinition],
+    description: str,
+    expected_rows_sql: str | None = None,
 ) -> dg.AssetsDefinition:
     """A metric of the current Japan-time day so far: the table holds that one day, rebuilt by
     every refresh (the intraday schedule) with the same SQL as its daily twin."""
@@ -89,15 +99,16 @@ def current_day_metric_asset(
     @dg.asset(
         deps=list(upstream),
         freshness_policy=INTRADAY_FRESHNESS,
-        **_shape(table, sql, description, AUTHOR_DASHBOARD),
+        **_shape(table, sql, description, AUTHOR_DASHBOARD, expected_rows_sql),
     )
     def _asset(
         context: dg.AssetExecutionContext, config: CurrentDay, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         day = current_day(config.day)
         return _write(
-            context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST
-        )
+            context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST,
+            expected_rows_sql=expected_rows_sql,
+        )  # fmt: skip
 
     return _asset
 
@@ -105,7 +116,9 @@ def current_day_metric_asset(
 FIRST = date.fromisoformat(FIRST_DAY)
 
 
-def _shape(table: Table, sql: str, description: str, owner: str) -> dict[str, object]:
+def _shape(
+    table: Table, sql: str, description: str, owner: str, expected_rows_sql: str | None
+) -> dict[str, object]:
     """What every metric asset declares alike."""
     return {
         "name": table.name,
@@ -120,7 +133,9 @@ def _shape(table: Table, sql: str, description: str, owner: str) -> dict[str, ob
         "retry_policy": IO_RETRY_POLICY,
         "op_tags": WAREHOUSE_SQL.op_tags,
         "pool": WAREHOUSE_POOL,
-        "check_specs": table_check_specs(table, table.name),
+        "check_specs": table_check_specs(
+            table, table.name, expected_rows=expected_rows_sql is not None
+        ),
     }
 
 
@@ -132,6 +147,7 @@ def _write(
     start: date,
     end: date,
     replace_from: date,
+    expected_rows_sql: str | None,
 ) -> dg.MaterializeResult:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`."""
     params = {"start_date": start, "end_date": end}
@@ -139,7 +155,7 @@ def _write(
         written = warehouse.replace(
             [PartitionWrite(table, replace_from, end, query=sql, params=params)]
         )
-        checks = run_table_checks(warehouse, table, start, end)
+        checks = run_table_checks(warehouse, table, start, end, expected_rows_sql)
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
     metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}

@@ -38,6 +38,7 @@ NEWSLETTER_DAILY_TRAFFIC = Table(
 newsletter_daily_traffic = metric_asset(
     table=NEWSLETTER_DAILY_TRAFFIC,
     sql=read_sql(__file__, "newsletter_daily_traffic"),
+    expected_rows_sql=read_sql(__file__, "newsletter_daily_traffic.expected_rows"),
     upstream=[Upstream(stg_page_views)],
     description=__doc__ or "",
 )

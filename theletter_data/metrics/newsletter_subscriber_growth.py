@@ -35,6 +35,7 @@ NEWSLETTER_SUBSCRIBER_GROWTH = Table(
 newsletter_subscriber_growth = metric_asset(
     table=NEWSLETTER_SUBSCRIBER_GROWTH,
     sql=read_sql(__file__, "newsletter_subscriber_growth"),
+    expected_rows_sql=read_sql(__file__, "newsletter_subscriber_growth.expected_rows"),
     upstream=[Upstream(stg_subscriptions)],
     description=__doc__ or "",
 )

@@ -42,6 +42,7 @@ NEWSLETTER_TRAFFIC_SOURCES = Table(
 newsletter_traffic_sources = metric_asset(
     table=NEWSLETTER_TRAFFIC_SOURCES,
     sql=read_sql(__file__, "newsletter_traffic_sources"),
+    expected_rows_sql=read_sql(__file__, "newsletter_traffic_sources.expected_rows"),
     upstream=[Upstream(stg_page_views)],
     description=__doc__ or "",
 )

@@ -61,6 +61,7 @@ PLATFORM_DAILY_KPIS = Table(
 platform_daily_kpis = metric_asset(
     table=PLATFORM_DAILY_KPIS,
     sql=read_sql(__file__, "platform_daily_kpis"),
+    expected_rows_sql=read_sql(__file__, "platform_daily_kpis.expected_rows"),
     upstream=[
         Upstream(stg_email_events),
         Upstream(stg_page_views),

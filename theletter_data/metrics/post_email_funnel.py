@@ -73,6 +73,7 @@ POST_EMAIL_FUNNEL = Table(
 post_email_funnel = metric_asset(
     table=POST_EMAIL_FUNNEL,
     sql=read_sql(__file__, "post_email_funnel"),
+    expected_rows_sql=read_sql(__file__, "post_email_funnel.expected_rows"),
     upstream=[Upstream(stg_email_events, days_before=FUNNEL_DAYS)],
     description=__doc__ or "",
 )

@@ -31,12 +31,18 @@ NEWSLETTER_TRAFFIC_SOURCES_TODAY = replace(
 newsletter_traffic_today = current_day_metric_asset(
     table=NEWSLETTER_TRAFFIC_TODAY,
     sql=with_tables(read_sql(__file__, "newsletter_daily_traffic"), _TODAY),
+    expected_rows_sql=with_tables(
+        read_sql(__file__, "newsletter_daily_traffic.expected_rows"), _TODAY
+    ),
     upstream=[stg_page_views_today],
     description=__doc__ or "",
 )
 newsletter_traffic_sources_today = current_day_metric_asset(
     table=NEWSLETTER_TRAFFIC_SOURCES_TODAY,
     sql=with_tables(read_sql(__file__, "newsletter_traffic_sources"), _TODAY),
+    expected_rows_sql=with_tables(
+        read_sql(__file__, "newsletter_traffic_sources.expected_rows"), _TODAY
+    ),
     upstream=[stg_page_views_today],
     description=__doc__ or "",
 )

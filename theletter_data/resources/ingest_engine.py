@@ -23,6 +23,14 @@ class IngestEngine(dg.ConfigurableResource):
     batch_bytes: int = Field(
         default=64 << 20, description="Compressed bytes of raw objects parsed per batch."
     )
+    max_quarantined_share: float = Field(
+        default=0.05,
+        description="A partition whose quarantined share of records is above this fails its "
+        "run before anything is written, naming the objects (a broken producer, not noise).",
+    )
+    quarantine_share_min_records: int = Field(
+        default=1_000, description="Partitions with fewer records are not judged by share."
+    )
     allowed_lateness_hours: int = Field(
         default=3,
         description="Records delivered up to this long after their Japan-time day ends are "
@@ -32,6 +40,23 @@ class IngestEngine(dg.ConfigurableResource):
     @property
     def allowed_lateness(self) -> timedelta:
         return timedelta(hours=self.allowed_lateness_hours)
+
+    def check_quarantine_share(
+        self, what: str, records: int, quarantined: int, by_object: list[tuple[str, str, int]]
+    ) -> None:
+        """Fail (not retried: the input will not change) when too much of a partition is bad."""
+        if records < self.quarantine_share_min_records or not records:
+            return
+        share = quarantined / records
+        if share <= self.max_quarantined_share:
+            return
+        worst = "; ".join(f"{key} ({reasons}: {n})" for key, reasons, n in by_object[:5])
+        raise dg.Failure(
+            description=f"{what}: {quarantined:,} of {records:,} records ({share:.1%}) would be "
+            f"quarantined, above the {self.max_quarantined_share:.0%} limit. Nothing was "
+            f"written. Most affected objects: {worst}.",
+            allow_retries=False,
+        )
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:

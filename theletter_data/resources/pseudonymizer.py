@@ -15,10 +15,20 @@ import dagster as dg
 from pydantic import Field
 
 _BLOCK = 64
+MINIMUM_KEY_LENGTH = 16
+"""A short key could be guessed, and with it every reader's address tested against a pseudonym."""
 
 
 class Pseudonymizer(dg.ConfigurableResource):
     key: str = Field(description="Secret HMAC key (THELETTER_PSEUDONYM_KEY).")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Checked when a run starts, after EnvVar resolution; the message never shows the key.
+        if len(self.key) < MINIMUM_KEY_LENGTH:
+            raise ValueError(
+                f"THELETTER_PSEUDONYM_KEY is {len(self.key)} characters long; it must have at "
+                f"least {MINIMUM_KEY_LENGTH} (e.g. `openssl rand -hex 32`)"
+            )
 
     def normalise(self, address: str) -> str:
         return address.strip().lower()

@@ -4,7 +4,8 @@ Each day's export is a full snapshot taken after the Japan-time day closed, stag
 partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. Columns the staged
 table needs must be in the export (a missing one fails the run and names it); optional ones may
 be absent (NULL) and extra ones are ignored and reported, so a schema change in the app is
-visible without breaking the nightly run. Rows without their key are quarantined.
+visible without breaking the nightly run. Rows without their key, and posts or subscriptions
+of a newsletter the day's newsletters export does not have, are quarantined.
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import SNAPSHOT
 from theletter_data.sql import duckdb_params, duckdb_string, read_sql
+from theletter_data.staging.known_newsletters import known_newsletters
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 from theletter_data.tables import Column, Table
@@ -201,7 +203,13 @@ def stage_snapshot(
             f"CREATE TEMP VIEW export_rows AS SELECT f.source_object, {select} "
             "FROM export_file_rows AS r JOIN export_files AS f ON r.filename = f.path"
         )
-        params = {**pseudonymizer.sql_params(), "snapshot_end": snapshot_end}
+        known = known_newsletters(lake, day)
+        con.register("known_newsletters", known.ids)
+        params = {
+            **pseudonymizer.sql_params(),
+            "snapshot_end": snapshot_end,
+            "check_newsletters": known.checked,
+        }
         sql = export.projection_sql
         con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
         key = export.table.key[1]
@@ -211,6 +219,14 @@ def stage_snapshot(
         ).fetchall()[0]
         result.rows_read, result.quarantined, result.staged = (int(n) for n in counts)
         result.duplicates = result.rows_read - result.quarantined - result.staged
+        by_object = con.execute(
+            "SELECT source_object, string_agg(DISTINCT reject_reason, ', ' ORDER BY "
+            "reject_reason), COUNT(*) AS n FROM projected WHERE reject_reason IS NOT NULL "
+            "GROUP BY source_object ORDER BY n DESC, source_object"
+        ).fetchall()
+        engine.check_quarantine_share(
+            f"{table.name} {day}", result.rows_read, result.quarantined, by_object
+        )
         quarantine = _quarantine_rows(con, export, day)
         staged = con.sql(
             f"SELECT CAST($day AS DATE) AS {table.partition_by}, {', '.join(carried)} "

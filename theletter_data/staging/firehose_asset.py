@@ -98,6 +98,9 @@ def _metadata(days: list[StagedDay]) -> dict[str, object]:
         "quarantined": sum(d.quarantined for d in days),
         "quarantine_reasons": dg.MetadataValue.json(reasons),
         "late_records_accepted": sum(d.late_accepted for d in days),
+        "newsletters_checked_against": dg.MetadataValue.json(
+            sorted({str(d.newsletters_checked_against) for d in days})
+        ),
         "blank_lines": sum(d.blank_lines for d in days),
     }
     if len(days) > 1:

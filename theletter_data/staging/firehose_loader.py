@@ -5,6 +5,7 @@ Every raw line read for a day ends in exactly one place, which makes the day rec
 - a duplicate: a later copy of a staged event (at-least-once delivery);
 - quarantined: a line that cannot be staged (malformed, missing fields, outside the arrival
   window), judged by the day on which its object *arrived*, so it is quarantined exactly once;
+  or a valid event of a newsletter the app does not have, judged by its own day;
 - another day's: a valid record of a neighbouring day, read because arrival folders overlap.
 Blank lines are not records; they are counted apart.
 
@@ -33,6 +34,7 @@ from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.sql import duckdb_params, duckdb_string
+from theletter_data.staging.known_newsletters import KnownNewsletters, known_newsletters
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.salvage import salvage_gzip_lines
 from theletter_data.tables import Table
@@ -83,6 +85,8 @@ class StagedDay:
     """Events staged whose first copy was delivered after the day ended (inside the window)."""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
+    newsletters_checked_against: date | None = None
+    """The newsletters export events were checked against (None: no export yet)."""
 
     @property
     def reconciles(self) -> bool:
@@ -113,12 +117,23 @@ def stage_day(
             allow_retries=True,
         )
     result.objects, result.bytes = len(objects), sum(o.size for o in objects)
+    known = known_newsletters(lake, day)
+    result.newsletters_checked_against = known.as_of
     with engine.session() as con:
-        work = _DayWork(con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params())
+        work = _DayWork(
+            con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
+        )
         for batch in _batches(objects, engine.batch_bytes):
             with lake.local_files([o.key for o in batch]) as paths:
                 work.read(batch, paths)
         work.count_into(result)
+        if not only_this_day:
+            engine.check_quarantine_share(
+                f"{staging.table.name} {day}",
+                result.records_read,
+                result.quarantined,
+                work.quarantined_by_object(),
+            )
         next_day = day + timedelta(days=1)
         writes = []
         if not only_this_day:
@@ -165,6 +180,7 @@ class _DayWork:
         day: date,
         lateness: timedelta,
         hmac_params: Mapping[str, bytes],
+        known: KnownNewsletters,
     ) -> None:
         self.con = con
         self.staging = staging
@@ -177,7 +193,9 @@ class _DayWork:
             "skew": CLOCK_SKEW,
             "lateness": lateness,
             "last_scan": 0,
+            "check_newsletters": known.checked,
         }
+        con.register("known_newsletters", known.ids)
         self.columns = ", ".join(staging.carried_columns)
         self._set_raw_lines(
             "SELECT NULL::VARCHAR AS source_object, NULL::TIMESTAMPTZ AS arrival_hour, "
@@ -270,6 +288,9 @@ class _DayWork:
                         WHEN arrival_hour
                             >= timezone('{TIMEZONE}', CAST(event_day + 1 AS TIMESTAMP)) + $lateness
                             THEN 'arrived_after_window'
+                        WHEN $check_newsletters AND newsletter_id NOT IN
+                            (SELECT newsletter_id FROM known_newsletters)
+                            THEN 'unknown_newsletter'
                     END AS problem
                 FROM parsed
             )
@@ -278,6 +299,9 @@ class _DayWork:
                 CASE
                     WHEN problem = 'blank_line' THEN
                         CASE WHEN arrival_day = $day THEN 'blank' ELSE 'elsewhere' END
+                    -- A valid event of an unknown newsletter is its own day's to judge.
+                    WHEN problem = 'unknown_newsletter' THEN
+                        CASE WHEN event_day = $day THEN 'quarantine' ELSE 'other_day' END
                     WHEN problem IS NOT NULL THEN
                         CASE WHEN arrival_day = $day THEN 'quarantine' ELSE 'elsewhere' END
                     WHEN event_day = $day THEN 'candidate'
@@ -386,6 +410,17 @@ class _DayWork:
                 f"timezone('{TIMEZONE}', CAST($day + 1 AS TIMESTAMP))"
             )
         )
+
+    def quarantined_by_object(self) -> list[tuple[str, str, int]]:
+        """Objects by quarantined lines, most first: (key, reasons, lines)."""
+        return [
+            (str(key), str(reasons), int(n))
+            for key, reasons, n in self._run(
+                "SELECT source_object, string_agg(DISTINCT reason, ', ' ORDER BY reason), "
+                "COUNT(*) AS n FROM quarantined WHERE NOT object_level "
+                "GROUP BY source_object ORDER BY n DESC, source_object"
+            )
+        ]
 
     def quarantine_rows(self) -> pa.Table:
         sql = f"""

@@ -1,5 +1,5 @@
 -- App export rows -> stg_posts columns, or a reject reason. DuckDB dialect (ingestion engine),
--- over export_rows(source_object, <the export's columns>).
+-- over export_rows(source_object, <the export's columns>) and known_newsletters.
 WITH judged AS (
     SELECT
         *,
@@ -7,6 +7,8 @@ WITH judged AS (
         CASE
             WHEN post_id IS NULL THEN 'missing_field:post_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN $check_newsletters AND CAST(newsletter_id AS VARCHAR) NOT IN
+                (SELECT newsletter_id FROM known_newsletters) THEN 'unknown_newsletter'
             WHEN status IS NULL THEN 'missing_field:status'
             WHEN status = 'published' AND published_at IS NULL THEN 'missing_field:published_at'
         END AS reject_reason

@@ -1,5 +1,5 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
--- engine), over export_rows(source_object, <the export's columns>).
+-- engine), over export_rows(source_object, <the export's columns>) and known_newsletters.
 -- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
 WITH judged AS (
     SELECT
@@ -8,6 +8,8 @@ WITH judged AS (
         CASE
             WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN $check_newsletters AND CAST(newsletter_id AS VARCHAR) NOT IN
+                (SELECT newsletter_id FROM known_newsletters) THEN 'unknown_newsletter'
             WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
             WHEN subscribed_at IS NULL THEN 'missing_field:subscribed_at'
             WHEN unsubscribed_at < subscribed_at THEN 'unsubscribed_before_subscribed'

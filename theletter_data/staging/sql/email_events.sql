@@ -94,6 +94,8 @@ judged AS (
             WHEN try_cast(event_at_text AS TIMESTAMPTZ) IS NULL THEN 'invalid_timestamp'
             WHEN try_cast(f[3] AS TIMESTAMPTZ) IS NULL THEN 'invalid_timestamp'
             WHEN recipients IS NULL OR len(recipients) = 0 THEN 'missing_field:recipient'
+            WHEN len(list_filter(recipients, lambda r: NOT contains(r, '@'))) > 0
+                THEN 'invalid_recipient'
         END AS reject_reason
     FROM typed
 ),

@@ -1,0 +1,201 @@
+"""Every kind of bad input, in one day of the lake beside good records: none crashes the run, no
+good record is lost, every bad one is quarantined with its reason and object. The figures the
+README's reliability section reports are the ones asserted here.
+
+Each case is its own Firehose object, named after the case, delivered on 2026-11-20 (JST).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.staging.app_exports import NEWSLETTERS, SUBSCRIPTIONS, stage_snapshot
+from theletter_data.staging.email_events import EMAIL_EVENTS
+from theletter_data.staging.firehose_loader import stage_day
+from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
+
+D = date(2026, 11, 20)
+AT = utc("2026-11-20 01:00:00")
+
+
+def _key(case: str, minute: int) -> str:
+    return firehose_key("ses-events", utc(f"2026-11-20 02:{minute:02d}:00"), case)
+
+
+def _send(message_id: str, **changes: object) -> dict:
+    record = ses("Send", AT, message_id=message_id)
+    for path, value in changes.items():
+        target = record
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            target = target[parent]
+        if value is None:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return record
+
+
+def build_bad_day(lake) -> None:  # type: ignore[no-untyped-def]
+    put_export(lake, "newsletters", D, [
+        {"newsletter_id": "nl_1", "slug": "tokyo-tech", "created_at": utc("2026-01-01 00:00:00")}
+    ])  # fmt: skip
+    put_lines(lake, _key("good", 0), [_send(f"good-{i}") for i in range(100)])
+    cut = '{"eventType": "Send", "mail": {"messageId": "cut", "destination": ["a@b.jp"]'
+    put_lines(lake, _key("malformed-json", 1), [cut, "{not json", "[1, 2"])
+    whole = gzip.compress(
+        b"".join(json.dumps(_send(f"saved-{i}")).encode() + b"\n" for i in range(20)), mtime=0
+    )
+    tail = gzip.compress(json.dumps(_send("lost")).encode() + b"\n", mtime=0)
+    lake.write_bytes(_key("truncated-gzip", 2), whole + tail[: len(tail) // 2])
+    lake.write_bytes(_key("empty-object", 3), gzip.compress(b"", mtime=0))
+    lake.write_bytes(_key("zero-bytes", 4), b"")
+    put_lines(lake, _key("missing-fields", 5), [
+        _send("no-id", **{"mail.messageId": None}),
+        _send("no-newsletter", **{"mail.tags": {"post_id": ["po_1"]}}),
+        _send("no-recipient", **{"mail.destination": []}),
+    ])  # fmt: skip
+    put_lines(lake, _key("wrong-types", 6), [
+        _send("ts-number", **{"mail.timestamp": 1_763_600_000}),
+        _send("recipient-number", **{"mail.destination": [12345]}),
+        _send("destination-string", **{"mail.destination": "a@b.jp"}),
+        _send("newsletter-number", **{"mail.tags": {"newsletter_id": [1], "post_id": ["p"]}}),
+    ])  # fmt: skip
+    put_lines(lake, _key("unknown-type", 7), [_send("bounced", eventType="Bounced")])
+    put_lines(lake, _key("far-timestamps", 8), [
+        _send("past", **{"mail.timestamp": "1999-01-01T00:00:00.000Z"}),
+        _send("future", **{"mail.timestamp": "2030-01-01T00:00:00.000Z"}),
+    ])  # fmt: skip
+    huge = _send("ten-megabytes")
+    huge["mail"]["headers"] = [{"name": "X-Padding", "value": "x" * (10 * 2**20)}]
+    put_lines(lake, _key("ten-mb-line", 9), [huge, _send("after-huge")])
+    put_lines(lake, _key("invalid-utf8", 10), [b"\xff\xfe\xfd not utf-8", _send("utf8-ok")])
+    # Values shaped like SQL reach the tables as they are: every value is a query parameter.
+    put_lines(lake, _key("o'quote", 12), [
+        _send("'; DROP TABLE staging.stg_email_events; --", **{
+            "mail.tags": {"newsletter_id": ["nl_1"], "post_id": ["p') OR ('1'='1"]},
+        }),
+    ])  # fmt: skip
+    put_lines(lake, _key("unknown-newsletter", 11), [
+        _send("nl-999", **{"mail.tags": {"newsletter_id": ["nl_999"], "post_id": ["p"]}})
+    ])  # fmt: skip
+
+
+def engine_and_warehouse(resources, engine=None) -> dict:  # type: ignore[no-untyped-def]
+    """The staging functions' other resources: the test's, or another ingestion engine."""
+    return {
+        "engine": engine or resources["ingest_engine"],
+        "pseudonymizer": resources["pseudonymizer"],
+        "warehouse": resources["warehouse"],
+    }
+
+
+def staged_message_ids(warehouse) -> set[str]:  # type: ignore[no-untyped-def]
+    rows = warehouse.query("SELECT message_id FROM staging.stg_email_events").to_pylist()
+    return {r["message_id"] for r in rows}
+
+
+def quarantine_by_case(warehouse) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    cases: dict[str, dict[str, int]] = {}
+    for row in warehouse.query(
+        "SELECT source_object, reason, occurrences FROM staging.quarantine "
+        "WHERE stream = 'ses_events'"
+    ).to_pylist():
+        # Keys end "...-2026-11-20-02-MM-00-<case>.gz": the case is what follows the seconds.
+        case = row["source_object"].rsplit("-00-", 1)[1].removesuffix(".gz")
+        reasons = cases.setdefault(case, {})  # one row per distinct line: add them up
+        reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["occurrences"]
+    return cases
+
+
+def test_every_bad_input_is_quarantined_and_every_good_record_kept(resources) -> None:
+    build_bad_day(resources["lake"])
+    result = stage_day(EMAIL_EVENTS, D, lake=resources["lake"], **engine_and_warehouse(resources))
+
+    kept = staged_message_ids(resources["warehouse"])
+    assert kept == (
+        {f"good-{i}" for i in range(100)}
+        | {f"saved-{i}" for i in range(20)}
+        | {"ten-megabytes", "after-huge", "utf8-ok", "'; DROP TABLE staging.stg_email_events; --"}
+    )
+    assert quarantine_by_case(resources["warehouse"]) == {
+        "malformed-json": {"malformed_json": 3},
+        "truncated-gzip": {"truncated_object": 0},
+        "zero-bytes": {"unreadable_object": 0},
+        "missing-fields": {
+            "missing_field:mail.messageId": 1,
+            "missing_field:mail.tags.newsletter_id": 1,
+            "missing_field:recipient": 1,
+        },
+        "wrong-types": {
+            "invalid_timestamp": 1,
+            "invalid_recipient": 1,
+            "missing_field:recipient": 1,
+            "unknown_newsletter": 1,
+        },
+        "unknown-type": {"unknown_event_type": 1},
+        "far-timestamps": {"arrived_after_window": 1, "timestamp_after_arrival": 1},
+        "invalid-utf8": {"invalid_utf8": 1},
+        "unknown-newsletter": {"unknown_newsletter": 1},
+    }
+    # 139 complete lines read: 124 kept, 15 quarantined. Beyond them, the truncated object's cut
+    # tail and the zero-byte object are quarantined as objects; the empty gzip holds nothing.
+    counts = (result.records_read, result.staged, result.duplicates, result.quarantined)
+    assert counts == (139, 124, 0, 15)
+    assert result.reconciles and result.newsletters_checked_against == D
+    (quoted,) = (
+        resources["warehouse"]
+        .query(
+            "SELECT post_id, source_object FROM staging.stg_email_events WHERE message_id = @id",
+            {"id": "'; DROP TABLE staging.stg_email_events; --"},
+        )
+        .to_pylist()
+    )
+    assert quoted == {"post_id": "p') OR ('1'='1", "source_object": _key("o'quote", 12)}
+
+
+def test_a_day_that_is_mostly_bad_fails_naming_its_objects_and_writes_nothing(resources) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_lines(lake, _key("good", 0), [_send(f"good-{i}") for i in range(1_000)])
+    first = stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources))
+    assert first.staged == 1_000
+    # A producer starts writing garbage: 80 bad lines of 1,080 (7.4%) is above the 5% limit.
+    put_lines(lake, _key("broken-producer", 30), ["{oops"] * 80)
+    strict = IngestEngine(temp_directory=resources["ingest_engine"].temp_directory)
+    with pytest.raises(dg.Failure) as failure:
+        stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources, strict))
+    message = failure.value.description or ""
+    assert "80 of 1,080 records (7.4%) would be quarantined, above the 5% limit" in message
+    assert "broken-producer.gz (malformed_json: 80)" in message
+    assert len(staged_message_ids(warehouse)) == 1_000  # the day as it was
+
+
+def test_export_schema_drift_and_unknown_newsletters(resources) -> None:
+    lake = resources["lake"]
+    put_export(lake, "newsletters", D, [
+        {"newsletter_id": "nl_1", "slug": "a", "created_at": utc("2026-01-01 00:00:00"),
+         "launched_with_campaign": "autumn"},  # an extra column the platform does not know
+    ])  # fmt: skip
+    put_export(lake, "subscriptions", D, [
+        {"subscription_id": "s1", "newsletter_id": "nl_1", "email": "a@b.jp",
+         "subscribed_at": utc("2026-11-01 00:00:00")},  # reader_id, plan, unsubscribed_at gone
+        {"subscription_id": "s2", "newsletter_id": "nl_404", "email": "c@d.jp",
+         "subscribed_at": utc("2026-11-01 00:00:00")},
+    ])  # fmt: skip
+    newsletters, subscriptions = (
+        stage_snapshot(export, D, lake=lake, **engine_and_warehouse(resources))
+        for export in (NEWSLETTERS, SUBSCRIPTIONS)
+    )
+    assert newsletters.staged == 1 and newsletters.extra_columns == ["launched_with_campaign"]
+    assert subscriptions.missing_optional_columns == ["reader_id", "plan", "unsubscribed_at"]
+    assert (subscriptions.rows_read, subscriptions.staged, subscriptions.quarantined) == (2, 1, 1)
+    reasons = resources["warehouse"].query(
+        "SELECT reason FROM staging.quarantine WHERE stream = 'appdb_subscriptions'"
+    )
+    assert reasons.column(0).to_pylist() == ["unknown_newsletter"]

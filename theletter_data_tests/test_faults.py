@@ -1,0 +1,120 @@
+"""Faults: an S3 that throttles and drops connections, and a run killed in the middle of writing a
+partition. Neither may lose or duplicate a record."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import boto3
+import pyarrow as pa
+
+from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
+from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.lake import Lake
+from theletter_data.resources.warehouse import PartitionWrite
+from theletter_data.staging.email_events import EMAIL_EVENTS
+from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.tables import Column, Table
+from theletter_data_tests.fault_proxy import FaultyS3
+from theletter_data_tests.rawdata import firehose_key, put_lines, ses, utc
+
+D = date(2026, 11, 20)
+
+
+def test_staging_completes_through_throttling_and_dropped_connections(
+    moto_endpoint, aws_credentials, duckdb_warehouse, pseudonymizer, tmp_path
+) -> None:
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
+    reliable = Lake(url=f"s3://{bucket}", endpoint_url=moto_endpoint, region="ap-northeast-1")
+    for hour in range(3):
+        arrival = utc(f"2026-11-20 0{hour}:05:00")
+        put_lines(
+            reliable,
+            firehose_key("ses-events", arrival),
+            [
+                ses("Send", arrival - timedelta(minutes=2), message_id=f"m{hour}-{i}")
+                for i in range(40)
+            ],
+        )
+    proxy = FaultyS3(moto_endpoint)  # every request: a 500, a 503, a dropped connection
+    try:
+        flaky = Lake(url=f"s3://{bucket}", endpoint_url=proxy.url, region="ap-northeast-1")
+        result = stage_day(
+            EMAIL_EVENTS, D, lake=flaky, pseudonymizer=pseudonymizer, warehouse=duckdb_warehouse,
+            engine=IngestEngine(batch_bytes=1, temp_directory=str(tmp_path / "spill")),
+        )  # fmt: skip
+    finally:
+        proxy.stop()
+    assert (result.objects, result.records_read, result.staged, result.quarantined) == (
+        3,
+        120,
+        120,
+        0,
+    )
+    assert (
+        min(proxy.injected[f] for f in ("500 InternalError", "503 SlowDown", "dropped connection"))
+        >= 4
+    )
+
+
+T = Table(
+    layer="metrics",
+    name="t",
+    grain="one row per thing per day",
+    partition_by="date",
+    key=("date", "thing"),
+    columns=(Column("date", "DATE", "Day."), Column("thing", "STRING", "Thing.")),
+)
+
+
+def _rows(prefix: str, n: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(
+        [{"date": D, "thing": f"{prefix}{i}"} for i in range(n)], schema=T.arrow_schema
+    )
+
+
+def _write_and_hang(path: str, marker: str) -> None:
+    """Replace the day with new rows, but hang half-way through the write."""
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield _rows("new-", 1_000)
+        Path(marker).touch()  # the old rows are deleted, inside the transaction
+        time.sleep(120)
+        yield _rows("late-", 1_000)
+
+    reader = pa.RecordBatchReader.from_batches(T.arrow_schema, batches())
+    DuckDBWarehouse(path=path).replace([PartitionWrite(T, D, D + timedelta(days=1), rows=reader)])
+
+
+def test_a_run_killed_while_writing_leaves_the_partition_as_it_was(tmp_path) -> None:
+    path, marker = str(tmp_path / "w.duckdb"), str(tmp_path / "half-way")
+    warehouse = DuckDBWarehouse(path=path)
+    day = (D, D + timedelta(days=1))
+    warehouse.replace([PartitionWrite(T, *day, rows=pa.Table.from_batches([_rows("old-", 500)]))])
+
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_write_and_hang, args=(path, marker)
+    )
+    writer.start()
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists():
+        assert time.monotonic() < deadline and writer.is_alive(), "the writer never got half-way"
+        time.sleep(0.05)
+    os.kill(writer.pid, signal.SIGKILL)  # as the kernel does to a task out of memory
+    writer.join()
+
+    things = warehouse.query("SELECT thing FROM metrics.t").column(0).to_pylist()
+    assert len(things) == 500 and all(t.startswith("old-") for t in things)
+    # The next run completes.
+    warehouse.replace([PartitionWrite(T, *day, rows=pa.Table.from_batches([_rows("next-", 700)]))])
+    things = warehouse.query("SELECT thing FROM metrics.t").column(0).to_pylist()
+    assert len(things) == 700 and all(t.startswith("next-") for t in things)
