@@ -75,10 +75,12 @@ def run_table_checks(
     start: date,
     end: date,
     expected_rows_sql: str | None = None,
+    lookback_days: int = 0,
 ) -> list[dg.AssetCheckResult]:
     """Evaluate the spec's checks over [start, end) of the partition column; with
     `expected_rows_sql` (a BigQuery SELECT of some key columns for @start_date..@end_date), also
-    that every expected row is there."""
+    that every expected row is there. `lookback_days`: how many days before a partition its rows
+    depend on (a 30-day funnel), which the row-count comparison needs to hold."""
     params = {"start_date": start, "end_date": end}
     window = f"{table.partition_by} >= @start_date AND {table.partition_by} < @end_date"
     keys = ", ".join(table.key)
@@ -101,7 +103,7 @@ def run_table_checks(
     ).to_pylist()[0]
     violations = {name: int(counts[name]) for name in rules if counts[name]}
     window_text = f"[{start}, {end})"
-    results = [_row_count_anomaly(warehouse, table, start, end)]
+    results = [_row_count_anomaly(warehouse, table, start, end, lookback_days)]
     if expected_rows_sql is not None:
         results.append(_expected_rows(warehouse, table, expected_rows_sql, params, window))
     return [
@@ -162,9 +164,13 @@ def _expected_rows(
 
 
 def _row_count_anomaly(
-    warehouse: Warehouse, table: Table, start: date, end: date
+    warehouse: Warehouse, table: Table, start: date, end: date, lookback_days: int
 ) -> dg.AssetCheckResult:
-    history_start = start - timedelta(weeks=ANOMALY_WEEKS)
+    """A peer day counts only when the table also holds the day its lookback starts: while a
+    table is younger than its lookback (a 30-day funnel in its first month), its row counts
+    grow by construction and are not compared."""
+    lookback = timedelta(days=lookback_days)
+    history_start = start - timedelta(weeks=ANOMALY_WEEKS) - lookback
     counts = {
         row["day"]: int(row["n"])
         for row in warehouse.query(
@@ -181,7 +187,7 @@ def _row_count_anomaly(
         peers = sorted(
             counts[p]
             for p in (day - timedelta(weeks=w) for w in range(1, ANOMALY_WEEKS + 1))
-            if p in counts
+            if p in counts and p - lookback in counts
         )
         if len(peers) >= 2 and (median := statistics.median(peers)) >= ANOMALY_MIN_ROWS:
             judged += 1

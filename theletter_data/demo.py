@@ -117,16 +117,20 @@ def _run_job(
         # Step logs stay in the run (see the UI); the terminal gets warnings and the summary.
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
-    failed = [
-        e.asset_check_evaluation_data.asset_check_key.to_user_string()
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        and not e.asset_check_evaluation_data.passed
-    ]
+    failed: dict[dg.AssetCheckSeverity, list[str]] = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            if not check.passed:
+                failed.setdefault(check.severity, []).append(check.asset_check_key.to_user_string())
     elapsed = time.monotonic() - started
     outcome = "succeeded" if result.success else "FAILED"
     out.write(f"  run {result.run_id}: {outcome} in {elapsed:.0f} s")
-    out.write(f", failed checks: {', '.join(failed)}\n" if failed else ", all checks passed\n")
+    if errors := failed.get(dg.AssetCheckSeverity.ERROR):
+        out.write(f", failed checks: {', '.join(errors)}")
+    if warnings := failed.get(dg.AssetCheckSeverity.WARN):
+        out.write(f", warnings: {', '.join(warnings)}")
+    out.write("\n" if failed else ", all checks passed\n")
     if not result.success:
         raise SystemExit(f"job {name} failed; see run {result.run_id} in the Dagster UI")
 

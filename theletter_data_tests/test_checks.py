@@ -126,3 +126,26 @@ def test_too_little_history_is_not_judged(warehouse: Warehouse) -> None:
     write(warehouse, ACTIVITY, DAY, [{"event_id": "d", "newsletter_id": "nl_1"}])
     anomaly = results(warehouse, ACTIVITY)[ROW_COUNT_ANOMALY]
     assert anomaly.passed and metadata(anomaly, "partitions_judged") == 0
+
+
+def test_a_table_younger_than_its_lookback_is_not_judged(warehouse: Warehouse) -> None:
+    """A 30-day funnel's row counts grow through its first month: that is not an anomaly."""
+    for weeks, n in ((1, 50), (2, 40), (3, 30)):
+        write(warehouse, ACTIVITY, DAY - timedelta(weeks=weeks), [
+            {"event_id": f"w{weeks}-{i}", "newsletter_id": "nl_1"} for i in range(n)
+        ])  # fmt: skip
+    write(warehouse, ACTIVITY, DAY, [
+        {"event_id": f"d{i}", "newsletter_id": "nl_1"} for i in range(130)
+    ])  # fmt: skip
+    # Without a lookback, 130 rows against a median of 40: flagged.
+    assert not results(warehouse, ACTIVITY)[ROW_COUNT_ANOMALY].passed
+    young = results(warehouse, ACTIVITY, lookback_days=30)[ROW_COUNT_ANOMALY]
+    assert young.passed and metadata(young, "partitions_judged") == 0
+    # Once the table holds the day each peer's lookback starts on, the day is judged again.
+    for weeks in (1, 2):
+        start = DAY - timedelta(weeks=weeks, days=30)
+        write(warehouse, ACTIVITY, start, [{"event_id": f"s{weeks}", "newsletter_id": "nl_1"}])
+    judged = results(warehouse, ACTIVITY, lookback_days=30)[ROW_COUNT_ANOMALY]
+    assert not judged.passed and metadata(judged, "anomalies") == {
+        str(DAY): {"rows": 130, "median": 45.0}
+    }

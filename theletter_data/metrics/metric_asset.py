@@ -66,6 +66,7 @@ def metric_asset(
     `expected_rows_sql` the keys that must be among them (checked). It brings itself up to
     date after its inputs (automation/policies.py)."""
     weekly = partitions_def is weekly_partitions
+    lookback_days = max((u.days_before for u in upstream), default=0)
 
     @dg.asset(
         partitions_def=partitions_def,
@@ -79,7 +80,7 @@ def metric_asset(
         start, end = date_bounds(context.partition_time_window)
         return _write(
             context, warehouse, table, sql, start, end, replace_from=start,
-            expected_rows_sql=expected_rows_sql,
+            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days,
         )  # fmt: skip
 
     return _asset
@@ -148,6 +149,7 @@ def _write(
     end: date,
     replace_from: date,
     expected_rows_sql: str | None,
+    lookback_days: int = 0,
 ) -> dg.MaterializeResult:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`."""
     params = {"start_date": start, "end_date": end}
@@ -155,7 +157,7 @@ def _write(
         written = warehouse.replace(
             [PartitionWrite(table, replace_from, end, query=sql, params=params)]
         )
-        checks = run_table_checks(warehouse, table, start, end, expected_rows_sql)
+        checks = run_table_checks(warehouse, table, start, end, expected_rows_sql, lookback_days)
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
     metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
