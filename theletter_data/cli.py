@@ -1,4 +1,4 @@
-"""`theletter-data`: the platform's commands (`demo`, `generate`)."""
+"""`theletter-data`: the platform's commands (`demo`, `generate`, `benchmark`)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,29 @@ def main(argv: list[str] | None = None) -> int:
     _world_options(generate)
     generate.add_argument("--lake", help="Lake URL or folder (default: the environment's lake).")
 
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="Measure ingestion speed and memory against baselines, the cost of a daily refresh "
+        "as history grows and the fixed cost of a run; print the tables (takes 20-30 minutes).",
+    )
+    benchmark.add_argument(
+        "--sizes", default="1000000,10000000", help="Events per day of the ingestion lakes."
+    )
+    benchmark.add_argument(
+        "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
+    )
+
     args = parser.parse_args(argv)
     settings = load_settings()
+    if args.command == "benchmark":
+        from pathlib import Path
+
+        from theletter_data.benchmark.run import run_benchmark
+
+        root = Path(args.root) if args.root else settings.data_dir / "benchmark"
+        sizes = [int(size) for size in args.sizes.split(",")]
+        run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
+        return 0
     if args.command == "demo":
         from theletter_data.demo import DemoRange, run_demo
 

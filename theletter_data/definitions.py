@@ -25,7 +25,7 @@ from theletter_data.metrics.traffic_today import (
 from theletter_data.partitions import TIMEZONE
 from theletter_data.raw.assets import raw_assets
 from theletter_data.resources import resources_for
-from theletter_data.settings import Settings, load_settings
+from theletter_data.settings import Environment, Settings, load_settings
 from theletter_data.staging.app_exports import stg_newsletters, stg_posts, stg_subscriptions
 from theletter_data.staging.email_events import stg_email_events
 from theletter_data.staging.page_views import stg_page_views
@@ -156,7 +156,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources=resources_for(settings),
+        executor=_executor(settings),
     )
+
+
+def _executor(settings: Settings) -> dg.ExecutorDefinition:
+    """Locally every warehouse step waits for DuckDB's single writer, so steps run one after
+    another anyway: running them in the run's own process saves a Python start-up per step
+    (about 3 s each; the benchmark measures it). In production each step is a process of its
+    own, so BigQuery steps run side by side."""
+    if settings.environment is Environment.LOCAL:
+        return dg.in_process_executor
+    return dg.multiprocess_executor
 
 
 @dg.definitions

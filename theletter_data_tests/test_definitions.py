@@ -113,3 +113,17 @@ def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path
             assert node.automation_condition is not None, name  # follows its inputs
         else:
             assert node.automation_condition is None, name  # the sensor or the schedule
+
+
+@pytest.mark.parametrize(
+    ("environment", "executor"),
+    [(Environment.LOCAL, "in_process"), (Environment.PRODUCTION, "multiprocess")],
+)
+def test_steps_share_the_run_process_only_where_they_would_wait_anyway(
+    environment: Environment, executor: str, tmp_path: Path
+) -> None:
+    """Locally DuckDB's one writer serialises the steps; in production BigQuery steps run in
+    parallel processes."""
+    settings = Settings(environment=environment, data_dir=tmp_path, pseudonym_key_set=False)
+    loaded = build_definitions(settings)
+    assert {job.executor_def.name for job in loaded.resolve_all_job_defs()} == {executor}

@@ -33,7 +33,7 @@ class DuckDBWarehouse(Warehouse):
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+                con = duckdb.connect(self.path, config=self._config())
                 break
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower() or time.monotonic() > deadline:
@@ -45,6 +45,10 @@ class DuckDBWarehouse(Warehouse):
             yield con
         finally:
             con.close()
+
+    def _config(self) -> dict[str, str | bool]:
+        # Tables are sets: letting DuckDB write and read them in any order parallelises inserts.
+        return {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
 
     def replace(self, writes: Sequence[PartitionWrite]) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -60,7 +60,10 @@ class IngestEngine(dg.ConfigurableResource):
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        config: dict[str, str | int] = {"memory_limit": self.memory_limit}
+        config: dict[str, str | int | bool] = {
+            "memory_limit": self.memory_limit,
+            "preserve_insertion_order": False,  # rows are sets here; order costs memory
+        }
         if self.threads:
             config["threads"] = self.threads
         if self.temp_directory:

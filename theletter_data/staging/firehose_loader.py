@@ -383,8 +383,14 @@ class _DayWork:
     # -- results -------------------------------------------------------------------------------
 
     def count_into(self, result: StagedDay) -> None:
+        # The events delivered more than once: few, so only they are sorted to pick a copy.
+        self._run(
+            "CREATE TEMP TABLE repeated AS SELECT event_id, COUNT(*) AS copies FROM candidates "
+            "GROUP BY event_id HAVING COUNT(*) > 1"
+        )
         candidates = int(self._scalar("SELECT COUNT(*) FROM candidates"))  # type: ignore[arg-type]
-        unique = int(self._scalar("SELECT COUNT(DISTINCT event_id) FROM candidates"))  # type: ignore[arg-type]
+        extra = int(self._scalar("SELECT COALESCE(SUM(copies - 1), 0) FROM repeated"))  # type: ignore[arg-type]
+        unique = candidates - extra
         lines = dict(
             self._run(
                 "SELECT reason, COUNT(*) FROM quarantined WHERE NOT object_level GROUP BY reason"
@@ -437,7 +443,8 @@ class _DayWork:
         return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_table()
 
     def staged_rows(self) -> pa.RecordBatchReader:
-        """The first delivered copy of each event, with the day and source object added."""
+        """The first delivered copy of each event, with the day and source object added (after
+        `count_into`, which finds the repeated events)."""
         table = self.staging.table
         order = ", ".join(["source_object", *self.staging.carried_columns])
         select = ", ".join(
@@ -445,7 +452,8 @@ class _DayWork:
             for c in table.column_names
         )
         sql = (
-            f"SELECT {select} FROM candidates "
+            f"SELECT {select} FROM candidates ANTI JOIN repeated USING (event_id) "
+            f"UNION ALL SELECT {select} FROM candidates SEMI JOIN repeated USING (event_id) "
             f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
         )
         return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_reader()

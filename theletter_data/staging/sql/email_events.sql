@@ -7,35 +7,24 @@ WITH extracted AS (
         source_object,
         arrival_hour,
         line,
-        -- One JSON parse per line for every field (a list of paths in one call).
-        try(json_extract_string(line, [
-            '$.eventType',                                      -- 1
-            '$.mail.messageId',                                 -- 2
-            '$.mail.timestamp',                                 -- 3
-            '$.mail.tags.newsletter_id[0]',                     -- 4
-            '$.mail.tags.post_id[0]',                           -- 5
-            '$.mail.destination',                               -- 6
-            '$.delivery.timestamp',                             -- 7
-            '$.delivery.recipients',                            -- 8
-            '$.bounce.timestamp',                               -- 9
-            '$.bounce.bounceType',                              -- 10
-            '$.bounce.bounceSubType',                           -- 11
-            '$.bounce.bouncedRecipients',                       -- 12
-            '$.complaint.timestamp',                            -- 13
-            '$.complaint.complainedRecipients',                 -- 14
-            '$.complaint.complaintFeedbackType',                -- 15
-            '$.open.timestamp',                                 -- 16
-            '$.open.userAgent',                                 -- 17
-            '$.open.ipAddress',                                 -- 18
-            '$.click.timestamp',                                -- 19
-            '$.click.link',                                     -- 20
-            '$.click.userAgent',                                -- 21
-            '$.deliveryDelay.timestamp',                        -- 22
-            '$.deliveryDelay.delayType',                        -- 23
-            '$.deliveryDelay.delayedRecipients',                -- 24
-            '$.subscription.timestamp',                         -- 25
-            '$.subscription.newTopicPreferences.unsubscribeAll' -- 26
-        ])) AS f
+        -- One parse per line into the fields staging reads; lists whose shape varies stay JSON.
+        -- A line that is not a JSON object gives NULL (malformed_json).
+        try(from_json(line, '{
+            "eventType": "VARCHAR",
+            "mail": {"messageId": "VARCHAR", "timestamp": "VARCHAR", "destination": "JSON",
+                     "tags": {"newsletter_id": "JSON", "post_id": "JSON"}},
+            "delivery": {"timestamp": "VARCHAR", "recipients": "JSON"},
+            "bounce": {"timestamp": "VARCHAR", "bounceType": "VARCHAR", "bounceSubType": "VARCHAR",
+                       "bouncedRecipients": "JSON"},
+            "complaint": {"timestamp": "VARCHAR", "complainedRecipients": "JSON",
+                          "complaintFeedbackType": "VARCHAR"},
+            "open": {"timestamp": "VARCHAR", "userAgent": "VARCHAR", "ipAddress": "VARCHAR"},
+            "click": {"timestamp": "VARCHAR", "link": "VARCHAR", "userAgent": "VARCHAR"},
+            "deliveryDelay": {"timestamp": "VARCHAR", "delayType": "VARCHAR",
+                              "delayedRecipients": "JSON"},
+            "subscription": {"timestamp": "VARCHAR",
+                             "newTopicPreferences": {"unsubscribeAll": "VARCHAR"}}
+        }')) AS r
     FROM raw_lines
 ),
 
@@ -44,8 +33,11 @@ typed AS (
         source_object,
         arrival_hour,
         line,
-        f,
-        CASE f[1]
+        r,
+        r.mail.messageId AS message_id,
+        json_extract_string(r.mail.tags.newsletter_id, '$[0]') AS newsletter_id,
+        json_extract_string(r.mail.tags.post_id, '$[0]') AS post_id,
+        CASE r.eventType
             WHEN 'Send' THEN 'send'
             WHEN 'Delivery' THEN 'delivery'
             WHEN 'Bounce' THEN 'bounce'
@@ -58,46 +50,58 @@ typed AS (
             WHEN 'Subscription' THEN 'subscription'
         END AS event_type,
         -- Send, Reject and Rendering Failure have no timestamp of their own.
-        CASE f[1]
-            WHEN 'Delivery' THEN f[7]
-            WHEN 'Bounce' THEN f[9]
-            WHEN 'Complaint' THEN f[13]
-            WHEN 'Open' THEN f[16]
-            WHEN 'Click' THEN f[19]
-            WHEN 'DeliveryDelay' THEN f[22]
-            WHEN 'Subscription' THEN f[25]
-            ELSE f[3]
+        CASE r.eventType
+            WHEN 'Delivery' THEN r.delivery."timestamp"
+            WHEN 'Bounce' THEN r.bounce."timestamp"
+            WHEN 'Complaint' THEN r.complaint."timestamp"
+            WHEN 'Open' THEN r."open"."timestamp"
+            WHEN 'Click' THEN r.click."timestamp"
+            WHEN 'DeliveryDelay' THEN r.deliveryDelay."timestamp"
+            WHEN 'Subscription' THEN r.subscription."timestamp"
+            ELSE r.mail."timestamp"
         END AS event_at_text,
         -- The recipients the event is about: the per-type list where SES gives one.
-        try(CASE f[1]
-            WHEN 'Delivery' THEN json_extract_string(f[8], '$[*]')
-            WHEN 'Bounce' THEN json_extract_string(f[12], '$[*].emailAddress')
-            WHEN 'Complaint' THEN json_extract_string(f[14], '$[*].emailAddress')
-            WHEN 'DeliveryDelay' THEN json_extract_string(f[24], '$[*].emailAddress')
-            ELSE json_extract_string(f[6], '$[*]')
+        try(CASE r.eventType
+            WHEN 'Delivery' THEN json_extract_string(r.delivery.recipients, '$[*]')
+            WHEN 'Bounce' THEN json_extract_string(r.bounce.bouncedRecipients, '$[*].emailAddress')
+            WHEN 'Complaint'
+                THEN json_extract_string(r.complaint.complainedRecipients, '$[*].emailAddress')
+            WHEN 'DeliveryDelay'
+                THEN json_extract_string(r.deliveryDelay.delayedRecipients, '$[*].emailAddress')
+            ELSE json_extract_string(r.mail.destination, '$[*]')
         END) AS recipients
     FROM extracted
+),
+
+timed AS (
+    SELECT
+        *,
+        try_cast(event_at_text AS TIMESTAMPTZ) AS event_at,
+        try_cast(r.mail."timestamp" AS TIMESTAMPTZ) AS sent_at
+    FROM typed
 ),
 
 judged AS (
     SELECT
         *,
-        try_cast(event_at_text AS TIMESTAMPTZ) AS event_at,
         CASE
-            WHEN line IS NULL OR trim(line) = '' THEN 'blank_line'
-            WHEN f IS NULL THEN 'malformed_json'
-            WHEN f[1] IS NULL THEN 'missing_field:eventType'
+            -- A blank line parses to nothing: only then is it worth trimming.
+            WHEN r IS NULL OR r.eventType IS NULL THEN
+                CASE
+                    WHEN line IS NULL OR trim(line) = '' THEN 'blank_line'
+                    WHEN r IS NULL THEN 'malformed_json'
+                    ELSE 'missing_field:eventType'
+                END
             WHEN event_type IS NULL THEN 'unknown_event_type'
-            WHEN f[2] IS NULL THEN 'missing_field:mail.messageId'
-            WHEN f[4] IS NULL THEN 'missing_field:mail.tags.newsletter_id'
+            WHEN message_id IS NULL THEN 'missing_field:mail.messageId'
+            WHEN newsletter_id IS NULL THEN 'missing_field:mail.tags.newsletter_id'
             WHEN event_at_text IS NULL THEN 'missing_field:timestamp'
-            WHEN try_cast(event_at_text AS TIMESTAMPTZ) IS NULL THEN 'invalid_timestamp'
-            WHEN try_cast(f[3] AS TIMESTAMPTZ) IS NULL THEN 'invalid_timestamp'
+            WHEN event_at IS NULL OR sent_at IS NULL THEN 'invalid_timestamp'
             WHEN recipients IS NULL OR len(recipients) = 0 THEN 'missing_field:recipient'
-            WHEN len(list_filter(recipients, lambda r: NOT contains(r, '@'))) > 0
+            WHEN len(list_filter(recipients, lambda address: NOT contains(address, '@'))) > 0
                 THEN 'invalid_recipient'
         END AS reject_reason
-    FROM typed
+    FROM timed
 ),
 
 per_recipient AS (
@@ -115,7 +119,7 @@ pseudonymised AS (
             sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(recipient))))))
         END AS recipient_hash,
         -- Query strings can carry personal tokens: a link keeps its scheme, host and path.
-        regexp_replace(f[20], '[?#].*$', '') AS link_url
+        regexp_replace(r.click.link, '[?#].*$', '') AS link_url
     FROM per_recipient
 )
 
@@ -125,23 +129,28 @@ SELECT
     reject_reason,
     line AS raw_line,
     event_at,
-    md5(concat_ws('|', f[2], event_type, event_at_text, recipient_hash, link_url)) AS event_id,
+    md5(concat_ws('|', message_id, event_type, event_at_text, recipient_hash, link_url)) AS event_id,
     event_type,
-    f[2] AS message_id,
-    try_cast(f[3] AS TIMESTAMPTZ) AS sent_at,
-    f[4] AS newsletter_id,
-    f[5] AS post_id,
+    message_id,
+    sent_at,
+    newsletter_id,
+    post_id,
     recipient_hash,
-    f[10] AS bounce_type,
-    f[11] AS bounce_sub_type,
-    f[15] AS complaint_type,
-    f[23] AS delay_type,
+    r.bounce.bounceType AS bounce_type,
+    r.bounce.bounceSubType AS bounce_sub_type,
+    r.complaint.complaintFeedbackType AS complaint_type,
+    r.deliveryDelay.delayType AS delay_type,
     link_url,
-    coalesce(f[17], f[21]) AS user_agent,
+    coalesce(r."open".userAgent, r.click.userAgent) AS user_agent,
     -- Apple Mail Privacy Protection prefetches images through Apple's proxies (17.0.0.0/8)
     -- with a bare user agent: such an open says nothing about a person reading the email.
     CASE
-        WHEN event_type = 'open' THEN coalesce(f[17] = 'Mozilla/5.0' OR starts_with(f[18], '17.'), false)
+        WHEN event_type = 'open' THEN coalesce(
+            r."open".userAgent = 'Mozilla/5.0' OR starts_with(r."open".ipAddress, '17.'), false
+        )
     END AS is_machine_open,
-    CASE WHEN event_type = 'subscription' THEN try_cast(f[26] AS BOOLEAN) END AS unsubscribe_all
+    CASE
+        WHEN event_type = 'subscription'
+            THEN try_cast(r.subscription.newTopicPreferences.unsubscribeAll AS BOOLEAN)
+    END AS unsubscribe_all
 FROM pseudonymised

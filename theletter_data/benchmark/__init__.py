@@ -1,0 +1,1 @@
+"""`theletter-data benchmark`: speed, memory and cost measured side by side in one run."""
