@@ -14,6 +14,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
+from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.email_events import EMAIL_EVENTS
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
@@ -21,12 +22,15 @@ from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, 
 D = date(2026, 11, 20)
 
 
-def stage(resources, day=D):
+def stage(resources, day=D, batch_bytes=None):
+    engine = resources["ingest_engine"]
+    if batch_bytes is not None:
+        engine = IngestEngine(batch_bytes=batch_bytes, temp_directory=engine.temp_directory)
     return stage_day(
         EMAIL_EVENTS,
         day,
         lake=resources["lake"],
-        engine=resources["ingest_engine"],
+        engine=engine,
         pseudonymizer=resources["pseudonymizer"],
         warehouse=resources["warehouse"],
     )
@@ -47,7 +51,9 @@ def quarantine_rows(warehouse):
     ).to_pylist()
 
 
-def test_each_event_is_staged_once_with_a_pseudonymised_recipient(resources):
+@pytest.mark.parametrize("batch_bytes", [None, 1], ids=["one-batch", "batch-per-object"])
+def test_each_event_is_staged_once_with_a_pseudonymised_recipient(resources, batch_bytes):
+    """Also when every object is its own batch: a copy in a later batch is still a duplicate."""
     lake, pseudonymizer = resources["lake"], resources["pseudonymizer"]
     sent = utc("2026-11-19 16:00:00")
     human_open = ses("Open", utc("2026-11-19 16:10:00"), sent_at=sent)
@@ -83,7 +89,7 @@ def test_each_event_is_staged_once_with_a_pseudonymised_recipient(resources):
         [delivery, ses("Complaint", utc("2026-11-19 17:00:00"), sent_at=sent)],
     )
 
-    result = stage(resources)
+    result = stage(resources, batch_bytes=batch_bytes)
 
     assert (result.records_read, result.staged, result.duplicates, result.quarantined) == (
         9,
@@ -106,6 +112,8 @@ def test_each_event_is_staged_once_with_a_pseudonymised_recipient(resources):
     assert click["link_url"] == "https://tokyo-tech.theletter.jp/posts/po_1"
     assert all(r["newsletter_id"] == "nl_1" and r["post_id"] == "po_1" for r in rows)
     assert all("@" not in str(value) for r in rows for value in r.values())
+    (staged_delivery,) = (r for r in rows if r["event_type"] == "delivery")
+    assert staged_delivery["source_object"].endswith("-a.gz")  # the first delivered copy
 
 
 def test_days_are_japan_calendar_days(resources):

@@ -43,7 +43,7 @@ def staging(lake_dir: str, db: str, temp: str) -> int:
         lake=Lake(url=lake_dir),
         engine=IngestEngine(memory_limit=ENGINE_MEMORY, temp_directory=temp),
         pseudonymizer=Pseudonymizer(key=BENCHMARK_KEY),
-        warehouse=DuckDBWarehouse(path=db, memory_limit=ENGINE_MEMORY),
+        warehouse=DuckDBWarehouse(path=db),
     )
     assert result.reconciles, result
     return result.staged

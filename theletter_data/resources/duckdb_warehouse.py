@@ -22,6 +22,11 @@ class DuckDBWarehouse(Warehouse):
 
     path: str = Field(description="Path of the DuckDB database file.")
     memory_limit: str = Field(default="2GB", description="DuckDB memory limit per connection.")
+    append_memory_limit: str = Field(
+        default="256MB",
+        description="Memory limit while appending streamed rows (staging): an append needs "
+        "little, and the step's memory belongs to the ingestion engine producing the stream.",
+    )
     lock_timeout_seconds: float = Field(
         default=900, description="How long to wait for the file lock."
     )
@@ -53,6 +58,8 @@ class DuckDBWarehouse(Warehouse):
     def replace(self, writes: Sequence[PartitionWrite]) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self.connect() as con:
+            if all(write.rows is not None for write in writes):
+                con.execute(f"SET memory_limit = '{self.append_memory_limit}'")
             for write in writes:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {write.table.layer}")
                 con.execute(write.table.duckdb_ddl(write.table.qualified_name))

@@ -9,6 +9,11 @@ Every raw line read for a day ends in exactly one place, which makes the day rec
 - another day's: a valid record of a neighbouring day, read because arrival folders overlap.
 Blank lines are not records; they are counted apart.
 
+The day streams: objects are read in delivery order, a batch at a time, and each batch's new
+events go straight to the warehouse, which commits the day (and its quarantine rows) only at the
+end. Between batches only the ids of the events handed over are kept (16 bytes each), so memory
+and spill are bounded by a batch, not by the day.
+
 The stream-specific part is one SQL projection (DuckDB dialect, `sql/<stream>.sql`) over
 `raw_lines(source_object, arrival_hour, line)` that yields `reject_reason`, `raw_line`,
 `event_at`, `event_id` and the staged table's columns.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -119,34 +124,72 @@ def stage_day(
     result.objects, result.bytes = len(objects), sum(o.size for o in objects)
     known = known_newsletters(lake, day)
     result.newsletters_checked_against = known.as_of
+    next_day = day + timedelta(days=1)
+    replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else day
     with engine.session() as con:
         work = _DayWork(
             con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
         )
-        for batch in _batches(objects, engine.batch_bytes):
-            with lake.local_files([o.key for o in batch]) as paths:
-                work.read(batch, paths)
-        work.count_into(result)
-        if not only_this_day:
-            engine.check_quarantine_share(
-                f"{staging.table.name} {day}",
-                result.records_read,
-                result.quarantined,
-                work.quarantined_by_object(),
+
+        def staged_batches() -> Iterator[pa.RecordBatch]:
+            """Read a batch of objects, hand over its new events, forget all but their ids: the
+            day streams through, so memory and spill hold one batch, not the day."""
+            for batch in _batches(objects, engine.batch_bytes):
+                with lake.local_files([o.key for o in batch]) as paths:
+                    work.read(batch, paths)
+                yield from work.take_first_copies()
+            work.count_into(result)
+            if not only_this_day:
+                engine.check_quarantine_share(
+                    f"{staging.table.name} {day}",
+                    result.records_read,
+                    result.quarantined,
+                    work.quarantined_by_object(),
+                )
+
+        # Each warehouse takes the staged rows first, then the quarantine rows, and commits
+        # only after both: a failure while reading leaves the day as it was.
+        writes = [
+            PartitionWrite(
+                staging.table,
+                replace_from,
+                next_day,
+                rows=_stream(work, staging.table, staged_batches()),
             )
-        next_day = day + timedelta(days=1)
-        writes = []
+        ]
         if not only_this_day:
-            quarantine = work.quarantine_rows()  # small; read before the staged rows stream out
+            quarantine = _stream(work, QUARANTINE, _later(work.quarantine_rows))
             scope = {"stream": staging.stream.name}
             writes.append(PartitionWrite(QUARANTINE, day, next_day, rows=quarantine, scope=scope))
-        replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else day
-        writes.insert(
-            0, PartitionWrite(staging.table, replace_from, next_day, rows=work.staged_rows())
-        )
-        counts = warehouse.replace(writes)
+        try:
+            counts = warehouse.replace(writes)
+        except Exception as error:
+            if work.failure is not None:  # raised inside the warehouse's read of the stream
+                raise work.failure from error
+            raise
     result.rows_in_table = counts[staging.table.qualified_name]
     return result
+
+
+def _stream(
+    work: _DayWork, table: Table, batches: Iterator[pa.RecordBatch]
+) -> pa.RecordBatchReader:
+    """The batches as a reader of `table`'s schema. An exception raised while the warehouse
+    reads it is kept in `work.failure`: the warehouse's engine may wrap it beyond recognition."""
+
+    def guarded() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in batches:
+                yield batch.select(table.arrow_schema.names).cast(table.arrow_schema)
+        except BaseException as error:
+            work.failure = error
+            raise
+
+    return pa.RecordBatchReader.from_batches(table.arrow_schema, guarded())
+
+
+def _later(rows: Callable[[], pa.Table]) -> Iterator[pa.RecordBatch]:
+    yield from rows().to_batches()
 
 
 def _batches(objects: Sequence[LakeObject], max_bytes: int) -> Iterator[list[LakeObject]]:
@@ -170,8 +213,9 @@ class _RawFile:
 
 
 class _DayWork:
-    """The engine-side state of one day: `candidates` (valid records of the day, duplicates
-    included), `quarantined` (bad lines this day answers for) and line `counters`."""
+    """The engine-side state of one day: `candidates` (the current batch's valid records of the
+    day, duplicates included), `seen` (the ids of the events handed over), `quarantined` (bad
+    lines this day answers for) and line `counters`."""
 
     def __init__(
         self,
@@ -210,6 +254,12 @@ class _DayWork:
             "raw_line VARCHAR, line_number BIGINT, object_level BOOLEAN)"
         )
         self._run("CREATE TEMP TABLE counters (kind VARCHAR, n BIGINT)")
+        # The events already handed over, by the md5 of their id: 16 bytes an event.
+        self._run("CREATE TEMP TABLE seen (event_key UHUGEINT)")
+        self.candidates = 0
+        self.staged = 0
+        self.late_accepted = 0
+        self.failure: BaseException | None = None
 
     def _run(self, sql: str, **extra: object) -> list[tuple]:
         """Execute with the parameters the statement names (DuckDB refuses unused ones)."""
@@ -383,14 +433,6 @@ class _DayWork:
     # -- results -------------------------------------------------------------------------------
 
     def count_into(self, result: StagedDay) -> None:
-        # The events delivered more than once: few, so only they are sorted to pick a copy.
-        self._run(
-            "CREATE TEMP TABLE repeated AS SELECT event_id, COUNT(*) AS copies FROM candidates "
-            "GROUP BY event_id HAVING COUNT(*) > 1"
-        )
-        candidates = int(self._scalar("SELECT COUNT(*) FROM candidates"))  # type: ignore[arg-type]
-        extra = int(self._scalar("SELECT COALESCE(SUM(copies - 1), 0) FROM repeated"))  # type: ignore[arg-type]
-        unique = candidates - extra
         lines = dict(
             self._run(
                 "SELECT reason, COUNT(*) FROM quarantined WHERE NOT object_level GROUP BY reason"
@@ -400,22 +442,16 @@ class _DayWork:
             self._run("SELECT reason, COUNT(*) FROM quarantined WHERE object_level GROUP BY reason")
         )
         counters = dict(self._run("SELECT kind, SUM(n) FROM counters GROUP BY kind"))
-        result.staged = unique
-        result.duplicates = candidates - unique
+        result.staged = self.staged
+        result.duplicates = self.candidates - self.staged
         result.quarantined = int(sum(lines.values()))
         result.quarantine_reasons = dict(
             sorted({**lines, **{f"{k} (objects)": v for k, v in objects.items()}}.items())
         )
-        result.records_read = candidates + result.quarantined
+        result.records_read = self.candidates + result.quarantined
         result.other_days = int(counters.get("other_day", 0))
         result.blank_lines = int(counters.get("blank", 0))
-        result.late_accepted = int(
-            self._scalar(  # type: ignore[arg-type]
-                "SELECT COUNT(*) FROM (SELECT MIN(arrival_hour) AS first_arrival FROM candidates "
-                "GROUP BY event_id) WHERE first_arrival >= "
-                f"timezone('{TIMEZONE}', CAST($day + 1 AS TIMESTAMP))"
-            )
-        )
+        result.late_accepted = self.late_accepted
 
     def quarantined_by_object(self) -> list[tuple[str, str, int]]:
         """Objects by quarantined lines, most first: (key, reasons, lines)."""
@@ -442,10 +478,20 @@ class _DayWork:
         """
         return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_table()
 
-    def staged_rows(self) -> pa.RecordBatchReader:
-        """The first delivered copy of each event, with the day and source object added (after
-        `count_into`, which finds the repeated events)."""
+    def take_first_copies(self) -> Iterator[pa.RecordBatch]:
+        """The batch's events not handed over before, each as its first delivered copy, with
+        the day and source object added; the batch's candidates are then dropped. Objects come
+        in delivery order, so an event's first copy is in the first batch that holds it."""
         table = self.staging.table
+        self.candidates += int(self._scalar("SELECT COUNT(*) FROM candidates"))  # type: ignore[arg-type]
+        self._run(
+            "DELETE FROM candidates WHERE md5_number(event_id) IN (SELECT event_key FROM seen)"
+        )
+        # Events delivered more than once in the batch: few, so only they are sorted.
+        self._run(
+            "CREATE OR REPLACE TEMP TABLE repeated AS SELECT event_id FROM candidates "
+            "GROUP BY event_id HAVING COUNT(*) > 1"
+        )
         order = ", ".join(["source_object", *self.staging.carried_columns])
         select = ", ".join(
             f"CAST($day AS DATE) AS {c}" if c == table.partition_by else c
@@ -456,4 +502,16 @@ class _DayWork:
             f"UNION ALL SELECT {select} FROM candidates SEMI JOIN repeated USING (event_id) "
             f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {order}) = 1"
         )
-        return self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_reader()
+        reader = self.con.sql(sql, params=duckdb_params(sql, self.params)).to_arrow_reader()
+        for rows in reader:  # streamed: the batch's rows are never all in Arrow at once
+            self.staged += rows.num_rows
+            yield rows
+        self.late_accepted += int(
+            self._scalar(  # type: ignore[arg-type]
+                "SELECT COUNT(*) FROM (SELECT MIN(arrival_hour) AS first_arrival FROM candidates "
+                "GROUP BY event_id) WHERE first_arrival >= "
+                f"timezone('{TIMEZONE}', CAST($day + 1 AS TIMESTAMP))"
+            )
+        )
+        self._run("INSERT INTO seen SELECT DISTINCT md5_number(event_id) FROM candidates")
+        self._run("DELETE FROM candidates")
