@@ -181,7 +181,7 @@ def _stream(
         try:
             for batch in batches:
                 yield batch.select(table.arrow_schema.names).cast(table.arrow_schema)
-        except BaseException as error:
+        except Exception as error:
             work.failure = error
             raise
 
@@ -189,6 +189,7 @@ def _stream(
 
 
 def _later(rows: Callable[[], pa.Table]) -> Iterator[pa.RecordBatch]:
+    """`rows()` computed only when read: the quarantine once the staged rows have streamed."""
     yield from rows().to_batches()
 
 
@@ -259,7 +260,7 @@ class _DayWork:
         self.candidates = 0
         self.staged = 0
         self.late_accepted = 0
-        self.failure: BaseException | None = None
+        self.failure: Exception | None = None
 
     def _run(self, sql: str, **extra: object) -> list[tuple]:
         """Execute with the parameters the statement names (DuckDB refuses unused ones)."""
