@@ -24,6 +24,7 @@ import duckdb
 
 from theletter_data.benchmark.lakes import DAY
 from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.sql import duckdb_string
 
 BENCHMARK_KEY = "benchmark-pseudonym-key-not-a-secret"
 ENGINE_MEMORY = "1GB"
@@ -51,7 +52,7 @@ def staging(lake_dir: str, db: str, temp: str) -> int:
 
 def _files(lake_dir: str) -> str:
     paths = sorted(str(p) for p in (Path(lake_dir) / SES_EVENTS.prefix).rglob("*.gz"))
-    return "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    return "[" + ", ".join(duckdb_string(p) for p in paths) + "]"
 
 
 def _engine(db: str, temp: str) -> duckdb.DuckDBPyConnection:

@@ -14,12 +14,12 @@ import gzip
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from theletter_data.generate import generate_lake
+from theletter_data.generate.firehose import SES_EVENTS
 from theletter_data.partitions import day_bounds_utc
-from theletter_data.raw.layout import SES_EVENTS
 from theletter_data.resources.lake import Lake
 
 DAY = date(2026, 11, 20)
@@ -38,7 +38,10 @@ def scaled_day(root: Path, events: int, day: date = DAY, workers: int = 2) -> La
     lines = _template_lines(template)
     first_hour, _ = day_bounds_utc(day)
     starts = range(0, events, RECORDS_PER_OBJECT)
-    paths = [str(root / _key(first_hour + timedelta(minutes=5 * n), n)) for n in range(len(starts))]
+    paths = [
+        str(root / SES_EVENTS.object_key(first_hour + timedelta(minutes=5 * n), f"bench-{n:05d}"))
+        for n in range(len(starts))
+    ]
     stops = [min(start + RECORDS_PER_OBJECT, events) for start in starts]
     with ProcessPoolExecutor(workers, initializer=_set_template, initargs=(lines,)) as pool:
         list(pool.map(_write, paths, starts, stops))
@@ -70,7 +73,7 @@ def _generated(folder: Path, day: date, readers: int, newsletters: int) -> Path:
 
 def _template_lines(template: Path) -> list[bytes]:
     lines: list[bytes] = []
-    for path in sorted((template / SES_EVENTS.prefix).rglob("*.gz")):
+    for path in sorted((template / SES_EVENTS.folder).rglob("*.gz")):
         lines.extend(line for line in gzip.decompress(path.read_bytes()).split(b"\n") if line)
     return lines
 
@@ -95,14 +98,6 @@ def _records(start: int, stop: int) -> bytes:
             blob = blob.replace(b"@", b"+" + tag + b"@")
         parts.append(blob)
     return b"".join(parts)
-
-
-def _key(arrival: datetime, n: int) -> str:
-    arrival = arrival.astimezone(UTC)
-    return (
-        f"{SES_EVENTS.prefix}/{arrival:%Y/%m/%d/%H}/theletter-ses-events-1-"
-        f"{arrival:%Y-%m-%d-%H-%M-%S}-bench-{n:05d}.gz"
-    )
 
 
 def _write(path: str, start: int, stop: int) -> None:

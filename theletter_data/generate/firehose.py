@@ -50,6 +50,13 @@ class FirehoseStream:
     median_delay_ms: float
     """Typical time from the event to Firehose receiving the record."""
 
+    def object_key(self, delivered: datetime, name: str) -> str:
+        """The key Firehose gives an object it delivered at `delivered` (UTC)."""
+        return (
+            f"{self.folder}/{delivered:%Y/%m/%d/%H}/"
+            f"{self.file_prefix}-{delivered:%Y-%m-%d-%H-%M-%S}-{name}.gz"
+        )
+
 
 SES_EVENTS = FirehoseStream(
     layout.SES_EVENTS.name, layout.SES_EVENTS.prefix, "theletter-ses-events-1", 1, 4000.0
@@ -242,10 +249,6 @@ class _Buffer:
         hi, lo = (int(x) for x in self.rng.integers(0, 1 << 64, 2, dtype=np.uint64))
         h = f"{(hi & ~0xF000) | 0x4000:016x}{(lo & (2**62 - 1)) | 2**63:016x}"
         name = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        t = datetime.fromtimestamp(delivered // 1000, tz=UTC)
-        key = (
-            f"{self.stream.folder}/{t:%Y/%m/%d/%H}/"
-            f"{self.stream.file_prefix}-{t:%Y-%m-%d-%H-%M-%S}-{name}.gz"
-        )
+        key = self.stream.object_key(datetime.fromtimestamp(delivered // 1000, tz=UTC), name)
         self.sizes.append(self.writer.submit(key, self.parts))
         self.parts, self.size, self.opened = [], 0, None

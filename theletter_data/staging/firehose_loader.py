@@ -177,15 +177,17 @@ def _stream(
     """The batches as a reader of `table`'s schema. An exception raised while the warehouse
     reads it is kept in `work.failure`: the warehouse's engine may wrap it beyond recognition."""
 
+    schema = table.arrow_schema
+
     def guarded() -> Iterator[pa.RecordBatch]:
         try:
             for batch in batches:
-                yield batch.select(table.arrow_schema.names).cast(table.arrow_schema)
+                yield batch.select(schema.names).cast(schema)
         except Exception as error:
             work.failure = error
             raise
 
-    return pa.RecordBatchReader.from_batches(table.arrow_schema, guarded())
+    return pa.RecordBatchReader.from_batches(schema, guarded())
 
 
 def _later(rows: Callable[[], pa.Table]) -> Iterator[pa.RecordBatch]:
