@@ -171,15 +171,7 @@ def _row_count_anomaly(
     grow by construction and are not compared."""
     lookback = timedelta(days=lookback_days)
     history_start = start - timedelta(weeks=ANOMALY_WEEKS) - lookback
-    counts = {
-        row["day"]: int(row["n"])
-        for row in warehouse.query(
-            f"SELECT {table.partition_by} AS day, COUNT(*) AS n FROM {table.qualified_name} "
-            f"WHERE {table.partition_by} >= @start_date AND {table.partition_by} < @end_date "
-            "GROUP BY day",
-            {"start_date": history_start, "end_date": end},
-        ).to_pylist()
-    }
+    counts = warehouse.rows_per_day(table, history_start, end)
     flagged: dict[str, dict[str, float]] = {}
     judged = 0
     day = start

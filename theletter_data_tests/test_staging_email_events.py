@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
 
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.email_events import EMAIL_EVENTS
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.firehose_loader import stage_day, stage_days
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
 
 D = date(2026, 11, 20)
@@ -264,3 +264,58 @@ def test_a_day_without_any_delivered_object_fails_instead_of_staging_nothing(res
     with pytest.raises(dg.Failure, match="No `ses-events/` objects were delivered between "
                        "2026-11-19 14:00 and 2026-11-20 18:00 UTC"):  # fmt: skip
         stage(resources)
+
+
+def test_days_written_together_equal_days_written_alone_and_fail_together(resources):
+    """A backfill writes consecutive days in one warehouse write (here at most two): the same
+    rows and quarantine as staging each day alone; a day that fails undoes its whole write."""
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    days = [D - timedelta(days=1), D, D + timedelta(days=1)]
+    for i, day in enumerate(days):
+        noon = utc(f"{day - timedelta(days=1)} 16:00:00")  # 01:00 in Japan on `day`
+        first = firehose_key("ses-events", noon + timedelta(minutes=5))
+        put_lines(lake, first, [ses("Send", noon, message_id=f"d{i}-{n}") for n in range(3)])
+        # A re-delivered copy, a bad line and one event of the next day delivered late.
+        put_lines(
+            lake,
+            firehose_key("ses-events", noon + timedelta(hours=23, minutes=5), "b"),
+            [
+                ses("Send", noon, message_id=f"d{i}-0"),
+                "{not json",
+                ses("Send", noon + timedelta(hours=23, minutes=1), message_id=f"d{i}-next"),
+            ],
+        )
+    engine = IngestEngine(
+        max_days_per_write=2,
+        quarantine_share_min_records=1,
+        max_quarantined_share=0.3,
+        temp_directory=resources["ingest_engine"].temp_directory,
+    )
+
+    def stage_all():
+        return list(
+            stage_days(EMAIL_EVENTS, days, lake=lake, engine=engine,
+                       pseudonymizer=resources["pseudonymizer"], warehouse=warehouse)
+        )  # fmt: skip
+
+    together = stage_all()
+    assert [(r.day, r.staged, r.duplicates, r.quarantined) for r in together] == [
+        (days[0], 3, 1, 0),
+        # Its own three and the previous day's late one; a bad line is the arrival day's.
+        (days[1], 4, 1, 1),
+        (days[2], 4, 1, 1),
+    ]
+    assert all(r.reconciles and r.rows_in_table == r.staged for r in together)
+    tables = [staged_rows(warehouse, day) for day in days], quarantine_rows(warehouse)
+
+    for day in days:
+        stage(resources, day)
+    assert ([staged_rows(warehouse, day) for day in days], quarantine_rows(warehouse)) == tables
+
+    # Days 0 and 1 share a write: day 1 going bad (4 of 9 lines) leaves day 0 as it was too.
+    noon = utc(f"{days[0] - timedelta(days=1)} 16:00:00")
+    put_lines(lake, firehose_key("ses-events", noon, "more"), [ses("Send", noon, message_id="x")])
+    put_lines(lake, firehose_key("ses-events", noon + timedelta(days=1), "bad"), ["{"] * 3)
+    with pytest.raises(dg.Failure, match="would be quarantined"):
+        stage_all()
+    assert [staged_rows(warehouse, day) for day in days] == tables[0]

@@ -23,6 +23,13 @@ class IngestEngine(dg.ConfigurableResource):
     batch_bytes: int = Field(
         default=64 << 20, description="Compressed bytes of raw objects parsed per batch."
     )
+    write_bytes: int = Field(
+        default=1 << 30,
+        description="Raw bytes of consecutive days staged in one warehouse write (one "
+        "transaction; on BigQuery one load job and one MERGE): a backfill of small days is "
+        "written a month at a time, a big day alone.",
+    )
+    max_days_per_write: int = Field(default=31, description="Days staged in one write at most.")
     max_quarantined_share: float = Field(
         default=0.05,
         description="A partition whose quarantined share of records is above this fails its "

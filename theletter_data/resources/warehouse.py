@@ -77,6 +77,16 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""
 
+    def rows_per_day(self, table: Table, start: date, end: date) -> dict[date, int]:
+        """Rows of each partition day in [start, end) that has any."""
+        column = table.partition_by
+        rows = self.query(
+            f"SELECT {column} AS day, COUNT(*) AS n FROM {table.qualified_name} "
+            f"WHERE {column} >= @start_date AND {column} < @end_date GROUP BY day",
+            {"start_date": start, "end_date": end},
+        ).to_pylist()
+        return {row["day"]: int(row["n"]) for row in rows}
+
     def take_costs(self) -> QueryCost | None:
         """Bytes estimated and billed since the last call, where queries are billed by bytes
         (None for an engine that bills nothing)."""

@@ -13,7 +13,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import INGESTION
-from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_day
+from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_days
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 
 
@@ -39,17 +39,16 @@ def firehose_staging_asset(
     ) -> dg.MaterializeResult:
         days: list[StagedDay] = []
         with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
-            for day in days_in(context.partition_time_window):
-                staged = stage_day(
-                    staging,
-                    day,
-                    lake=lake,
-                    engine=ingest_engine,
-                    pseudonymizer=pseudonymizer,
-                    warehouse=warehouse,
-                )
+            for staged in stage_days(
+                staging,
+                days_in(context.partition_time_window),
+                lake=lake,
+                engine=ingest_engine,
+                pseudonymizer=pseudonymizer,
+                warehouse=warehouse,
+            ):
                 context.log.info(
-                    f"{table.name} {day}: {staged.objects} objects, {staged.records_read} "
+                    f"{table.name} {staged.day}: {staged.objects} objects, {staged.records_read} "
                     f"records read, {staged.staged} staged, {staged.duplicates} duplicates, "
                     f"{staged.quarantined} quarantined {staged.quarantine_reasons or ''}"
                 )

@@ -12,7 +12,8 @@ Blank lines are not records; they are counted apart.
 The day streams: objects are read in delivery order, a batch at a time, and each batch's new
 events go straight to the warehouse, which commits the day (and its quarantine rows) only at the
 end. Between batches only the ids of the events handed over are kept (16 bytes each), so memory
-and spill are bounded by a batch, not by the day.
+and spill are bounded by a batch, not by the day. Consecutive small days (a backfill) stream into
+one warehouse write, each still judged on its own.
 
 The stream-specific part is one SQL projection (DuckDB dialect, `sql/<stream>.sql`) over
 `raw_lines(source_object, arrival_hour, line)` that yields `reject_reason`, `raw_line`,
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -98,6 +99,28 @@ class StagedDay:
         return self.records_read == self.staged + self.duplicates + self.quarantined
 
 
+def stage_days(
+    staging: FirehoseStaging,
+    days: Sequence[date],
+    *,
+    lake: Lake,
+    engine: IngestEngine,
+    pseudonymizer: Pseudonymizer,
+    warehouse: Warehouse,
+) -> Iterator[StagedDay]:
+    """Replace the partitions of consecutive `days` (and their quarantine rows) from the lake,
+    yielding each day's account once it is committed. Consecutive days are written together, up
+    to `engine.write_bytes` of raw objects or `engine.max_days_per_write` days: a backfill of
+    small days pays one warehouse transaction (on BigQuery one load job and one MERGE) a month,
+    not one a day, while a big day is still written alone."""
+    planned = [(day, _objects_of(staging, day, lake, engine)) for day in days]
+    for group in _write_groups(planned, engine.write_bytes, engine.max_days_per_write):
+        yield from _stage_together(
+            staging, group, lake=lake, engine=engine, pseudonymizer=pseudonymizer,
+            warehouse=warehouse, only_this_day=False,
+        )  # fmt: skip
+
+
 def stage_day(
     staging: FirehoseStaging,
     day: date,
@@ -111,9 +134,22 @@ def stage_day(
     """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake.
     With `only_this_day` (a table of the current day so far) every other day's rows go and the
     quarantine is left to the day's own staging."""
-    result = StagedDay(day=day)
+    if only_this_day:  # a day so far may not have its first object yet
+        objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
+    else:
+        objects = _objects_of(staging, day, lake, engine)
+    (result,) = _stage_together(
+        staging, [(day, objects)], lake=lake, engine=engine, pseudonymizer=pseudonymizer,
+        warehouse=warehouse, only_this_day=only_this_day,
+    )  # fmt: skip
+    return result
+
+
+def _objects_of(
+    staging: FirehoseStaging, day: date, lake: Lake, engine: IngestEngine
+) -> list[LakeObject]:
     objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
-    if not objects and not only_this_day:  # a day so far may not have its first object yet
+    if not objects:
         first, end = staging.stream.arrival_window(day, engine.allowed_lateness)
         raise dg.Failure(
             f"No `{staging.stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
@@ -121,61 +157,113 @@ def stage_day(
             "publish a day without traffic. Check the Firehose delivery stream.",
             allow_retries=True,
         )
-    result.objects, result.bytes = len(objects), sum(o.size for o in objects)
-    known = known_newsletters(lake, day)
-    result.newsletters_checked_against = known.as_of
-    next_day = day + timedelta(days=1)
-    replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else day
-    with engine.session() as con:
-        work = _DayWork(
-            con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
-        )
+    return objects
 
-        def staged_batches() -> Iterator[pa.RecordBatch]:
-            """Read a batch of objects, hand over its new events, forget all but their ids: the
-            day streams through, so memory and spill hold one batch, not the day."""
-            for batch in _batches(objects, engine.batch_bytes):
-                with lake.local_files([o.key for o in batch]) as paths:
-                    work.read(batch, paths)
-                yield from work.take_first_copies()
-            work.count_into(result)
-            if not only_this_day:
-                engine.check_quarantine_share(
-                    f"{staging.table.name} {day}",
-                    result.records_read,
-                    result.quarantined,
-                    work.quarantined_by_object(),
+
+_Planned = tuple[date, list[LakeObject]]
+
+
+def _write_groups(
+    planned: Sequence[_Planned], max_bytes: int, max_days: int
+) -> Iterator[list[_Planned]]:
+    group: list[_Planned] = []
+    size = 0
+    for day, objects in planned:
+        day_bytes = sum(o.size for o in objects)
+        if group and (size + day_bytes > max_bytes or len(group) == max_days):
+            yield group
+            group, size = [], 0
+        group.append((day, objects))
+        size += day_bytes
+    if group:
+        yield group
+
+
+class _Guard:
+    """The first exception raised while the warehouse read a stream: the warehouse's engine
+    may wrap it beyond recognition, so it is kept to be re-raised as itself."""
+
+    failure: Exception | None = None
+
+
+def _stage_together(
+    staging: FirehoseStaging,
+    group: Sequence[_Planned],
+    *,
+    lake: Lake,
+    engine: IngestEngine,
+    pseudonymizer: Pseudonymizer,
+    warehouse: Warehouse,
+    only_this_day: bool,
+) -> list[StagedDay]:
+    """Stage consecutive days in one warehouse write: each day is judged on its own (its own
+    engine session, deduplication and quarantine limit) and streams into the same write."""
+    results = [
+        StagedDay(day=day, objects=len(objects), bytes=sum(o.size for o in objects))
+        for day, objects in group
+    ]
+    guard = _Guard()
+    quarantines: list[pa.Table] = []
+
+    def staged_batches() -> Iterator[pa.RecordBatch]:
+        """Read a batch of objects, hand over its new events, forget all but their ids: the
+        day streams through, so memory and spill hold one batch, not the day."""
+        for result, (day, objects) in zip(results, group, strict=True):
+            known = known_newsletters(lake, day)
+            result.newsletters_checked_against = known.as_of
+            with engine.session() as con:
+                work = _DayWork(
+                    con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
                 )
+                for batch in _batches(objects, engine.batch_bytes):
+                    with lake.local_files([o.key for o in batch]) as paths:
+                        work.read(batch, paths)
+                    yield from work.take_first_copies()
+                work.count_into(result)
+                if not only_this_day:
+                    engine.check_quarantine_share(
+                        f"{staging.table.name} {day}",
+                        result.records_read,
+                        result.quarantined,
+                        work.quarantined_by_object(),
+                    )
+                    quarantines.append(work.quarantine_rows())
 
-        # Each warehouse takes the staged rows first, then the quarantine rows, and commits
-        # only after both: a failure while reading leaves the day as it was.
-        writes = [
-            PartitionWrite(
-                staging.table,
-                replace_from,
-                next_day,
-                rows=_stream(work, staging.table, staged_batches()),
-            )
-        ]
-        if not only_this_day:
-            quarantine = _stream(work, QUARANTINE, _later(work.quarantine_rows))
-            scope = {"stream": staging.stream.name}
-            writes.append(PartitionWrite(QUARANTINE, day, next_day, rows=quarantine, scope=scope))
-        try:
-            counts = warehouse.replace(writes)
-        except Exception as error:
-            if work.failure is not None:  # raised inside the warehouse's read of the stream
-                raise work.failure from error
-            raise
-    result.rows_in_table = counts[staging.table.qualified_name]
-    return result
+    def quarantine_batches() -> Iterator[pa.RecordBatch]:
+        """Read only once the staged rows have streamed, so every day has been judged."""
+        for rows in quarantines:
+            yield from rows.to_batches()
+
+    first, end = group[0][0], group[-1][0] + timedelta(days=1)
+    replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else first
+    # Each warehouse takes the staged rows first, then the quarantine rows, and commits
+    # only after both: a failure while reading leaves the days as they were.
+    writes = [
+        PartitionWrite(
+            staging.table, replace_from, end, rows=_stream(guard, staging.table, staged_batches())
+        )
+    ]
+    if not only_this_day:
+        quarantine = _stream(guard, QUARANTINE, quarantine_batches())
+        scope = {"stream": staging.stream.name}
+        writes.append(PartitionWrite(QUARANTINE, first, end, rows=quarantine, scope=scope))
+    try:
+        counts = warehouse.replace(writes)
+    except Exception as error:
+        if guard.failure is not None:  # raised inside the warehouse's read of the stream
+            raise guard.failure from error
+        raise
+    if len(results) == 1:
+        results[0].rows_in_table = counts[staging.table.qualified_name]
+    else:
+        in_table = warehouse.rows_per_day(staging.table, first, end)
+        for result in results:
+            result.rows_in_table = in_table.get(result.day, 0)
+    return results
 
 
-def _stream(
-    work: _DayWork, table: Table, batches: Iterator[pa.RecordBatch]
-) -> pa.RecordBatchReader:
-    """The batches as a reader of `table`'s schema. An exception raised while the warehouse
-    reads it is kept in `work.failure`: the warehouse's engine may wrap it beyond recognition."""
+def _stream(guard: _Guard, table: Table, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
+    """The batches as a reader of `table`'s schema, any exception kept in `guard`."""
 
     schema = table.arrow_schema
 
@@ -184,15 +272,10 @@ def _stream(
             for batch in batches:
                 yield batch.select(schema.names).cast(schema)
         except Exception as error:
-            work.failure = error
+            guard.failure = error
             raise
 
     return pa.RecordBatchReader.from_batches(schema, guarded())
-
-
-def _later(rows: Callable[[], pa.Table]) -> Iterator[pa.RecordBatch]:
-    """`rows()` computed only when read: the quarantine once the staged rows have streamed."""
-    yield from rows().to_batches()
 
 
 def _batches(objects: Sequence[LakeObject], max_bytes: int) -> Iterator[list[LakeObject]]:
@@ -262,7 +345,6 @@ class _DayWork:
         self.candidates = 0
         self.staged = 0
         self.late_accepted = 0
-        self.failure: Exception | None = None
 
     def _run(self, sql: str, **extra: object) -> list[tuple]:
         """Execute with the parameters the statement names (DuckDB refuses unused ones)."""

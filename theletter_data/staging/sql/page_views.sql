@@ -7,39 +7,33 @@ WITH extracted AS (
         source_object,
         arrival_hour,
         line,
-        try(json_extract_string(line, [
-            '$.event_id',       -- 1
-            '$.timestamp',      -- 2
-            '$.newsletter_id',  -- 3
-            '$.post_id',        -- 4
-            '$.url',            -- 5
-            '$.referrer',       -- 6
-            '$.utm_source',     -- 7
-            '$.utm_medium',     -- 8
-            '$.utm_campaign',   -- 9
-            '$.user_agent',     -- 10
-            '$.visitor_id',     -- 11
-            '$.session_id'      -- 12
-        ])) AS f
+        -- One parse per line into the fields staging reads (numbers come as their text).
+        -- A line that is not a JSON object gives NULL (malformed_json).
+        try(from_json(line, '{
+            "event_id": "VARCHAR", "timestamp": "VARCHAR", "newsletter_id": "VARCHAR",
+            "post_id": "VARCHAR", "url": "VARCHAR", "referrer": "VARCHAR",
+            "utm_source": "VARCHAR", "utm_medium": "VARCHAR", "utm_campaign": "VARCHAR",
+            "user_agent": "VARCHAR", "visitor_id": "VARCHAR", "session_id": "VARCHAR"
+        }')) AS f
     FROM raw_lines
 ),
 
 parsed AS (
     SELECT
         *,
-        try_cast(f[2] AS TIMESTAMPTZ) AS event_at,
-        lower(regexp_extract(f[5], '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1)) AS page_host,
+        try_cast(f."timestamp" AS TIMESTAMPTZ) AS event_at,
+        lower(regexp_extract(f.url, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1)) AS page_host,
         coalesce(
-            nullif(regexp_extract(f[5], '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), ''), '/'
+            nullif(regexp_extract(f.url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), ''), '/'
         ) AS url_path,
         nullif(
             regexp_replace(
-                lower(regexp_extract(f[6], '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1)),
+                lower(regexp_extract(f.referrer, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1)),
                 '^www\.', ''
             ),
             ''
         ) AS referrer_domain,
-        coalesce(f[10], '') = '' OR regexp_matches(f[10], $bot_pattern) AS is_bot
+        coalesce(f.user_agent, '') = '' OR regexp_matches(f.user_agent, $bot_pattern) AS is_bot
     FROM extracted
 ),
 
@@ -47,15 +41,16 @@ judged AS (
     SELECT
         *,
         CASE
-            WHEN line IS NULL OR trim(line) = '' THEN 'blank_line'
-            WHEN f IS NULL THEN 'malformed_json'
-            WHEN f[1] IS NULL THEN 'missing_field:event_id'
-            WHEN f[2] IS NULL THEN 'missing_field:timestamp'
+            -- A blank line parses to nothing: only then is it worth trimming.
+            WHEN f IS NULL THEN
+                CASE WHEN line IS NULL OR trim(line) = '' THEN 'blank_line' ELSE 'malformed_json' END
+            WHEN f.event_id IS NULL THEN 'missing_field:event_id'
+            WHEN f."timestamp" IS NULL THEN 'missing_field:timestamp'
             WHEN event_at IS NULL THEN 'invalid_timestamp'
-            WHEN f[3] IS NULL THEN 'missing_field:newsletter_id'
-            WHEN f[5] IS NULL OR page_host = '' THEN 'missing_field:url'
-            WHEN f[11] IS NULL THEN 'missing_field:visitor_id'
-            WHEN f[12] IS NULL THEN 'missing_field:session_id'
+            WHEN f.newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN f.url IS NULL OR page_host = '' THEN 'missing_field:url'
+            WHEN f.visitor_id IS NULL THEN 'missing_field:visitor_id'
+            WHEN f.session_id IS NULL THEN 'missing_field:session_id'
         END AS reject_reason
     FROM parsed
 )
@@ -66,13 +61,13 @@ SELECT
     reject_reason,
     line AS raw_line,
     event_at,
-    f[1] AS event_id,
-    f[3] AS newsletter_id,
-    f[4] AS post_id,
+    f.event_id AS event_id,
+    f.newsletter_id AS newsletter_id,
+    f.post_id AS post_id,
     url_path,
     referrer_domain,
     CASE
-        WHEN lower(f[8]) IN ('email', 'newsletter')
+        WHEN lower(f.utm_medium) IN ('email', 'newsletter')
             OR regexp_matches(referrer_domain, $webmail_pattern) THEN 'email'
         WHEN referrer_domain IS NULL THEN 'direct'
         WHEN referrer_domain = regexp_replace(page_host, '^www\.', '') THEN 'internal'
@@ -81,15 +76,15 @@ SELECT
         WHEN regexp_matches(referrer_domain, $social_pattern) THEN 'social'
         ELSE 'referral'
     END AS source_category,
-    f[7] AS utm_source,
-    f[8] AS utm_medium,
-    f[9] AS utm_campaign,
-    f[11] AS visitor_id,
-    f[12] AS session_id,
+    f.utm_source AS utm_source,
+    f.utm_medium AS utm_medium,
+    f.utm_campaign AS utm_campaign,
+    f.visitor_id AS visitor_id,
+    f.session_id AS session_id,
     CASE
         WHEN is_bot THEN 'bot'
-        WHEN regexp_matches(f[10], 'iPad|Tablet') THEN 'tablet'
-        WHEN regexp_matches(f[10], 'Mobi|iPhone|Android') THEN 'mobile'
+        WHEN regexp_matches(f.user_agent, 'iPad|Tablet') THEN 'tablet'
+        WHEN regexp_matches(f.user_agent, 'Mobi|iPhone|Android') THEN 'mobile'
         ELSE 'desktop'
     END AS device_type,
     is_bot
