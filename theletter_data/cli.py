@@ -1,15 +1,17 @@
-"""`theletter-data`: the platform's commands (`demo`, `generate`, `benchmark`)."""
+"""`theletter-data`: the platform's commands (`demo`, `generate`, `preview`, `trace`,
+`benchmark`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 from dagster._core.errors import DagsterHomeNotSetError
 
-from theletter_data.settings import load_settings
+from theletter_data.partitions import TOKYO
+from theletter_data.settings import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     _world_options(generate)
     generate.add_argument("--lake", help="Lake URL or folder (default: the environment's lake).")
+
+    preview = commands.add_parser(
+        "preview",
+        help="Render one newsletter's published dashboard document as a self-contained HTML "
+        "page (what its author sees).",
+    )
+    preview.add_argument("newsletter_id")
+    preview.add_argument("--out", help="HTML file to write (default: <data dir>/previews/).")
+    preview.add_argument("--lake", help="Lake URL or folder (default: the environment's lake).")
+
+    trace = commands.add_parser(
+        "trace",
+        help="Follow one request id, or one newsletter, across every service's logs in a time "
+        "window and print the events in order.",
+    )
+    subject = trace.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--request-id")
+    subject.add_argument("--newsletter", help="Newsletter id.")
+    trace.add_argument("--day", type=date.fromisoformat, help="A Japan-time day (YYYY-MM-DD).")
+    trace.add_argument("--from", dest="start", type=_moment, help="Start, ISO time (JST if naive).")
+    trace.add_argument("--to", dest="end", type=_moment, help="End (exclusive).")
+    trace.add_argument("--level", default="DEBUG", help="Lowest level shown (default DEBUG).")
 
     benchmark = commands.add_parser(
         "benchmark",
@@ -52,6 +76,27 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(size) for size in args.sizes.split(",")]
         run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
         return 0
+    if args.command == "preview":
+        from pathlib import Path
+
+        from theletter_data.resources import resources_for
+        from theletter_data.resources.lake import Lake
+        from theletter_data.serving.preview import render_dashboard
+        from theletter_data.serving.publish import document_key, read_document
+
+        lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
+        if not lake.exists(document_key(args.newsletter_id)):
+            print(f"No document at {document_key(args.newsletter_id)} in {lake.url}: run the "
+                  "demo (or the publish_dashboards job) first.", file=sys.stderr)  # fmt: skip
+            return 1
+        html = render_dashboard(read_document(lake, args.newsletter_id))
+        out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html)
+        print(out.resolve())
+        return 0
+    if args.command == "trace":
+        return _trace(args, settings)
     if args.command == "demo":
         from theletter_data.demo import DemoRange, run_demo
 
@@ -76,6 +121,36 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     print(report.summary())
     return 0
+
+
+def _trace(args: argparse.Namespace, settings: Settings) -> int:
+    from theletter_data.partitions import day_bounds_utc
+    from theletter_data.resources import resources_for
+    from theletter_data.tracing import format_trace, trace
+
+    if args.day and not (args.start or args.end):
+        start, end = day_bounds_utc(args.day)
+    elif args.start and args.end and not args.day:
+        start, end = args.start, args.end
+    else:
+        print("Give the window as --day, or as --from and --to.", file=sys.stderr)
+        return 2
+    events = trace(
+        resources_for(settings)["warehouse"], start, end, request_id=args.request_id,
+        newsletter_id=args.newsletter, min_level=args.level.upper(),
+    )  # fmt: skip
+    subject = f"request {args.request_id}" if args.request_id else f"newsletter {args.newsletter}"
+    window = " to ".join(f"{m.astimezone(TOKYO):%Y-%m-%d %H:%M}" for m in (start, end))
+    print(f"{len(events):,} log events of {subject}, {window} JST" + (":" if events else "."))
+    if events:
+        print(format_trace(events))
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    """An ISO date-time; without a zone it is Japan time, as the platform's days are."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=TOKYO)
 
 
 def _world_options(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from theletter_data.metrics.newsletter_subscriber_cohorts import newsletter_subs
 from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
 from theletter_data.metrics.newsletter_traffic_sources import newsletter_traffic_sources
 from theletter_data.metrics.platform_daily_kpis import platform_daily_kpis
+from theletter_data.metrics.platform_top_newsletters import platform_top_newsletters
 from theletter_data.metrics.post_email_funnel import post_email_funnel
 from theletter_data.metrics.traffic_today import (
     newsletter_traffic_sources_today,
@@ -25,28 +26,40 @@ from theletter_data.metrics.traffic_today import (
 from theletter_data.partitions import TIMEZONE
 from theletter_data.raw.assets import raw_assets
 from theletter_data.resources import resources_for
+from theletter_data.serving.dashboard_documents import newsletter_dashboard_documents
 from theletter_data.settings import Environment, Settings, load_settings
 from theletter_data.staging.app_exports import stg_newsletters, stg_posts, stg_subscriptions
+from theletter_data.staging.app_logs import stg_app_logs
 from theletter_data.staging.email_events import stg_email_events
 from theletter_data.staging.page_views import stg_page_views
 from theletter_data.staging.page_views_today import stg_page_views_today
 
-STAGING_ASSETS = [stg_email_events, stg_page_views, stg_newsletters, stg_posts, stg_subscriptions]
+STAGING_ASSETS = [
+    stg_email_events,
+    stg_page_views,
+    stg_app_logs,
+    stg_newsletters,
+    stg_posts,
+    stg_subscriptions,
+]
 DAILY_METRIC_ASSETS = [
     newsletter_daily_traffic,
     newsletter_traffic_sources,
     post_email_funnel,
     newsletter_subscriber_growth,
     platform_daily_kpis,
+    platform_top_newsletters,
 ]
 WEEKLY_METRIC_ASSETS = [newsletter_subscriber_cohorts]
 INTRADAY_ASSETS = [stg_page_views_today, newsletter_traffic_today, newsletter_traffic_sources_today]
+SERVING_ASSETS = [newsletter_dashboard_documents]
 ALL_ASSETS = [
     *raw_assets,
     *STAGING_ASSETS,
     *DAILY_METRIC_ASSETS,
     *WEEKLY_METRIC_ASSETS,
     *INTRADAY_ASSETS,
+    *SERVING_ASSETS,
 ]
 
 
@@ -59,7 +72,7 @@ def _partition_freshness_checks() -> list[dg.AssetChecksDefinition]:
         warnings.simplefilter("ignore")
         return [
             *dg.build_time_partition_freshness_checks(
-                assets=[*STAGING_ASSETS, *DAILY_METRIC_ASSETS],
+                assets=[*STAGING_ASSETS, *DAILY_METRIC_ASSETS, *SERVING_ASSETS],
                 deadline_cron=DAILY_DEADLINE_CRON,
                 timezone=TIMEZONE,
             ),
@@ -100,6 +113,12 @@ weekly_cohorts_job = dg.define_asset_job(
     "weekly_cohorts",
     selection=_assets_without_freshness_checks(*WEEKLY_METRIC_ASSETS),
     description="Measure the weekly subscriber cohorts at the end of a week.",
+)
+publish_dashboards_job = dg.define_asset_job(
+    "publish_dashboards",
+    selection=_assets_without_freshness_checks(*SERVING_ASSETS),
+    description="Publish the authors' dashboard documents as of a day (the demo, a manual "
+    "refresh; day to day, automation does this after the metrics).",
 )
 intraday_refresh_job = dg.define_asset_job(
     "intraday_refresh",
@@ -152,7 +171,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=FRESHNESS_CHECKS,
-        jobs=[daily_refresh_job, weekly_cohorts_job, intraday_refresh_job],
+        jobs=[daily_refresh_job, weekly_cohorts_job, publish_dashboards_job, intraday_refresh_job],
         schedules=schedules,
         sensors=sensors,
         resources=resources_for(settings),

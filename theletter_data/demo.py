@@ -22,6 +22,7 @@ from theletter_data.partitions import TOKYO
 from theletter_data.raw.layout import appdb_export_days
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
+from theletter_data.serving.publish import PREFIX
 from theletter_data.settings import Settings
 
 DEMO_DAYS = 28
@@ -93,7 +94,12 @@ def run_demo(
     weeks = demo_range.full_weeks()
     if weeks:
         _run_job(defs, "weekly_cohorts", instance, weeks[0], weeks[1], out)
+    _run_job(defs, "publish_dashboards", instance, demo_range.end, demo_range.end, out)
     out.write(newsletter_summary(warehouse, demo_range))
+    out.write(
+        f"Authors' dashboard documents: {lake.path(PREFIX)}/newsletters/<newsletter_id>.json; "
+        "see one as its author would with `theletter-data preview <newsletter_id>`.\n"
+    )
     return demo_range
 
 

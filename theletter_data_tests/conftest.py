@@ -20,6 +20,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data_tests.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
 from theletter_data_tests.postgres import postgres  # noqa: F401
+from theletter_data_tests.week import Week, generate_week
 
 TEST_KEY = "test-pseudonym-key"
 
@@ -121,3 +122,9 @@ def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
     )
     return Lake(url=f"s3://{bucket}/theletter", endpoint_url=moto_endpoint, region="ap-northeast-1")
+
+
+@pytest.fixture(scope="session")
+def week(tmp_path_factory: pytest.TempPathFactory) -> Week:
+    """A generated week with every job run over it (shared: tests that change it copy it)."""
+    return generate_week(tmp_path_factory.mktemp("week"))

@@ -142,5 +142,5 @@ def test_a_late_asset_and_a_missed_deadline_are_posted_once(webhook, tmp_path) -
         f"<{UI}/assets/newsletter_daily_traffic|Open in Dagster>"
     )
     missed = [t for t in texts if t.startswith("*Partition missed its deadline*")]
-    assert len(missed) == len(check_keys) == 11
-    assert len(texts) == 12  # the second evaluation posted nothing new
+    assert len(missed) == len(check_keys) == 14
+    assert len(texts) == 15  # the second evaluation posted nothing new

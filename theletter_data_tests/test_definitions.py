@@ -12,17 +12,19 @@ from theletter_data.settings import Environment, Settings, load_settings
 
 EXPECTED_GROUPS = {
     "raw": {
-        "raw_ses_events", "raw_page_views", "raw_appdb_newsletters", "raw_appdb_posts",
-        "raw_appdb_subscriptions",
+        "raw_ses_events", "raw_page_views", "raw_app_logs", "raw_appdb_newsletters",
+        "raw_appdb_posts", "raw_appdb_subscriptions",
     },
     "staging": {
-        "stg_email_events", "stg_page_views", "stg_newsletters", "stg_posts", "stg_subscriptions",
+        "stg_email_events", "stg_page_views", "stg_app_logs", "stg_newsletters", "stg_posts",
+        "stg_subscriptions",
     },
     "metrics": {
         "newsletter_daily_traffic", "newsletter_traffic_sources", "post_email_funnel",
         "newsletter_subscriber_growth", "newsletter_subscriber_cohorts", "platform_daily_kpis",
-        "newsletter_traffic_today", "newsletter_traffic_sources_today",
+        "platform_top_newsletters", "newsletter_traffic_today", "newsletter_traffic_sources_today",
     },
+    "serving": {"newsletter_dashboard_documents"},
 }  # fmt: skip
 EXPECTED_GROUPS["staging"] |= {"stg_page_views_today"}
 
@@ -44,6 +46,7 @@ def test_the_entry_point_loads_with_the_default_environment(monkeypatch, tmp_pat
     assert {job.name for job in loaded.resolve_all_job_defs()} >= {
         "daily_refresh",
         "weekly_cohorts",
+        "publish_dashboards",
     }
 
 
@@ -60,6 +63,10 @@ def test_every_table_asset_describes_itself_and_has_checks(tmp_path: Path) -> No
         node = graph.get(key)
         if node.group_name == "raw":
             assert not node.is_materializable
+            continue
+        assert node.owners and node.description and "Owner:" in node.description, key
+        if node.group_name == "serving":  # documents in the lake, not a table
+            assert node.metadata["lake_prefix"].startswith("serving/v1/"), key
             continue
         spec = node.metadata
         assert "one row per" in spec["grain"], key
@@ -109,7 +116,7 @@ def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path
             continue
         assert node.freshness_policy is not None, name
         assert node.pools == {"warehouse"}, name
-        if node.group_name == "metrics" and name not in intraday:
+        if node.group_name in ("metrics", "serving") and name not in intraday:
             assert node.automation_condition is not None, name  # follows its inputs
         else:
             assert node.automation_condition is None, name  # the sensor or the schedule

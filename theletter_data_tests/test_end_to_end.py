@@ -3,60 +3,17 @@ reconciled against what the generator says it wrote."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
-from theletter_data.definitions import build_definitions
-from theletter_data.generate import GenerationReport, generate_lake
-from theletter_data.settings import Environment, Settings
+from theletter_data.cli import main
+from theletter_data_tests.week import MONDAY, Week, run
 
-MONDAY = date(2026, 11, 9)
-SUNDAY = MONDAY + timedelta(days=6)
 EMAIL_SHAPED = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"
-
-
-@pytest.fixture(scope="module")
-def week(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GenerationReport, dg.Definitions]:
-    data = tmp_path_factory.mktemp("data")
-    defs = build_definitions(
-        Settings(environment=Environment.LOCAL, data_dir=data, pseudonym_key_set=False)
-    )
-    report = generate_lake(
-        defs.resources["lake"], MONDAY, SUNDAY, newsletters=8, readers=1_500, seed=11, workers=2
-    )
-    with dg.instance_for_test() as instance:
-        for job, first, last in (
-            ("daily_refresh", MONDAY, SUNDAY),
-            ("weekly_cohorts", MONDAY, MONDAY),
-        ):
-            result = run(defs, job, instance, first, last)
-            assert result.success, job
-            failed = [
-                e.asset_check_evaluation_data.asset_check_key.to_user_string()
-                for e in result.all_events
-                if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                and not e.asset_check_evaluation_data.passed
-            ]
-            assert failed == [], job
-    return data / "warehouse.duckdb", report, defs
-
-
-def run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, first: date, last: date):
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        },
-    )
 
 
 def query(path: Path, sql: str) -> list[tuple]:
@@ -67,8 +24,8 @@ def query(path: Path, sql: str) -> list[tuple]:
 @pytest.mark.parametrize(
     ("stream", "table"), [("ses_events", "stg_email_events"), ("page_views", "stg_page_views")]
 )
-def test_every_generated_record_is_staged_once_or_quarantined(week, stream, table) -> None:
-    warehouse, report, _ = week
+def test_every_generated_record_is_staged_once_or_quarantined(week: Week, stream, table) -> None:
+    warehouse, report = week.warehouse, week.report
     staged = dict(query(warehouse, f"SELECT event_date, COUNT(*) FROM staging.{table} GROUP BY 1"))
     for day in (MONDAY + timedelta(days=i) for i in range(7)):
         counts = report.per_day[day][stream]
@@ -88,14 +45,49 @@ def test_every_generated_record_is_staged_once_or_quarantined(week, stream, tabl
     assert total.records > 0
 
 
-def test_metric_tables_have_rows_for_every_day(week) -> None:
-    warehouse, _, _ = week
+def test_every_generated_log_line_is_staged_or_quarantined(week: Week) -> None:
+    warehouse, report = week.warehouse, week.report
+    staged = dict(
+        query(warehouse, "SELECT event_date, COUNT(*) FROM staging.stg_app_logs GROUP BY 1")
+    )
+    assert staged == {day: counts["app_logs"].records for day, counts in report.per_day.items()}
+    reasons = dict(
+        query(
+            warehouse,
+            "SELECT reason, SUM(occurrences) FROM staging.quarantine WHERE stream = 'app_logs' "
+            "GROUP BY 1",
+        )
+    )
+    assert reasons == {"malformed_json": 14, "invalid_timestamp": 7}
+    assert report.streams["app_logs"].malformed_lines == 21
+
+
+def test_the_weeks_incident_can_be_traced(week: Week, capsys, monkeypatch) -> None:
+    """One day of the week a newsletter's site timed out for 15 minutes at 21:00 JST."""
+    ((day, newsletter, errors),) = query(
+        week.warehouse,
+        "SELECT event_date, newsletter_id, COUNT(*) FROM staging.stg_app_logs "
+        "WHERE level IN ('ERROR', 'CRITICAL') GROUP BY 1, 2",
+    )
+    monkeypatch.setenv("THELETTER_DATA_DIR", str(week.data))
+    assert main(["trace", "--newsletter", newsletter, "--day", str(day), "--level", "error"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.startswith(f"{errors:,} log events of newsletter {newsletter}, ")
+    assert len(lines) == errors > 90
+    assert lines == sorted(lines)  # in time order
+    assert all(f" {day} 21:" in f" {line}" for line in lines)
+    assert sum("pool exhausted (20 of 20 in use) (OperationalError)" in line for line in lines) == 3
+
+
+def test_metric_tables_have_rows_for_every_day(week: Week) -> None:
+    warehouse = week.warehouse
     for table in (
         "newsletter_daily_traffic",
         "newsletter_traffic_sources",
         "post_email_funnel",
         "newsletter_subscriber_growth",
         "platform_daily_kpis",
+        "platform_top_newsletters",
     ):
         (days,) = query(warehouse, f"SELECT COUNT(DISTINCT date) FROM metrics.{table}")[0]
         assert days == 7, table
@@ -103,8 +95,8 @@ def test_metric_tables_have_rows_for_every_day(week) -> None:
     assert cohorts > 0
 
 
-def test_subscriber_totals_move_by_exactly_the_net_change(week) -> None:
-    warehouse, _, _ = week
+def test_subscriber_totals_move_by_exactly_the_net_change(week: Week) -> None:
+    warehouse = week.warehouse
     mismatches = query(
         warehouse,
         """
@@ -118,8 +110,8 @@ def test_subscriber_totals_move_by_exactly_the_net_change(week) -> None:
     assert mismatches == []
 
 
-def test_no_email_address_survives_the_raw_layer(week) -> None:
-    warehouse, _, _ = week
+def test_no_email_address_survives_the_raw_layer(week: Week) -> None:
+    warehouse = week.warehouse
     columns = query(
         warehouse,
         "SELECT table_schema, table_name, column_name FROM information_schema.columns "
@@ -135,8 +127,8 @@ def test_no_email_address_survives_the_raw_layer(week) -> None:
         assert found == 0, f"{schema}.{table}.{column}"
 
 
-def test_rerunning_a_day_gives_identical_tables(week) -> None:
-    warehouse, _, defs = week
+def test_rerunning_a_day_gives_identical_tables(week: Week) -> None:
+    warehouse, defs = week.warehouse, week.defs
 
     def fingerprints() -> dict[str, tuple]:
         tables = query(

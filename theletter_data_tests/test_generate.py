@@ -374,7 +374,11 @@ def test_report_counts_equal_what_is_in_the_files(generated: Run) -> None:
                 objects=c["objects"],
                 bytes=c["bytes"],
             )
-    assert generated.report.per_day == expected
+    firehose = {
+        day: {s: c for s, c in streams.items() if s != "app_logs"}
+        for day, streams in generated.report.per_day.items()
+    }
+    assert firehose == expected
     report = generated.report
     assert report.days == len(expected)
     for stream in ("ses_events", "page_views"):
@@ -384,6 +388,39 @@ def test_report_counts_equal_what_is_in_the_files(generated: Run) -> None:
     assert report.ses_events.late_lines + report.page_views.late_lines > 0
     assert report.ses_events.records > 10_000 and report.page_views.records > 5_000
     assert "ses_events" in report.summary() and "page_views" in report.summary()
+
+
+def test_the_log_exports_hold_what_the_report_counts(generated: Run) -> None:
+    counted: dict[date, Counter] = defaultdict(Counter)
+    services = set()
+    for path in sorted((generated.root / "app-logs").rglob("*.gz")):
+        _, day_text, service, *_ = path.relative_to(generated.root).parts
+        day = date.fromisoformat(day_text)
+        services.add(service)
+        raw = path.read_bytes()
+        counted[day]["objects"] += 1
+        counted[day]["bytes"] += len(raw)
+        for line in gzip.decompress(raw).decode().splitlines():
+            stamp, _, message = line.partition(" ")
+            try:
+                at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                record = json.loads(message)
+            except ValueError:
+                counted[day]["malformed"] += 1
+                continue
+            assert jst_day(at) == day  # an export holds its own day's events only
+            assert record["level"] and record["message"]
+            counted[day]["records"] += 1
+    reported = {day: streams["app_logs"] for day, streams in generated.report.per_day.items()}
+    assert {
+        day: StreamCounts(
+            records=c["records"], malformed_lines=c["malformed"], objects=c["objects"],
+            bytes=c["bytes"],
+        )
+        for day, c in counted.items()
+    } == reported  # fmt: skip
+    assert services == {"web", "api", "mailer", "worker"}
+    assert generated.report.streams["app_logs"].records > 500
 
 
 def test_late_records_are_few_and_the_rest_arrive_within_the_window(generated: Run) -> None:

@@ -1,4 +1,5 @@
-"""platform_daily_kpis on a hand-made day of every staged table."""
+"""The business overview: platform_daily_kpis on a hand-made day of every staged table, and
+platform_top_newsletters on a hand-made month of subscriber growth."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 
+from theletter_data.metrics.newsletter_daily_traffic import NEWSLETTER_DAILY_TRAFFIC
+from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
 from theletter_data.metrics.platform_daily_kpis import PLATFORM_DAILY_KPIS, platform_daily_kpis
+from theletter_data.metrics.platform_top_newsletters import (
+    PLATFORM_TOP_NEWSLETTERS,
+    platform_top_newsletters,
+)
 from theletter_data.staging.app_exports import NEWSLETTERS, POSTS, SUBSCRIPTIONS
 from theletter_data.staging.email_events import STG_EMAIL_EVENTS
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
@@ -115,3 +122,81 @@ def test_a_missing_staged_table_fails_at_once_without_retries(warehouse):
     assert "Permanent error, not retried" in failure.error.message
     assert "staging" in failure.error.message  # DuckDB names the table, BigQuery the dataset
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+def test_the_newsletters_that_grew_most_over_30_days(warehouse):
+    """nl_a gains 2 a day for 30 days from 100; nl_b gains 90 in its last 6 days from 50; nl_c
+    loses 1 a day from 80; nl_d (launched 11 days ago) gains 4 a day. Ranked by the 30-day net
+    change."""
+    first = D - timedelta(days=30)
+    growth = []
+    for i in range(31):
+        day = first + timedelta(days=i)
+        for newsletter, net in (
+            ("nl_a", 0 if i == 0 else 2),
+            ("nl_b", 0 if i < 25 else 15),
+            ("nl_c", 0 if i == 0 else -1),
+        ):
+            growth.append({"date": day, "newsletter_id": newsletter, "net_change": net})
+        if i >= 20:
+            growth.append({"date": day, "newsletter_id": "nl_d", "net_change": 4})
+    totals: dict[str, int] = {"nl_a": 100, "nl_b": 50, "nl_c": 80, "nl_d": 0}
+    for row in growth:
+        totals[row["newsletter_id"]] += row["net_change"]
+        row |= {
+            "new_subscribers": max(row["net_change"], 0),
+            "lost_subscribers": max(-row["net_change"], 0),
+            "total_subscribers": totals[row["newsletter_id"]],
+            "paid_subscribers": 0,
+        }
+    write_rows(warehouse, NEWSLETTER_SUBSCRIBER_GROWTH, growth, first, NEXT)
+    write_rows(warehouse, NEWSLETTER_DAILY_TRAFFIC, [
+        {"date": D - timedelta(days=d), "newsletter_id": "nl_b", "page_views": 10,
+         "unique_visitors": 5, "visits": 6, "post_page_views": 8, "bot_page_views": 0,
+         "page_views_per_visit": 10 / 6}
+        for d in range(35)  # 30 of them inside the window
+    ], D - timedelta(days=34), NEXT)  # fmt: skip
+    write_rows(warehouse, NEWSLETTERS.table, [
+        {"snapshot_date": D, "newsletter_id": "nl_b", "slug": "b", "name": "B | weekly",
+         "created_at": utc("2026-01-01 00:00:00")},
+    ], D, NEXT)  # fmt: skip
+
+    result = materialize(platform_top_newsletters, warehouse, "2026-11-20")
+
+    assert result.success and all(checks_passed(result).values())
+    rows = rows_of(warehouse, PLATFORM_TOP_NEWSLETTERS, "rank")
+    assert [
+        (r["rank"], r["newsletter_id"], r["subscribers"], r["net_change_7d"], r["net_change_30d"])
+        for r in rows
+    ] == [
+        (1, "nl_b", 140, 90, 90),
+        (2, "nl_a", 160, 14, 60),
+        (3, "nl_d", 44, 28, 44),
+        (4, "nl_c", 50, -7, -30),
+    ]
+    growth_rate = {r["newsletter_id"]: r["growth_rate_30d"] for r in rows}
+    assert growth_rate["nl_b"] == pytest.approx(90 / 50)
+    assert growth_rate["nl_c"] == pytest.approx(-30 / 80)
+    assert growth_rate["nl_d"] is None  # no subscribers 30 days before
+    assert rows[0]["page_views_30d"] == 300 and rows[0]["newsletter_name"] == "B | weekly"
+    (materialization,) = result.asset_materializations_for_node("platform_top_newsletters")
+    overview = materialization.metadata["overview"].value
+    assert overview.splitlines()[2] == "| 1 | B \\| weekly | 140 | 90 | 90 | 180.00% | 300 |"
+    assert materialization.metadata["overview_day"].value == "2026-11-20"
+
+
+def test_the_kpis_show_in_the_ui_as_a_table_and_plotted_numbers(warehouse):
+    for table in (STG_EMAIL_EVENTS, STG_PAGE_VIEWS, NEWSLETTERS.table, POSTS.table):
+        write_rows(warehouse, table, [], D, NEXT + timedelta(days=1))
+    write_rows(warehouse, STG_EMAIL_EVENTS, [email("send", r) for r in "ab"], D, NEXT)
+    write_rows(warehouse, SUBSCRIPTIONS.table, [], D, NEXT + timedelta(days=1))
+    result = materialize(platform_daily_kpis, warehouse, "2026-11-20", "2026-11-21")
+    # One materialization per partition of the range, each with the run's overview.
+    *_, materialization = result.asset_materializations_for_node("platform_daily_kpis")
+    metadata = materialization.metadata
+    lines = metadata["overview"].value.splitlines()
+    assert lines[0].startswith("| date | active_readers | unique_visitors | emails_sent |")
+    assert lines[2].startswith("| 2026-11-21 | 0 | 0 | 0 |")  # newest first
+    assert lines[3].startswith("| 2026-11-20 | 0 | 0 | 2 |")
+    assert metadata["overview_day"].value == "2026-11-21"
+    assert metadata["emails_sent"].value == 0 and metadata["active_subscriptions"].value == 0

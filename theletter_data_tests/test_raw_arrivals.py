@@ -72,6 +72,15 @@ def test_an_export_is_staged_as_soon_as_it_lands(lake) -> None:
     assert plan(lake, cursor, utc("2026-11-20 15:45:00"))[0] == []
 
 
+def test_a_log_export_is_staged_as_soon_as_it_lands_and_again_for_another_service(lake) -> None:
+    put_lines(lake, "app-logs/2026-11-20/web/t1/ecs/web/a/000000.gz", ["x"])
+    requests, cursor, _ = plan(lake, None, utc("2026-11-20 15:20:00"))
+    assert requests == [("stg_app_logs", "2026-11-20")]
+    assert plan(lake, cursor, utc("2026-11-20 15:25:00"))[0] == []
+    put_lines(lake, "app-logs/2026-11-20/api/t2/ecs/api/b/000000.gz", ["x"])
+    assert plan(lake, cursor, utc("2026-11-20 15:30:00"))[0] == [("stg_app_logs", "2026-11-20")]
+
+
 def test_a_restart_resumes_from_the_cursor_and_sees_late_visible_keys(lake) -> None:
     put_lines(lake, firehose_key("pageviews", utc("2026-11-20 03:05:00"), "b"), [{"event_id": "x"}])
     now = utc("2026-11-20 19:00:00")

@@ -113,6 +113,6 @@ def test_backfills_reruns_and_overlaps_all_give_the_same_tables(tmp_path: Path) 
         runs[mode] = data / "warehouse.duckdb"
 
     clean = _fingerprints(runs["backfill"])
-    assert len(clean) == 11 and all(count for count, _ in clean.values())
+    assert len(clean) == 13 and all(count for count, _ in clean.values())
     assert _fingerprints(runs["daily"]) == clean
     assert _fingerprints(runs["rerun_and_overlap"]) == clean

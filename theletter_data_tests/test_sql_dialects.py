@@ -13,11 +13,26 @@ from theletter_data.sql import to_duckdb
 
 PACKAGE = Path(theletter_data.__file__).parent
 WAREHOUSE_SQL = sorted((PACKAGE / "metrics" / "sql").glob("*.sql"))
+SERVING_SQL = sorted((PACKAGE / "serving" / "sql").glob("*.sql"))
 ENGINE_SQL = sorted((PACKAGE / "staging" / "sql").glob("*.sql"))
 
 
 def test_there_is_sql_to_check() -> None:
-    assert len(WAREHOUSE_SQL) >= 6 and len(ENGINE_SQL) >= 5
+    assert len(WAREHOUSE_SQL) >= 6 and len(ENGINE_SQL) >= 5 and len(SERVING_SQL) >= 7
+
+
+@pytest.mark.parametrize("path", SERVING_SQL, ids=lambda p: p.stem)
+def test_serving_sql_is_bigquery_and_transpiles(path: Path) -> None:
+    text = path.read_text()
+    (statement,) = sqlglot.parse(text, read="bigquery")
+    assert statement is not None and "$" in to_duckdb(text)
+
+
+@pytest.mark.parametrize("path", WAREHOUSE_SQL + SERVING_SQL, ids=lambda p: p.stem)
+def test_no_parameter_hides_in_a_comment(path: Path) -> None:
+    """BigQuery's emulator counts `@name` in comments as parameters."""
+    comments = [line.split("--", 1)[1] for line in path.read_text().splitlines() if "--" in line]
+    assert not any("@" in comment for comment in comments)
 
 
 @pytest.mark.parametrize("path", WAREHOUSE_SQL, ids=lambda p: p.stem)

@@ -5,6 +5,8 @@ they change.
   window contains H (raw/layout.py). Those days are staged once their window has closed, about
   03:00 JST the next morning; an object that arrives for a day already staged (late, replayed)
   stages that day again. Days still open wait in the cursor until they close.
+- A CloudWatch Logs export `app-logs/D/<service>/...` stages the app logs' partition D as soon as
+  it lands (and again when another service's export for D lands).
 - An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands; a
   newsletters export that lands after D's streams were staged stages them again, so events of a
   newsletter created on D leave the quarantine (staging/known_newsletters.py).
@@ -27,6 +29,7 @@ import dagster as dg
 
 from theletter_data.partitions import TOKYO, daily_partitions
 from theletter_data.raw.layout import (
+    APP_LOGS,
     APPDB_TABLES,
     CLOCK_SKEW,
     PAGE_VIEWS,
@@ -39,6 +42,7 @@ from theletter_data.resources.lake import Lake
 
 STAGED_BY_STREAM = {SES_EVENTS.name: "stg_email_events", PAGE_VIEWS.name: "stg_page_views"}
 STAGED_BY_TABLE = {table: f"stg_{table}" for table in APPDB_TABLES}
+STAGED_APP_LOGS = "stg_app_logs"
 
 RELIST = timedelta(hours=2)
 """Keys this far behind the newest one are listed again each tick (late visibility)."""
@@ -95,6 +99,13 @@ def plan_arrivals(
             if not _is_partition(day):
                 continue
             requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
+    state = cursor.setdefault(APP_LOGS.prefix, PrefixCursor())
+    fresh, done = _new_keys(lake, APP_LOGS.prefix, state, now, deadline, APP_LOGS.arrival_hour)
+    new_keys += len(fresh)
+    complete &= done
+    for day in sorted({APP_LOGS.export_day(key).isoformat() for key in fresh}):
+        if _is_partition(day):
+            requests.append(_request(STAGED_APP_LOGS, day, state.watermark))
     for table in APPDB_TABLES:
         prefix = f"appdb/{table}"
         state = cursor.setdefault(prefix, PrefixCursor())
@@ -143,6 +154,8 @@ def _new_keys(lake, prefix, state, now, deadline, hour_of) -> tuple[list[str], b
 def _folder(prefix: str, day: date) -> str:
     if prefix.startswith("appdb/"):
         return appdb_export_prefix(prefix.removeprefix("appdb/"), day)
+    if prefix == APP_LOGS.prefix:
+        return f"{prefix}/{day.isoformat()}/"
     return f"{prefix}/{day:%Y/%m/%d}/"
 
 
@@ -196,8 +209,8 @@ def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefi
         minimum_interval_seconds=120,
         default_status=default_status,
         description="Stages exactly the partitions new lake objects change: a day once its "
-        "Firehose arrival window closes (or again when late objects arrive), an export as soon "
-        "as it lands.",
+        "Firehose arrival window closes (or again when late objects arrive), an export or a "
+        "log export as soon as it lands.",
     )
     def _sensor(
         context: dg.SensorEvaluationContext, lake: Lake, ingest_engine: IngestEngine

@@ -65,6 +65,7 @@ class Stream(IntEnum):
     BOTS = 12
     FIREHOSE = 20
     VOCAB = 30
+    APP_LOGS = 40
 
 
 def day_rng(seed: int, number: int, stream: Stream, *extra: int) -> np.random.Generator:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 
-STREAMS = ("ses_events", "page_views")
+STREAMS = ("ses_events", "page_views", "app_logs")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class GenerationReport:
     readers: int
     days: int
     streams: Mapping[str, StreamCounts]
-    """Totals per Firehose stream: `ses_events`, `page_views`."""
+    """Totals per stream: `ses_events`, `page_views` (Firehose), `app_logs` (log exports)."""
     per_day: Mapping[date, Mapping[str, StreamCounts]]
     """day -> stream -> counts, by the rules in the module docstring."""
     appdb_rows: Mapping[str, int] = field(default_factory=dict)

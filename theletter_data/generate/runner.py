@@ -15,6 +15,7 @@ from typing import Any
 
 from ..resources.lake import Lake
 from . import appdb
+from .app_logs import LogDay, write_app_logs
 from .clock import FIRST_DAY, day_number
 from .columns import concat
 from .email_events import MAX_LAG_DAYS, Cascade, simulate_send_day
@@ -112,6 +113,7 @@ def generate_days(
     writer = ObjectWriter(lake)
     cascades: dict[int, Cascade] = {}
     pending: dict[date, dict[str, Delivered]] = {}
+    logs: dict[date, LogDay] = {}
     rows: dict[str, int] = {}
     try:
         for day in days:
@@ -130,11 +132,21 @@ def generate_days(
                 SES_EVENTS.name: deliver(writer, SES_EVENTS, seed, number, ses, ses_lines),
                 PAGE_VIEWS.name: deliver(writer, PAGE_VIEWS, seed, number, views, pv_lines),
             }
+            logs[day] = write_app_logs(lake, world, seed, number, views, ses)
             rows = appdb.write_snapshot(lake, world, number)
     finally:
         writer.close()
     counts = {
-        day: {name: _counts(d) for name, d in streams.items()} for day, streams in pending.items()
+        day: {
+            **{name: _counts(d) for name, d in streams.items()},
+            "app_logs": StreamCounts(
+                records=logs[day].records,
+                malformed_lines=logs[day].malformed_lines,
+                objects=logs[day].objects,
+                bytes=logs[day].bytes,
+            ),
+        }
+        for day, streams in pending.items()
     }
     return counts, rows
 

@@ -19,6 +19,7 @@ from theletter_data.automation.policies import (
     WEEKLY_METRIC_AUTOMATION,
 )
 from theletter_data.checks import run_table_checks, table_check_specs
+from theletter_data.metrics.overview import Overview
 from theletter_data.partitions import (
     FIRST_DAY,
     CurrentDay,
@@ -61,10 +62,12 @@ def metric_asset(
     owner: str = AUTHOR_DASHBOARD,
     partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
     expected_rows_sql: str | None = None,
+    overview: Overview | None = None,
 ) -> dg.AssetsDefinition:
     """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column,
-    `expected_rows_sql` the keys that must be among them (checked). It brings itself up to
-    date after its inputs (automation/policies.py)."""
+    `expected_rows_sql` the keys that must be among them (checked), `overview` what each
+    materialization shows of the new rows in the UI. It brings itself up to date after its
+    inputs (automation/policies.py)."""
     weekly = partitions_def is weekly_partitions
     lookback_days = max((u.days_before for u in upstream), default=0)
 
@@ -80,7 +83,7 @@ def metric_asset(
         start, end = date_bounds(context.partition_time_window)
         return _write(
             context, warehouse, table, sql, start, end, replace_from=start,
-            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days,
+            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days, overview=overview,
         )  # fmt: skip
 
     return _asset
@@ -150,6 +153,7 @@ def _write(
     replace_from: date,
     expected_rows_sql: str | None,
     lookback_days: int = 0,
+    overview: Overview | None = None,
 ) -> dg.MaterializeResult:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`."""
     params = {"start_date": start, "end_date": end}
@@ -161,6 +165,8 @@ def _write(
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
     metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
+    if overview is not None:
+        metadata.update(overview(warehouse, start, end))
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

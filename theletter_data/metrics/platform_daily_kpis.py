@@ -15,6 +15,7 @@
 """
 
 from theletter_data.metrics.metric_asset import BUSINESS, Upstream, metric_asset
+from theletter_data.metrics.overview import recent_days_table
 from theletter_data.sql import read_sql
 from theletter_data.staging.app_exports import stg_newsletters, stg_posts, stg_subscriptions
 from theletter_data.staging.email_events import stg_email_events
@@ -71,4 +72,28 @@ platform_daily_kpis = metric_asset(
     ],
     description=__doc__ or "",
     owner=BUSINESS,
+    overview=recent_days_table(
+        PLATFORM_DAILY_KPIS,
+        columns=(
+            "active_readers",
+            "unique_visitors",
+            "emails_sent",
+            "emails_delivered",
+            "bounce_rate",
+            "complaint_rate",
+            "newsletters_active",
+            "new_subscriptions",
+            "ended_subscriptions",
+            "active_subscriptions",
+        ),
+        plotted=(
+            "active_readers",
+            "unique_visitors",
+            "emails_sent",
+            "bounce_rate",
+            "complaint_rate",
+            "newsletters_active",
+            "active_subscriptions",
+        ),
+    ),
 )

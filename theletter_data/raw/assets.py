@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from theletter_data.partitions import daily_partitions
-from theletter_data.raw.layout import APPDB_TABLES, PAGE_VIEWS, SES_EVENTS
+from theletter_data.raw.layout import APP_LOGS, APPDB_TABLES, PAGE_VIEWS, SES_EVENTS
 
 _OWNER = "team:platform"
 
@@ -43,6 +43,21 @@ raw_page_views = dg.AssetSpec(
     metadata={"lake_prefix": f"{PAGE_VIEWS.prefix}/", "format": "gzip JSON lines"},
 )
 
+raw_app_logs = dg.AssetSpec(
+    key="raw_app_logs",
+    group_name="raw",
+    partitions_def=daily_partitions,
+    kinds={"s3", "text"},
+    owners=[_OWNER],
+    description=(
+        "The app's services' logs, exported from CloudWatch Logs once a Japan-time day has "
+        f"ended, one export task per log group: `{APP_LOGS.prefix}/YYYY-MM-DD/<service>/<task "
+        "id>/<log stream>/000000.gz`, gzip lines of a timestamp and the JSON message. "
+        "Format: docs/lake-layout.md."
+    ),
+    metadata={"lake_prefix": f"{APP_LOGS.prefix}/", "format": "gzip text lines"},
+)
+
 raw_appdb_exports = {
     table: dg.AssetSpec(
         key=f"raw_appdb_{table}",
@@ -59,4 +74,4 @@ raw_appdb_exports = {
     for table in APPDB_TABLES
 }
 
-raw_assets = [raw_ses_events, raw_page_views, *raw_appdb_exports.values()]
+raw_assets = [raw_ses_events, raw_page_views, raw_app_logs, *raw_appdb_exports.values()]

@@ -83,6 +83,9 @@ class Lake(dg.ConfigurableResource):
         ]
         return sorted(objects, key=lambda o: o.key)
 
+    def exists(self, key: str) -> bool:
+        return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
+
     def read_bytes(self, key: str) -> bytes:
         with self.fs.open_input_stream(self.path(key), compression=None) as stream:
             return stream.read()

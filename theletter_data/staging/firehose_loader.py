@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from theletter_data.partitions import FIRST_DAY, TIMEZONE
-from theletter_data.raw.layout import CLOCK_SKEW, FirehoseStream
+from theletter_data.raw.layout import CLOCK_SKEW, LineStream
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
@@ -59,13 +59,17 @@ _BROKEN_OBJECT = re.compile(r"GZIP|zlib|decompress", re.I)
 
 @dataclass(frozen=True)
 class FirehoseStaging:
-    """How one Firehose stream becomes one staged table."""
+    """How one stream of gzip lines (a Firehose stream, the CloudWatch log exports) becomes one
+    staged table."""
 
-    stream: FirehoseStream
+    stream: LineStream
     table: Table
     projection_sql: str
     params: Mapping[str, object] = field(default_factory=dict)
     """Constants the projection binds (e.g. patterns), besides the pseudonymisation pads."""
+    newsletters_must_exist: bool = True
+    """Quarantine records of a newsletter the app does not have (not for logs, where a request
+    for an unknown newsletter is itself worth keeping)."""
 
     @property
     def carried_columns(self) -> list[str]:
@@ -323,7 +327,7 @@ class _DayWork:
             "skew": CLOCK_SKEW,
             "lateness": lateness,
             "last_scan": 0,
-            "check_newsletters": known.checked,
+            "check_newsletters": known.checked and staging.newsletters_must_exist,
         }
         con.register("known_newsletters", known.ids)
         self.columns = ", ".join(staging.carried_columns)

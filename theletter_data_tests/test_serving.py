@@ -1,0 +1,269 @@
+"""The authors' dashboard documents: published from the generated week (the schema, one
+newsletter's numbers and nothing else per document, rewrites only on change, the preview), and
+their queries on hand-made rows on both warehouses."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from theletter_data.cli import main
+from theletter_data.metrics.newsletter_daily_traffic import NEWSLETTER_DAILY_TRAFFIC
+from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
+from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
+from theletter_data.metrics.newsletter_traffic_sources import NEWSLETTER_TRAFFIC_SOURCES
+from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
+from theletter_data.resources.lake import Lake
+from theletter_data.serving.documents import build_documents, validate
+from theletter_data.serving.publish import MANIFEST_KEY, document_key, read_manifest
+from theletter_data.staging.app_exports import NEWSLETTERS, POSTS
+from theletter_data.staging.page_views import STG_PAGE_VIEWS
+from theletter_data_tests.rawdata import utc
+from theletter_data_tests.staged import write_rows
+from theletter_data_tests.week import SUNDAY, Week, definitions, run
+
+EMAIL_SHAPED = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
+
+
+def documents(data: Path) -> dict[str, dict]:
+    folder = data / "lake" / "serving" / "v1" / "newsletters"
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def scalar(warehouse: Path, sql: str, *params: object) -> object:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()[0][0]
+
+
+def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week: Week) -> None:
+    docs = documents(week.data)
+    assert len(docs) == 8
+    with duckdb.connect(str(week.warehouse), read_only=True) as con:
+        visitor_ids = {
+            v for (v,) in con.sql("SELECT visitor_id FROM staging.stg_page_views").fetchall()
+        }
+        post_owner = dict(
+            con.execute("SELECT DISTINCT post_id, newsletter_id FROM staging.stg_posts").fetchall()
+        )
+        hashes = {
+            h for (h,) in con.sql("SELECT recipient_hash FROM staging.stg_email_events").fetchall()
+        }
+    for newsletter_id, doc in docs.items():
+        validate(doc)
+        assert doc["newsletter"]["id"] == newsletter_id and doc["as_of"] == str(SUNDAY)
+        text = json.dumps(doc)
+        assert not EMAIL_SHAPED.search(text), newsletter_id
+        assert not any(v in text for v in visitor_ids | hashes), newsletter_id
+        assert {post_owner[p["post_id"]] for p in doc["recent_posts"]} <= {newsletter_id}
+        # The week is shorter than 30 days: both periods are the whole week.
+        traffic = doc["traffic"]
+        assert traffic["last_30_days"] == {**traffic["last_90_days"], "days": 30}
+        assert traffic["last_30_days"]["page_views"] == scalar(
+            week.warehouse,
+            "SELECT COALESCE(SUM(page_views), 0) FROM metrics.newsletter_daily_traffic "
+            "WHERE newsletter_id = ?",
+            newsletter_id,
+        )
+        visitors = traffic["last_30_days"]["unique_visitors"]
+        assert visitors == scalar(
+            week.warehouse,
+            "SELECT COUNT(DISTINCT visitor_id) FROM staging.stg_page_views "
+            "WHERE newsletter_id = ? AND NOT is_bot",
+            newsletter_id,
+        )
+        assert visitors >= max((d["unique_visitors"] for d in traffic["daily"]), default=0)
+        for post in doc["recent_posts"]:
+            assert (post["sent"], post["unique_human_opens"], post["days_since_send"]) == tuple(
+                scalar(
+                    week.warehouse,
+                    "SELECT [sent, unique_human_opens, days_since_send] "
+                    "FROM metrics.post_email_funnel WHERE post_id = ? AND date = ?",
+                    post["post_id"],
+                    SUNDAY,
+                )
+            )
+        assert doc["subscribers"]["total"] == scalar(
+            week.warehouse,
+            "SELECT COUNT(*) FROM staging.stg_subscriptions "
+            "WHERE newsletter_id = ? AND snapshot_date = ? AND is_active",
+            newsletter_id,
+            SUNDAY,
+        )
+    busiest = max(docs.values(), key=lambda d: d["traffic"]["last_30_days"]["page_views"])
+    assert busiest["recent_posts"] and busiest["traffic_sources"]["by_category"]
+    assert busiest["cohorts"] and busiest["cohorts"][0]["retention"]
+
+
+def test_only_changed_documents_are_rewritten_and_never_by_older_numbers(
+    week: Week, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(week.data, data)
+    defs = definitions(data)
+    lake = Lake(url=str(data / "lake"))
+    before = read_manifest(lake)
+
+    def publish(day=SUNDAY) -> dict:
+        with dg.instance_for_test() as instance:
+            result = run(defs, "publish_dashboards", instance, day, day)
+        assert result.success
+        (materialization,) = result.asset_materializations_for_node(
+            "newsletter_dashboard_documents"
+        )
+        return {k: v.value for k, v in materialization.metadata.items()}
+
+    assert (publish()["rewritten"], publish()["unchanged"]) == (0, 8)
+    assert read_manifest(lake)["documents"] == before["documents"]
+
+    changed = sorted(before["documents"])[2]
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute(
+            "UPDATE metrics.newsletter_daily_traffic SET page_views = page_views + 1000 "
+            "WHERE newsletter_id = ? AND date = ?",
+            [changed, SUNDAY],
+        )
+    untouched = (data / "lake" / document_key(sorted(before["documents"])[0])).stat().st_mtime_ns
+    assert publish()["rewritten_newsletters"] == [changed]
+    assert documents(data)[changed]["traffic"]["daily"][-1]["page_views"] >= 1000
+    assert (data / "lake" / document_key(sorted(before["documents"])[0])).stat().st_mtime_ns == (
+        untouched
+    )
+
+    # Publishing an older day (a backfill) leaves the newer documents alone.
+    current = documents(data)
+    older = publish(SUNDAY - timedelta(days=2))
+    assert (older["rewritten"], older["kept_newer"]) == (0, 8)
+    assert documents(data) == current
+    assert json.loads(lake.read_bytes(MANIFEST_KEY))["as_of"] == str(SUNDAY)
+
+
+def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, capsys) -> None:
+    docs = documents(week.data)
+    newsletter_id, doc = max(
+        docs.items(), key=lambda item: len(item[1]["recent_posts"]) + len(item[1]["cohorts"])
+    )
+    out = tmp_path / "preview.html"
+    lake = str(week.data / "lake")
+    assert main(["preview", newsletter_id, "--lake", lake, "--out", str(out)]) == 0
+    page = out.read_text()
+
+    def card(card_id: str) -> str:
+        found = re.search(rf'id="{card_id}">.*?class="value">([^<]*)<', page, re.S)
+        assert found, card_id
+        return found.group(1)
+
+    assert card("kpi-page-views-30d") == f"{doc['traffic']['last_30_days']['page_views']:,}"
+    assert card("kpi-visitors-30d") == f"{doc['traffic']['last_30_days']['unique_visitors']:,}"
+    assert card("kpi-subscribers") == f"{doc['subscribers']['total']:,}"
+    for post in doc["recent_posts"]:
+        row = re.search(rf'<tr id="post-{post["post_id"]}">(.*?)</tr>', page, re.S)
+        assert row, post["post_id"]
+        assert html.escape(post["title"] or post["post_id"]) in row.group(1)
+        assert f"<td>{post['sent']:,}</td>" in row.group(1)
+        assert f"<td>{post['human_open_rate'] * 100:.1f}%</td>" in row.group(1)
+    for source in doc["traffic_sources"]["by_category"]:
+        assert f"<td>{source['page_views']:,}</td>" in page
+    assert page.count("<polyline") == 3 and "<script" not in page
+    assert not re.search(r"(src|href)=", page)  # self-contained: nothing fetched
+
+    assert main(["preview", "nl_missing", "--lake", lake]) == 1
+    assert "No document at serving/v1/newsletters/nl_missing.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("broken", ["extra_field", "negative_count"])
+def test_a_document_that_breaks_the_schema_is_refused(week: Week, broken: str) -> None:
+    doc = next(iter(documents(week.data).values()))
+    if broken == "extra_field":
+        doc["reader_emails"] = []
+    else:
+        doc["traffic"]["last_30_days"]["page_views"] = -1
+    with pytest.raises(Exception, match=r"Additional properties|less than the minimum"):
+        validate(doc)
+
+
+def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
+    """Two newsletters' hand-made rows of every table the documents read, on DuckDB and on the
+    BigQuery emulator: each document holds exactly its own numbers."""
+    day = date(2026, 11, 20)
+    end = day + timedelta(days=1)
+    start = day - timedelta(days=89)
+    new = {"snapshot_date": day, "created_at": utc("2026-01-01 00:00:00")}
+    write_rows(warehouse, NEWSLETTERS.table, [
+        {**new, "newsletter_id": "nl_1", "slug": "one", "name": "One"},
+        {**new, "newsletter_id": "nl_2", "slug": "two", "name": None},
+    ], day, end)  # fmt: skip
+    write_rows(warehouse, POSTS.table, [
+        {"snapshot_date": day, "post_id": "po_1", "newsletter_id": "nl_1", "title": "Hello",
+         "emailed": True},
+    ], day, end)  # fmt: skip
+    write_rows(warehouse, STG_PAGE_VIEWS, [
+        {"event_date": d, "event_at": utc(f"{d} 01:00:00"), "event_id": f"{d}-{v}",
+         "newsletter_id": "nl_1", "url_path": "/", "source_category": "direct",
+         "visitor_id": v, "session_id": "s", "device_type": "mobile", "is_bot": False,
+         "source_object": "x"}
+        for d in (day, day - timedelta(days=40)) for v in ("v1", "v2")
+    ], start, end)  # fmt: skip
+    traffic = {"unique_visitors": 2, "visits": 2, "post_page_views": 0, "bot_page_views": 0,
+               "page_views_per_visit": 1.0}  # fmt: skip
+    write_rows(warehouse, NEWSLETTER_DAILY_TRAFFIC, [
+        {**traffic, "date": d, "newsletter_id": "nl_1", "page_views": 2}
+        for d in (day, day - timedelta(days=40))
+    ], start, end)  # fmt: skip
+    write_rows(warehouse, NEWSLETTER_TRAFFIC_SOURCES, [
+        {"date": day, "newsletter_id": "nl_1", "source_category": "direct",
+         "referrer_domain": "(none)", "page_views": 2, "visits": 2, "unique_visitors": 2},
+        {"date": day, "newsletter_id": "nl_2", "source_category": "social",
+         "referrer_domain": "t.co", "page_views": 7, "visits": 5, "unique_visitors": 5},
+    ], start, end)  # fmt: skip
+    counts = dict.fromkeys(
+        ["sent", "delivered", "bounced", "hard_bounced", "complained", "unique_opens",
+         "unique_human_opens", "unique_machine_opens", "unique_clicks", "unsubscribes"], 0,
+    )  # fmt: skip
+    write_rows(warehouse, POST_EMAIL_FUNNEL, [
+        {**counts, "date": d, "newsletter_id": "nl_1", "post_id": "po_1",
+         "first_sent_at": utc("2026-11-19 00:00:00"), "days_since_send": n, "sent": 10 + n,
+         "delivered": 10, "unique_human_opens": 4 + n, "human_open_rate": (4 + n) / 10}
+        for n, d in enumerate((day - timedelta(days=1), day))
+    ], start, end)  # fmt: skip
+    write_rows(warehouse, NEWSLETTER_SUBSCRIBER_GROWTH, [
+        {"date": day, "newsletter_id": "nl_2", "new_subscribers": 3, "lost_subscribers": 1,
+         "net_change": 2, "total_subscribers": 12, "paid_subscribers": 1},
+    ], start, end)  # fmt: skip
+    write_rows(warehouse, NEWSLETTER_SUBSCRIBER_COHORTS, [
+        {"week_start": w, "newsletter_id": "nl_2", "cohort_week": date(2026, 11, 2),
+         "weeks_since_signup": n, "cohort_size": 10, "retained_subscribers": 10 - n,
+         "retention_rate": (10 - n) / 10}
+        for n, w in enumerate((date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)))
+    ], date(2026, 11, 2), date(2026, 11, 23))  # fmt: skip
+
+    docs = build_documents(warehouse, day)
+
+    assert sorted(docs) == ["nl_1", "nl_2"]
+    for doc in docs.values():
+        validate(doc)
+    one, two = docs["nl_1"], docs["nl_2"]
+    assert one["traffic"]["last_30_days"] == {"days": 30, "page_views": 2, "unique_visitors": 2}
+    assert one["traffic"]["last_90_days"] == {"days": 90, "page_views": 4, "unique_visitors": 2}
+    assert [d["date"] for d in one["traffic"]["daily"]] == ["2026-10-11", "2026-11-20"]
+    (post,) = one["recent_posts"]
+    assert (post["title"], post["sent"], post["days_since_send"], post["human_open_rate"]) == (
+        "Hello", 11, 1, 0.5,
+    )  # fmt: skip
+    assert one["subscribers"] == {"total": 0, "paid": 0, "daily": []} and one["cohorts"] == []
+    assert two["newsletter"] == {"id": "nl_2", "slug": "two", "name": None}
+    assert two["traffic_sources"]["top_referrers"] == [
+        {"domain": "t.co", "category": "social", "page_views": 7, "visits": 5}
+    ]
+    assert (two["subscribers"]["total"], two["subscribers"]["paid"]) == (12, 1)
+    assert two["cohorts"] == [
+        {"cohort_week": "2026-11-02", "size": 10, "retention": [1.0, 0.9, 0.8]}
+    ]
+    assert two["recent_posts"] == [] and two["traffic"]["daily"] == []
