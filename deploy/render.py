@@ -36,6 +36,7 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
         r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})",
     ),
     "ECR_REPOSITORY": ("ECR repository name", r"[a-z0-9._/-]+"),
+    "GITHUB_REPOSITORY": ("owner/name of the GitHub repository that deploys", r"[\w.-]+/[\w.-]+"),
     "CLUSTER": ("ECS cluster name", _NAME),
     "LOG_GROUP": ("CloudWatch Logs group of every service and run", r"[A-Za-z0-9_./#-]+"),
     "SUBNET_1": ("private subnet, first AZ", r"subnet-[0-9a-f]+"),

@@ -8,6 +8,8 @@ source scripts/setup.sh test
 source scripts/system-packages.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+.venv/bin/zizmor --offline --persona auditor --quiet .github/workflows/
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

@@ -60,6 +60,11 @@ ROLE_OF_POLICY = {
     "webserver-task-role": "theletter-data-webserver",
     "daemon-task-role": "theletter-data-daemon",
     "run-task-role": "theletter-data-run",
+    "github-deploy-role": "theletter-data-github-deploy",
+}
+TRUST_OF_POLICY = {
+    "execution-role": "execution-role-trust.json",
+    "github-deploy-role": "github-oidc-trust.json",
 }
 SECRET_VARIABLES = ("DAGSTER_PG_PASSWORD", "THELETTER_PSEUDONYM_KEY", "THELETTER_GCP_CREDENTIALS")
 ALERT_SECRET = "THELETTER_SLACK_WEBHOOK_URL"  # the code server's sensors post alerts
@@ -97,15 +102,16 @@ UNSCOPABLE_ACTIONS = {
 FARGATE_SIZES = {256: {512, 1024, 2048}, 512: {1024, 2048, 3072, 4096}}
 
 
-def _load_render() -> Any:
-    spec = importlib.util.spec_from_file_location("deploy_render", DEPLOY / "render.py")
+def _load_module(name: str) -> Any:
+    """A script of deploy/ (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"deploy_{Path(name).stem}", DEPLOY / name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-render = _load_render()
+render = _load_module("render.py")
 
 
 def template(relative: str) -> Any:
@@ -204,6 +210,7 @@ def deployment(moto_endpoint: str) -> Deployment:
         "REGION": REGION,
         "IMAGE": IMAGE,
         "ECR_REPOSITORY": f"{name}/data",
+        "GITHUB_REPOSITORY": "theletter/theletter-data",
         "CLUSTER": name,
         "LOG_GROUP": f"/ecs/{name}",
         "SUBNET_1": subnets[0],
@@ -355,6 +362,15 @@ def iam_requests(recorder: Recorder, ecs: Any) -> list[Request]:
                 family = f"{ecs_arn}:task-definition/{params['family']}"
                 requests.append(("ecs:RegisterTaskDefinition", family, {}))
                 assert "tags" not in params  # else ecs:TagResource with CreateAction too
+                for key in ("taskRoleArn", "executionRoleArn"):
+                    if key in params:
+                        context = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+                        requests.append(("iam:PassRole", params[key], context))
+            elif operation in {"DescribeServices", "UpdateService"}:
+                names = params.get("services", [params.get("service")])
+                for service_name in names:
+                    service_arn = f"{ecs_arn}:service/{name}/{service_name}"
+                    requests.append((f"ecs:{operation}", service_arn, cluster))
             elif operation == "DescribeTaskDefinition":
                 requests.append(("ecs:DescribeTaskDefinition", "*", {}))
             elif operation == "RunTask":
@@ -693,8 +709,13 @@ def test_iam_accepts_every_policy_on_its_role(
 ) -> None:
     iam = deployment.client("iam")
     suffix = deployment.values["CLUSTER"]
+    iam.create_open_id_connect_provider(
+        Url="https://token.actions.githubusercontent.com",
+        ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["0" * 40],
+    )
     for name, role in ROLE_OF_POLICY.items():
-        trust = "execution-role-trust.json" if name == "execution-role" else "task-role-trust.json"
+        trust = TRUST_OF_POLICY.get(name, "task-role-trust.json")
         created = iam.create_role(
             RoleName=role, AssumeRolePolicyDocument=json.dumps(deployment.render(f"iam/{trust}"))
         )["Role"]["Arn"]
@@ -769,16 +790,19 @@ def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
         for statement in policy["Statement"]
         if any(a.lower().startswith("iam:") for a in _listed(statement["Action"]))
     }
-    assert set(passing) == {"daemon-task-role"}
-    statement = passing["daemon-task-role"]
-    assert _listed(statement["Action"]) == ["iam:PassRole"]
-    assert statement["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }
-    assert sorted(r.rsplit("/", 1)[1] for r in statement["Resource"]) == [
-        "theletter-data-execution",
-        "theletter-data-run",
-    ]
+    assert set(passing) == {"daemon-task-role", "github-deploy-role"}
+    for name, passed in (
+        ("daemon-task-role", "theletter-data-run"),
+        ("github-deploy-role", "theletter-data-code-server"),
+    ):
+        statement = passing[name]
+        assert _listed(statement["Action"]) == ["iam:PassRole"]
+        assert statement["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+        }
+        assert sorted(r.rsplit("/", 1)[1] for r in statement["Resource"]) == sorted(
+            ["theletter-data-execution", passed]
+        )
 
 
 def test_the_execution_role_reads_exactly_the_secrets_the_tasks_use(
@@ -1030,3 +1054,85 @@ def test_no_policy_grants_a_whole_service_or_every_resource_beyond_the_unscopabl
             assert statement["Action"] != "*" and "*" not in _listed(statement["Action"]), name
             if statement["Resource"] == "*" or "*" in _listed(statement["Resource"]):
                 assert set(_listed(statement["Action"])) <= UNSCOPABLE_ACTIONS, name
+
+
+# --- continuous delivery ---------------------------------------------------------------------
+
+
+def test_cd_rolls_the_code_server_onto_a_new_image_within_its_role(
+    deployment: Deployment,
+    policies: dict[str, dict[str, Any]],
+    task_definitions: dict[str, dict[str, Any]],
+) -> None:
+    """deploy/roll_code_server.py, the workflow's last step, on moto: a new revision that
+    differs only in the image and DAGSTER_CURRENT_IMAGE, the service on it, and every call it
+    made allowed by the GitHub deploy role, which may not touch the other services."""
+    roll = _load_module("roll_code_server.py")
+    ecs = deployment.client("ecs")
+    cluster = deployment.values["CLUSTER"]
+    services = ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"]
+    if not [s for s in services if s["status"] == "ACTIVE"]:
+        ecs.create_service(**deployment.render("ecs/services/code-server.json"))
+    before = ecs.describe_task_definition(
+        taskDefinition=ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"][
+            0
+        ]["taskDefinition"]
+    )["taskDefinition"]
+    image = f"{IMAGE.rsplit(':', 1)[0]}:{'b' * 40}"
+    cd = Recorder()
+
+    revision = roll.roll(cd.attach(deployment.client("ecs")), cluster, image, wait=False)
+
+    after = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]
+    assert after["family"] == before["family"] and after["revision"] > before["revision"]
+    assert container(after)["image"] == image
+    assert environment(after) == {**environment(before), "DAGSTER_CURRENT_IMAGE": image}
+    unchanged = ("command", "secrets", "healthCheck", "logConfiguration", "portMappings")
+    assert all(container(after).get(k) == container(before).get(k) for k in unchanged)
+    for key in ("taskRoleArn", "executionRoleArn", "cpu", "memory", "networkMode"):
+        assert after[key] == before[key] == task_definitions["code-server"][key], key
+    (service,) = ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"]
+    assert service["taskDefinition"] == revision
+    policy = policies["github-deploy-role"]
+    requests = iam_requests(cd, ecs)
+    assert {r[0] for r in requests} == {
+        "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition",
+        "iam:PassRole", "ecs:UpdateService",
+    }  # fmt: skip
+    assert not refused(policy, requests)
+    ecs_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
+    role = f"arn:aws:iam::{ACCOUNT}:role"
+    to_ecs = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    webserver_family = f"{ecs_arn}:task-definition/theletter-data-webserver"
+    forbidden = [
+        ("ecs:UpdateService", f"{ecs_arn}:service/{cluster}/theletter-data-daemon", {}),
+        ("ecs:RegisterTaskDefinition", webserver_family, {}),
+        ("ecs:RunTask", f"{ecs_arn}:task-definition/theletter-data-code-server", {}),
+        ("iam:PassRole", f"{role}/theletter-data-run", to_ecs),
+        ("ecr:PutImage", deployment.repository_arn.replace("/data", "/other"), {}),
+    ]
+    assert refused(policy, forbidden) == forbidden
+
+
+def test_the_oidc_trust_admits_main_s_production_environment_only(deployment: Deployment) -> None:
+    (statement,) = deployment.render("iam/github-oidc-trust.json")["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].endswith(
+        ":oidc-provider/token.actions.githubusercontent.com"
+    )
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": (
+                "repo:theletter/theletter-data:environment:production"
+            ),
+        }
+    }
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "cd.yml").read_text())
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["environment"] == "production" and deploy["permissions"]["id-token"] == "write"
+    assert (
+        workflow["permissions"] == {} and "id-token" not in workflow["jobs"]["test"]["permissions"]
+    )
+    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert not any("aws-access-key-id" in (s.get("with") or {}) for s in deploy["steps"])
