@@ -55,6 +55,8 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "CERTIFICATE_ARN": ("ACM certificate of the UI's host name", _ARN + r"acm:.+"),
     "OIDC_CLIENT_ID": ("Google OAuth client id (Internal consent screen)", r"\S+"),
     "OIDC_CLIENT_SECRET": ("Google OAuth client secret (render to a pipe only)", r"\S+"),
+    "DB_SUBNET_GROUP": ("RDS subnet group over the two private subnets", r"[a-z][a-z0-9-]*"),
+    "RDS_SG": ("security group of the RDS instance", r"sg-[0-9a-f]+"),
     "PG_HOST": ("RDS endpoint host name", r"[A-Za-z0-9.-]+"),
     "PG_DB": ("database of the Dagster instance", _NAME),
     "PG_USERNAME": ("database user of the Dagster instance", _NAME),

@@ -1,5 +1,5 @@
 """`theletter-data`: the platform's commands (`demo`, `generate`, `preview`, `trace`,
-`benchmark`)."""
+`restore-archived`, `benchmark`)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("--to", dest="end", type=_moment, help="End (exclusive).")
     trace.add_argument("--level", default="DEBUG", help="Lowest level shown (default DEBUG).")
 
+    restore = commands.add_parser(
+        "restore-archived",
+        help="Ask S3 to restore the raw objects of a range of days that lifecycle rules moved to "
+        "Glacier Deep Archive, so that a backfill can read them.",
+    )
+    restore.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    restore.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    restore.add_argument("--days", type=int, default=7, help="How long the copies stay.")
+    restore.add_argument("--tier", default="Bulk", choices=("Bulk", "Standard"))
+
     benchmark = commands.add_parser(
         "benchmark",
         help="Measure ingestion speed and memory against baselines, the cost of a daily refresh "
@@ -97,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "trace":
         return _trace(args, settings)
+    if args.command == "restore-archived":
+        return _restore_archived(args, settings)
     if args.command == "demo":
         from theletter_data.demo import DemoRange, run_demo
 
@@ -144,6 +156,27 @@ def _trace(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{len(events):,} log events of {subject}, {window} JST" + (":" if events else "."))
     if events:
         print(format_trace(events))
+    return 0
+
+
+def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
+    from theletter_data.archive import raw_prefixes, restore
+    from theletter_data.resources import resources_for
+
+    lake = resources_for(settings)["lake"]
+    if lake.is_local:
+        print("The lake is a local folder: nothing is ever archived.", file=sys.stderr)
+        return 2
+    result = restore(
+        lake.s3_client(), lake.bucket, lake.root_in_bucket, raw_prefixes(args.first, args.last),
+        days=args.days, tier=args.tier,
+    )  # fmt: skip
+    print(
+        f"{args.first} to {args.last}: restore requested for {len(result.requested):,} objects, "
+        f"{len(result.in_progress):,} already being restored, {result.already_readable:,} "
+        f"readable as they are. Stage the days once S3 reports the restores done ({args.tier}: "
+        f"{'up to 48 h' if args.tier == 'Bulk' else 'up to 12 h'}); copies stay {args.days} days."
+    )
     return 0
 
 

@@ -12,6 +12,11 @@ from theletter_data.automation.policies import (
     WEEKLY_DEADLINE_CRON,
 )
 from theletter_data.automation.raw_arrivals import raw_arrivals_sensor
+from theletter_data.extract.appdb_assets import (
+    appdb_extract,
+    appdb_extract_job,
+    appdb_extract_schedule,
+)
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.metrics.newsletter_subscriber_cohorts import newsletter_subscriber_cohorts
 from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
@@ -24,7 +29,7 @@ from theletter_data.metrics.traffic_today import (
     newsletter_traffic_today,
 )
 from theletter_data.partitions import TIMEZONE
-from theletter_data.raw.assets import raw_assets
+from theletter_data.raw.assets import raw_appdb_exports, raw_assets
 from theletter_data.resources import resources_for
 from theletter_data.serving.dashboard_documents import newsletter_dashboard_documents
 from theletter_data.settings import Environment, Settings, load_settings
@@ -163,15 +168,31 @@ def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg
         ),
         run_failure_alerts(sensor_status),
     ]
-    return [intraday], sensors
+    schedules = [intraday]
+    if settings.reads_app_database:
+        schedules.append(appdb_extract_schedule(schedule_status))
+    return schedules, sensors
+
+
+def assets_for(settings: Settings) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+    """Every asset; with the app database configured, its tables are extracted (materializable)
+    instead of arriving as exports (external)."""
+    if not settings.reads_app_database:
+        return ALL_ASSETS
+    exports = {spec.key for spec in raw_appdb_exports.values()}
+    kept = [a for a in ALL_ASSETS if not (isinstance(a, dg.AssetSpec) and a.key in exports)]
+    return [appdb_extract, *kept]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     schedules, sensors = automation(settings)
+    jobs = [daily_refresh_job, weekly_cohorts_job, publish_dashboards_job, intraday_refresh_job]
+    if settings.reads_app_database:
+        jobs.append(appdb_extract_job)
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=assets_for(settings),
         asset_checks=FRESHNESS_CHECKS,
-        jobs=[daily_refresh_job, weekly_cohorts_job, publish_dashboards_job, intraday_refresh_job],
+        jobs=jobs,
         schedules=schedules,
         sensors=sensors,
         resources=resources_for(settings),

@@ -47,6 +47,13 @@ class Settings:
     """Whether THELETTER_SLACK_WEBHOOK_URL is set; if not, alerts are logged."""
     dagster_ui_url: str | None = None
     """THELETTER_DAGSTER_UI_URL: the UI's base URL, for links in alerts."""
+    app_database_port: int | None = None
+    """THELETTER_APPDB_PORT when THELETTER_APPDB_HOST is set: the app tables are then read from
+    MySQL (extract/) instead of arriving as nightly exports."""
+
+    @property
+    def reads_app_database(self) -> bool:
+        return self.app_database_port is not None
 
     @property
     def automation_starts_running(self) -> bool:
@@ -74,4 +81,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bigquery_api_endpoint=environ.get("THELETTER_BIGQUERY_API_ENDPOINT") or None,
         slack_webhook_set=bool(environ.get(SLACK_WEBHOOK_VARIABLE)),
         dagster_ui_url=environ.get("THELETTER_DAGSTER_UI_URL") or None,
+        app_database_port=(
+            int(environ.get("THELETTER_APPDB_PORT") or 3306)
+            if environ.get("THELETTER_APPDB_HOST")
+            else None
+        ),
     )

@@ -166,7 +166,7 @@ def deployment(moto_endpoint: str) -> Deployment:
         role: ec2.create_security_group(GroupName=f"{name}-{role}", Description=role, VpcId=vpc)[
             "GroupId"
         ]
-        for role in ("code-server", "webserver", "daemon", "run", "alb")
+        for role in ("code-server", "webserver", "daemon", "run", "alb", "rds")
     }
     d.client("ecs").create_cluster(clusterName=name)
     d.repository_arn = d.client("ecr").create_repository(repositoryName=f"{name}/data")[
@@ -240,7 +240,12 @@ def deployment(moto_endpoint: str) -> Deployment:
         "BIGQUERY_LOCATION": "asia-northeast1",
         "BIGQUERY_DATASET_PREFIX": "theletter_",
         "BIGQUERY_MAXIMUM_BYTES_BILLED": str(50 * 2**30),
+        "DB_SUBNET_GROUP": f"{name}-db",
+        "RDS_SG": groups["rds"],
     }
+    d.client("rds").create_db_subnet_group(
+        DBSubnetGroupName=f"{name}-db", DBSubnetGroupDescription="private", SubnetIds=subnets
+    )
     target_group = d.client("elbv2").create_target_group(**d.render("alb/target-group.json"))
     d.values["TARGET_GROUP_ARN"] = target_group["TargetGroups"][0]["TargetGroupArn"]
     return d
@@ -647,7 +652,12 @@ def test_the_services_and_the_authenticated_listener_create(
         s: ecs.create_service(**deployment.render(f"ecs/services/{s}.json"))["service"]
         for s in SERVICES
     }
-    assert all(s["launchType"] == "FARGATE" and s["desiredCount"] == 1 for s in created.values())
+    assert all(s["launchType"] == "FARGATE" for s in created.values())
+    # Two webservers behind the load balancer; one code server and exactly one daemon, which
+    # ECS replaces when they die.
+    assert {s: c["desiredCount"] for s, c in created.items()} == {
+        "code-server": 1, "webserver": 2, "daemon": 1,
+    }  # fmt: skip
     daemon = deployment.render("ecs/services/daemon.json")["deploymentConfiguration"]
     assert (daemon["maximumPercent"], daemon["minimumHealthyPercent"]) == (100, 0)  # never two
     assert created["code-server"]["serviceRegistries"] == [
@@ -1136,3 +1146,55 @@ def test_the_oidc_trust_admits_main_s_production_environment_only(deployment: De
     )
     assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert not any("aws-access-key-id" in (s.get("with") or {}) for s in deploy["steps"])
+
+
+# --- raw data to Glacier -------------------------------------------------------------------
+
+
+def test_the_lake_lifecycle_archives_the_raw_prefixes_and_never_serving(
+    deployment: Deployment,
+) -> None:
+    from theletter_data.raw.layout import APP_LOGS, PAGE_VIEWS, SES_EVENTS
+
+    script = _load_module("apply_lake_lifecycle.py")
+    configuration = script.rules(deployment.values)
+    s3 = deployment.client("s3")
+    bucket = deployment.values["LAKE_BUCKET"]
+    held = script.apply(s3, bucket, configuration)
+    assert script.apply(s3, bucket, configuration) == held  # applying again changes nothing
+
+    prefix = deployment.values["LAKE_PREFIX"]
+    archived = {r["Filter"]["Prefix"]: r["Transitions"] for r in held if "Transitions" in r}
+    assert set(archived) == {
+        f"{prefix}{p}/" for p in (SES_EVENTS.prefix, PAGE_VIEWS.prefix, APP_LOGS.prefix, "appdb")
+    }
+    for transitions in archived.values():
+        assert transitions == [
+            {"Days": 90, "StorageClass": "GLACIER_IR"},
+            {"Days": 365, "StorageClass": "DEEP_ARCHIVE"},
+        ]
+    for key in ("serving/v1/manifest.json", "serving/v1/newsletters/nl_00001.json"):
+        assert not any(f"{prefix}{key}".startswith(p) for p in archived), key
+    (abort,) = [r for r in held if "AbortIncompleteMultipartUpload" in r]
+    assert abort["Filter"] == {"Prefix": prefix}
+
+    command = [sys.executable, str(DEPLOY / "apply_lake_lifecycle.py"), "--dry-run"]
+    done = subprocess.run(command, env=deployment.values, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == configuration
+
+
+def test_the_instance_database_is_multi_az_private_encrypted_and_backed_up(
+    deployment: Deployment,
+) -> None:
+    rds = deployment.client("rds")
+    created = rds.create_db_instance(**deployment.render("rds/dagster-postgres.json"))
+    instance = created["DBInstance"]
+    assert instance["MultiAZ"] is True and instance["Engine"] == "postgres"
+    assert instance["StorageEncrypted"] is True and instance["PubliclyAccessible"] is False
+    assert instance["BackupRetentionPeriod"] == 7 and instance["DeletionProtection"] is True
+    assert instance["DBSubnetGroup"]["DBSubnetGroupName"] == deployment.values["DB_SUBNET_GROUP"]
+    assert [g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"]] == [
+        deployment.values["RDS_SG"]
+    ]
+    assert "MasterUserPassword" not in deployment.render("rds/dagster-postgres.json")

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from theletter_data.extract.app_database import AppDatabase
 from theletter_data.resources.alerts import Alerts
 from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
@@ -30,7 +31,16 @@ LOCAL_PSEUDONYM_KEY = "theletter-local-development-key"
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
-    return {**_data_resources(settings), "alerts": _alerts(settings)}
+    resources = {**_data_resources(settings), "alerts": _alerts(settings)}
+    if settings.app_database_port is not None:
+        resources["app_database"] = AppDatabase(
+            host=dg.EnvVar("THELETTER_APPDB_HOST"),
+            port=settings.app_database_port,
+            user=dg.EnvVar("THELETTER_APPDB_USER"),
+            password=dg.EnvVar("THELETTER_APPDB_PASSWORD"),
+            database=dg.EnvVar("THELETTER_APPDB_DATABASE"),
+        )
+    return resources
 
 
 def _alerts(settings: Settings) -> Alerts:

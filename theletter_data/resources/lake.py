@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import dagster as dg
 import pyarrow.fs as pafs
@@ -86,6 +86,41 @@ class Lake(dg.ConfigurableResource):
     def exists(self, key: str) -> bool:
         return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
 
+    @property
+    def bucket(self) -> str:
+        return self._root.split("/", 1)[0]
+
+    @property
+    def root_in_bucket(self) -> str:
+        """The lake's prefix inside its bucket: '' or ending with '/'."""
+        rest = self._root.split("/", 1)[1] if "/" in self._root else ""
+        return f"{rest}/" if rest else ""
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client for what pyarrow's filesystem does not do (storage classes)."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+
+    def _fail_if_archived(self, key: str) -> None:
+        """A read refused because the object sits in Glacier fails the step at once, saying
+        what to do, instead of being retried as an I/O error."""
+        from theletter_data.archive import archived
+
+        if self.is_local or not archived(
+            self.s3_client(), self.bucket, [self.root_in_bucket + key]
+        ):
+            return
+        raise dg.Failure(
+            f"`{key}` is archived in S3 Glacier and must be restored before it can be staged: "
+            "run `theletter-data restore-archived --from <first day> --to <last day>`, wait for "
+            "the restore (Bulk: up to 48 h), then stage the days again.",
+            allow_retries=False,
+        )
+
+    def delete(self, key: str) -> None:
+        self.fs.delete_file(self.path(key))
+
     def read_bytes(self, key: str) -> bytes:
         with self.fs.open_input_stream(self.path(key), compression=None) as stream:
             return stream.read()
@@ -122,11 +157,15 @@ class Lake(dg.ConfigurableResource):
 
             def download(pair: tuple[str, Path]) -> None:
                 key, target = pair
-                with (
-                    self.fs.open_input_stream(self.path(key), compression=None) as src,
-                    open(target, "wb") as dst,
-                ):
-                    shutil.copyfileobj(src, dst, length=8 << 20)
+                try:
+                    with (
+                        self.fs.open_input_stream(self.path(key), compression=None) as src,
+                        open(target, "wb") as dst,
+                    ):
+                        shutil.copyfileobj(src, dst, length=8 << 20)
+                except OSError:
+                    self._fail_if_archived(key)
+                    raise
 
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 list(pool.map(download, zip(keys, targets, strict=True)))

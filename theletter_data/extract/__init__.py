@@ -1,0 +1,1 @@
+"""Reading the app database directly (an alternative to its nightly exports)."""

@@ -1,0 +1,65 @@
+"""Raw objects archived by the lake's lifecycle rules, on the moto S3 server: staging refuses an
+archived day at once and says what to do; `restore-archived` asks for exactly the objects a
+range of days reads; once restored they stage like any other."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from theletter_data.archive import raw_prefixes, restore
+from theletter_data.resources.lake import Lake
+
+DAY = date(2025, 1, 10)  # Japan time: 2025-01-09 15:00 to 2025-01-10 15:00 UTC
+
+
+def put(lake: Lake, key: str, storage_class: str) -> str:
+    lake.s3_client().put_object(
+        Bucket=lake.bucket,
+        Key=lake.root_in_bucket + key,
+        Body=gzip.compress(b'{"eventType": "Send"}\n', mtime=0),
+        StorageClass=storage_class,
+    )
+    return key
+
+
+def test_an_archived_day_fails_clearly_until_it_is_restored(s3_lake: Lake) -> None:
+    deep = put(s3_lake, "ses-events/2025/01/09/16/a.gz", "DEEP_ARCHIVE")
+    instant = put(s3_lake, "ses-events/2025/01/10/02/b.gz", "GLACIER_IR")
+    logs = put(s3_lake, "app-logs/2025-01-10/web/t/ecs/web/s/000000.gz", "DEEP_ARCHIVE")
+    put(s3_lake, "appdb/posts/dt=2025-01-10/part-00000.parquet", "STANDARD")
+    put(s3_lake, "ses-events/2025/02/01/00/other-day.gz", "DEEP_ARCHIVE")
+
+    with s3_lake.local_files([instant]) as paths:  # Instant Retrieval reads as it is
+        assert gzip.decompress(paths[0].read_bytes()).startswith(b'{"eventType"')
+    with (
+        pytest.raises(dg.Failure, match="is archived in S3 Glacier and must be restored") as failed,
+        s3_lake.local_files([instant, deep]),
+    ):
+        pass
+    assert failed.value.allow_retries is False and deep in str(failed.value.description)
+
+    s3 = s3_lake.s3_client()
+    prefixes = raw_prefixes(DAY, DAY)
+    result = restore(s3, s3_lake.bucket, s3_lake.root_in_bucket, prefixes, days=3)
+    root = s3_lake.root_in_bucket
+    assert sorted(result.requested) == sorted([root + deep, root + logs])
+    assert result.already_readable == 2  # the Instant Retrieval object and the export
+    head = s3.head_object(Bucket=s3_lake.bucket, Key=root + deep)
+    assert 'ongoing-request="false"' in head["Restore"]  # moto restores at once
+
+    with s3_lake.local_files([deep, logs]) as paths:
+        assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_a_range_of_days_reads_these_folders() -> None:
+    prefixes = raw_prefixes(date(2025, 1, 10), date(2025, 1, 11))
+    # Japan-time days start at 15:00 UTC the day before; lateness reaches into the next UTC day.
+    assert [p for p in prefixes if p.startswith("ses-events/")] == [
+        f"ses-events/2025/01/{d:02d}/" for d in (8, 9, 10, 11, 12)
+    ]
+    assert "app-logs/2025-01-10/" in prefixes and "app-logs/2025-01-12/" not in prefixes
+    assert "appdb/subscriptions/dt=2025-01-11/" in prefixes
