@@ -66,6 +66,10 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
         "secret: base64 WIF credential config (or key)",
         _ARN + r"secretsmanager:.+",
     ),
+    "APPDB_PASSWORD_SECRET_ARN": (
+        "secret: the app database's read-only password (only when it is read directly)",
+        _ARN + r"secretsmanager:.+",
+    ),
     "SLACK_WEBHOOK_SECRET_ARN": (
         "secret: Slack incoming-webhook URL for alerts",
         _ARN + r"secretsmanager:.+",

@@ -7,6 +7,9 @@ additions the deployment needs.
    explicit `ecs/cpu` / `ecs/memory` tags keeps them.
 2. The network placement (subnets, security groups) comes from `env:`-sourced config, since
    `run_task_kwargs` is passed through verbatim.
+3. Optional settings reach runs only where the daemon has them (`optional_env_vars`,
+   `optional_secrets`): EcsRunLauncher's own lists fail on a variable that is not set, and the
+   app database (extract/) is configured only where it is read.
 
 It is configured in the top-level dagster.yaml and runs inside the daemon, whose image holds
 this package.
@@ -14,10 +17,11 @@ this package.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import Field, Shape, StringSource
+from dagster import Array, Field, Shape, StringSource
 from dagster._core.launcher import LaunchRunContext
 from dagster_aws.ecs import EcsRunLauncher
 
@@ -25,7 +29,26 @@ from theletter_data.sizing import CPU_TAG, MEMORY_TAG, size_for
 
 
 class SizedEcsRunLauncher(EcsRunLauncher):
-    def __init__(self, inst_data: Any = None, network: Mapping[str, Any] | None = None, **kwargs):
+    def __init__(
+        self,
+        inst_data: Any = None,
+        network: Mapping[str, Any] | None = None,
+        optional_env_vars: Sequence[str] = (),
+        optional_secrets: Sequence[Mapping[str, str]] = (),
+        **kwargs: Any,
+    ):
+        kwargs["env_vars"] = [
+            *(kwargs.get("env_vars") or []),
+            *(name for name in optional_env_vars if os.environ.get(name)),
+        ]
+        kwargs["secrets"] = [
+            *(kwargs.get("secrets") or []),
+            *(
+                {"name": s["name"], "valueFrom": os.environ[s["value_from_env"]]}
+                for s in optional_secrets
+                if os.environ.get(s["value_from_env"])
+            ),
+        ]
         if network:
             kwargs["run_task_kwargs"] = {
                 **(kwargs.get("run_task_kwargs") or {}),
@@ -55,6 +78,18 @@ class SizedEcsRunLauncher(EcsRunLauncher):
                 ),
                 is_required=False,
                 description="awsvpc placement of run tasks (Fargate).",
+            ),
+            "optional_env_vars": Field(
+                Array(str),
+                is_required=False,
+                default_value=[],
+                description="Passed to runs when set in the launcher's environment.",
+            ),
+            "optional_secrets": Field(
+                Array(Shape({"name": str, "value_from_env": str})),
+                is_required=False,
+                default_value=[],
+                description="A secret for runs by the ARN in `value_from_env`, when set.",
             ),
         }
 

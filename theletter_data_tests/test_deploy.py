@@ -61,6 +61,9 @@ ROLE_OF_POLICY = {
     "daemon-task-role": "theletter-data-daemon",
     "run-task-role": "theletter-data-run",
     "github-deploy-role": "theletter-data-github-deploy",
+    # Attached besides the run and execution roles' own where the app database is read.
+    "appdb-extract-run-role": "theletter-data-run",
+    "appdb-extract-execution-role": "theletter-data-execution",
 }
 TRUST_OF_POLICY = {
     "execution-role": "execution-role-trust.json",
@@ -243,6 +246,9 @@ def deployment(moto_endpoint: str) -> Deployment:
         "DB_SUBNET_GROUP": f"{name}-db",
         "RDS_SG": groups["rds"],
     }
+    d.values["APPDB_PASSWORD_SECRET_ARN"] = secrets.create_secret(
+        Name=f"{name}/appdb", SecretString=f"secret-{uuid.uuid4().hex}"
+    )["ARN"]
     d.client("rds").create_db_subnet_group(
         DBSubnetGroupName=f"{name}-db", DBSubnetGroupDescription="private", SubnetIds=subnets
     )
@@ -726,11 +732,15 @@ def test_iam_accepts_every_policy_on_its_role(
     )
     for name, role in ROLE_OF_POLICY.items():
         trust = TRUST_OF_POLICY.get(name, "task-role-trust.json")
-        created = iam.create_role(
-            RoleName=role, AssumeRolePolicyDocument=json.dumps(deployment.render(f"iam/{trust}"))
-        )["Role"]["Arn"]
+        created = (
+            deployment.created_roles.get(role)
+            or iam.create_role(
+                RoleName=role,
+                AssumeRolePolicyDocument=json.dumps(deployment.render(f"iam/{trust}")),
+            )["Role"]["Arn"]
+        )
         arn = iam.create_policy(
-            PolicyName=f"{role}-{suffix}", PolicyDocument=json.dumps(policies[name])
+            PolicyName=f"{name}-{suffix}", PolicyDocument=json.dumps(policies[name])
         )["Policy"]["Arn"]
         iam.attach_role_policy(RoleName=role, PolicyArn=arn)
         stored = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
@@ -836,7 +846,7 @@ def test_the_execution_role_reads_exactly_the_secrets_the_tasks_use(
     assert used <= listed
     for name, policy in policies.items():
         touches = [a for s in policy["Statement"] for a in _listed(s["Action"])]
-        if name != "execution-role":
+        if not name.endswith("execution-role"):
             assert not [a for a in touches if a.lower().startswith("secretsmanager:")], name
 
 
@@ -1198,3 +1208,24 @@ def test_the_instance_database_is_multi_az_private_encrypted_and_backed_up(
         deployment.values["RDS_SG"]
     ]
     assert "MasterUserPassword" not in deployment.render("rds/dagster-postgres.json")
+
+
+def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
+    deployment: Deployment, policies: dict[str, dict[str, Any]]
+) -> None:
+    bucket = f"arn:aws:s3:::{deployment.values['LAKE_BUCKET']}"
+    writes = policies["appdb-extract-run-role"]
+    for key in (
+        "lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet",
+        "lake/appdb/_extract/subscriptions/dt=2026-11-20/changes-00001.parquet",
+    ):
+        for action in ("s3:PutObject", "s3:DeleteObject"):
+            assert allows(writes, action, f"{bucket}/{key}")
+    for key in ("lake/ses-events/2026/11/20/00/x.gz", "lake/serving/v1/manifest.json", "appdb/x"):
+        assert not allows(writes, "s3:PutObject", f"{bucket}/{key}")
+    password = policies["appdb-extract-execution-role"]
+    secret = deployment.values["APPDB_PASSWORD_SECRET_ARN"]
+    assert allows(password, "secretsmanager:GetSecretValue", secret)
+    assert not allows(
+        password, "secretsmanager:GetSecretValue", deployment.values["PG_PASSWORD_SECRET_ARN"]
+    )

@@ -208,3 +208,41 @@ def production_environment_values() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k.startswith("THELETTER_")}
+
+
+def test_the_app_database_settings_reach_runs_only_where_they_are_set(
+    production_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without THELETTER_APPDB_* the launcher passes nothing of them (and does not fail); with
+    them, runs get the connection settings and the password's secret by ARN."""
+
+    def run_container(instance: dg.DagsterInstance) -> dict:
+        task = launched_task(instance, create_run(instance, ["stg_subscriptions"]))
+        definition = boto3.client("ecs").describe_task_definition(
+            taskDefinition=task["taskDefinitionArn"]
+        )["taskDefinition"]
+        (container,) = definition["containerDefinitions"]
+        return container
+
+    with dg.DagsterInstance.from_config(str(REPOSITORY_ROOT)) as instance:
+        without = run_container(instance)
+    assert not [e for e in without["environment"] if e["name"].startswith("THELETTER_APPDB")]
+    assert "THELETTER_APPDB_PASSWORD" not in {s["name"] for s in without["secrets"]}
+
+    arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:appdb-AbCdEf"
+    settings = {
+        "THELETTER_APPDB_HOST": "app-replica.internal", "THELETTER_APPDB_PORT": "3306",
+        "THELETTER_APPDB_USER": "theletter_extract", "THELETTER_APPDB_DATABASE": "app",
+        "THELETTER_APPDB_PASSWORD_SECRET_ARN": arn,
+    }  # fmt: skip
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.from_config(str(REPOSITORY_ROOT)) as instance:
+        with_db = run_container(instance)
+    environment = {e["name"]: e["value"] for e in with_db["environment"]}
+    assert {k: environment[k] for k in settings if k in environment} == {
+        k: v for k, v in settings.items() if not k.endswith("_SECRET_ARN")
+    }
+    secrets = {s["name"]: s["valueFrom"] for s in with_db["secrets"]}
+    assert secrets["THELETTER_APPDB_PASSWORD"] == arn
+    assert arn not in environment.values()
