@@ -64,7 +64,7 @@ def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema(list(columns))
 
 
-S, T, B = pa.string(), _TIMESTAMP, pa.bool_()
+S, T, B = pa.string(), _TIMESTAMP, pa.bool_()  # the exports' three column types
 SOURCE_TABLES = {
     t.name: t
     for t in (

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -158,7 +159,8 @@ def _objects_of(
         raise dg.Failure(
             f"No `{staging.stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
             f"and {end:%Y-%m-%d %H:00} UTC, the arrival window of {day}: staging it would "
-            "publish a day without traffic. Check the Firehose delivery stream.",
+            "publish a day without any. Check the stream's producer (the Firehose delivery "
+            "stream, or the log export task).",
             allow_retries=True,
         )
     return objects
@@ -170,17 +172,8 @@ _Planned = tuple[date, list[LakeObject]]
 def _write_groups(
     planned: Sequence[_Planned], max_bytes: int, max_days: int
 ) -> Iterator[list[_Planned]]:
-    group: list[_Planned] = []
-    size = 0
-    for day, objects in planned:
-        day_bytes = sum(o.size for o in objects)
-        if group and (size + day_bytes > max_bytes or len(group) == max_days):
-            yield group
-            group, size = [], 0
-        group.append((day, objects))
-        size += day_bytes
-    if group:
-        yield group
+    sizes = [sum(o.size for o in objects) for _, objects in planned]
+    return _grouped(planned, sizes, max_bytes, max_days)
 
 
 class _Guard:
@@ -283,16 +276,27 @@ def _stream(guard: _Guard, table: Table, batches: Iterator[pa.RecordBatch]) -> p
 
 
 def _batches(objects: Sequence[LakeObject], max_bytes: int) -> Iterator[list[LakeObject]]:
-    batch: list[LakeObject] = []
-    size = 0
-    for obj in objects:
-        if batch and size + obj.size > max_bytes:
-            yield batch
-            batch, size = [], 0
-        batch.append(obj)
-        size += obj.size
-    if batch:
-        yield batch
+    return _grouped(objects, [o.size for o in objects], max_bytes)
+
+
+_Item = TypeVar("_Item")
+
+
+def _grouped(
+    items: Sequence[_Item], sizes: Sequence[int], max_bytes: int, max_items: int | None = None
+) -> Iterator[list[_Item]]:
+    """Consecutive items in groups of at most `max_bytes` (an item larger than that alone) and
+    `max_items`."""
+    group: list[_Item] = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if group and (total + size > max_bytes or len(group) == max_items):
+            yield group
+            group, total = [], 0
+        group.append(item)
+        total += size
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)
