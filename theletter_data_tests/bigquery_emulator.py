@@ -33,7 +33,6 @@ import ctypes
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from theletter_data_tests.ports import free_port
+
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
@@ -60,12 +61,6 @@ LOG_TAIL_LINES = 60
 
 class EmulatorError(RuntimeError):
     """The emulator could not be installed or did not come up."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -178,9 +173,9 @@ def _healthy(api_endpoint: str) -> bool:
 
 
 def _start_once(project: str, data_dir: Path, log_path: Path, timeout_s: float) -> BigQueryEmulator:
-    rest_port, grpc_port = _free_port(), _free_port()
+    rest_port, grpc_port = free_port(), free_port()
     while grpc_port == rest_port:
-        grpc_port = _free_port()
+        grpc_port = free_port()
     env = dict(os.environ)
     env.setdefault("BQEMU_LOG_LEVEL", "warning")
     started = time.monotonic()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from theletter_data_tests.ports import free_port
 
 DATABASE = "app"
 
@@ -35,12 +36,6 @@ class MariaDBServer:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[MariaDBServer]:
     server = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
@@ -55,7 +50,7 @@ def mariadb() -> Iterator[MariaDBServer]:
     data = Path(tempfile.mkdtemp(prefix="theletter-mariadb-"))
     if as_root:
         shutil.chown(data, "mysql", "mysql")
-    port, sock = _free_port(), str(data / "server.sock")
+    port, sock = free_port(), str(data / "server.sock")
     subprocess.run(
         [install, "--no-defaults", f"--datadir={data}/db", f"--user={user}",
          "--auth-root-authentication-method=socket", "--skip-test-db"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from theletter_data_tests.ports import free_port
 
 USER = "dagster"
 DATABASE = "dagster"
@@ -42,12 +43,6 @@ def _bindir() -> Path:
     return Path(found).resolve().parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     bindir = _bindir()
@@ -56,7 +51,7 @@ def postgres() -> Iterator[PostgresServer]:
     data = Path(tempfile.mkdtemp(prefix="theletter-pg-"))
     if as_root:
         shutil.chown(data, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)
