@@ -1,6 +1,9 @@
 # theletter-data's image: one image for every service (code server, webserver, daemon) and for
 # every run, which the run launcher starts from the code server's DAGSTER_CURRENT_IMAGE.
-FROM python:3.11-slim
+# Reproducible: the base by digest, every Python package from requirements.lock by hash
+# (deploy/README.md, "The image": how the digest was chosen, how to move it and the lock).
+# python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -10,19 +13,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/theletter
 
-# Dependency layer: rebuilt only when pyproject.toml changes.
-COPY pyproject.toml README.md ./
-RUN mkdir theletter_data && touch theletter_data/__init__.py \
-    && pip install . \
-    && pip uninstall --yes theletter-data \
-    && rm -rf theletter_data build
+# Dependency layer: the lock alone (rebuilt only when it changes), every file hash-checked,
+# wheels only. It also pins the build backend the code layer uses.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps --only-binary :all: -r requirements.lock
 
-# Code layer.
+# Code layer: the project itself, without dependencies and without fetching a build backend.
+COPY pyproject.toml README.md ./
 COPY theletter_data ./theletter_data
 COPY workspace.yaml dagster.yaml ./
 # The webserver and daemon load the code server over gRPC through this workspace.
 COPY deploy/workspace.yaml ./deploy/
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
+    && rm -rf build theletter_data.egg-info \
     && useradd --create-home --uid 10001 dagster \
     && mkdir -p "$DAGSTER_HOME" \
     && cp dagster.yaml "$DAGSTER_HOME/" \
