@@ -527,13 +527,22 @@ def test_each_service_registers_on_ecs_as_a_small_fargate_task(
     }
     # The command is one the installed Dagster CLI accepts, with the image's paths.
     program, command, expected = COMMANDS[service]
-    assert c["command"][: len(program)] == program
-    args = [a.replace(IMAGE_WORKDIR, str(ROOT)) for a in c["command"][len(program) :]]
+    line = c["command"]
+    if service == "code-server":  # under a stop guard that ends before ECS's SIGKILL
+        kill_after = int(line[1].removeprefix("--kill-after="))
+        assert line[:3] == ["timeout", f"--kill-after={kill_after}", "0"]
+        assert kill_after < c["stopTimeout"]
+        line = line[3:]
+    assert line[: len(program)] == program
+    args = [a.replace(IMAGE_WORKDIR, str(ROOT)) for a in line[len(program) :]]
     parsed = command.make_context(program[-1], args).params
     assert {k: parsed[k] for k in expected} == expected
     ports = [(p["containerPort"], p["protocol"]) for p in c.get("portMappings", [])]
     assert ports == {"code-server": [(4000, "tcp")], "webserver": [(3000, "tcp")]}.get(service, [])
 
+    # Explicit, never ECS's default: SIGTERM, then SIGKILL this many seconds later (Fargate
+    # allows up to 120). test_service_stop.py stops the code server well within it.
+    assert c["stopTimeout"] == {"code-server": 30, "webserver": 30, "daemon": 60}[service]
     check = c["healthCheck"]["command"]
     assert check[0] == "CMD" and c["healthCheck"]["startPeriod"] <= 300
     if service == "code-server":
