@@ -55,7 +55,11 @@ REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's account
 SERVICES = ("code-server", "webserver", "daemon")
 ROLE_OF_POLICY = {
-    "execution-role": "theletter-data-execution",
+    # One execution role per service and one for run tasks: each reads only its own secrets.
+    "code-server-execution-role": "theletter-data-code-server-execution",
+    "webserver-execution-role": "theletter-data-webserver-execution",
+    "daemon-execution-role": "theletter-data-daemon-execution",
+    "run-execution-role": "theletter-data-run-execution",
     "code-server-task-role": "theletter-data-code-server",
     "webserver-task-role": "theletter-data-webserver",
     "daemon-task-role": "theletter-data-daemon",
@@ -63,10 +67,13 @@ ROLE_OF_POLICY = {
     "github-deploy-role": "theletter-data-github-deploy",
     # Attached besides the run and execution roles' own where the app database is read.
     "appdb-extract-run-role": "theletter-data-run",
-    "appdb-extract-execution-role": "theletter-data-execution",
+    "appdb-extract-execution-role": "theletter-data-run-execution",
 }
+EXECUTION_POLICIES = tuple(  # each execution role's own policy
+    p for p in ROLE_OF_POLICY if p.endswith("-execution-role") and not p.startswith("appdb-")
+)
 TRUST_OF_POLICY = {
-    "execution-role": "execution-role-trust.json",
+    **{p: "execution-role-trust.json" for p in EXECUTION_POLICIES},
     "github-deploy-role": "github-oidc-trust.json",
 }
 SECRET_VARIABLES = ("DAGSTER_PG_PASSWORD", "THELETTER_PSEUDONYM_KEY", "THELETTER_GCP_CREDENTIALS")
@@ -511,7 +518,7 @@ def test_each_service_registers_on_ecs_as_a_small_fargate_task(
     assert definition["networkMode"] == "awsvpc"
     assert int(definition["memory"]) in FARGATE_SIZES[int(definition["cpu"])]
     roles = f"arn:aws:iam::{ACCOUNT}:role/theletter-data-"
-    assert definition["executionRoleArn"] == f"{roles}execution"
+    assert definition["executionRoleArn"] == f"{roles}{service}-execution"
     assert definition["taskRoleArn"] == f"{roles}{service}"
 
     c = container(definition)
@@ -759,13 +766,14 @@ def test_iam_accepts_every_policy_on_its_role(
     for service, definition in task_definitions.items():
         assert definition["taskRoleArn"] == deployment.created_roles[f"theletter-data-{service}"]
         assert (
-            definition["executionRoleArn"] == deployment.created_roles["theletter-data-execution"]
+            definition["executionRoleArn"]
+            == deployment.created_roles[f"theletter-data-{service}-execution"]
         )
     daemon = environment(task_definitions["daemon"])
     assert daemon["THELETTER_ECS_TASK_ROLE_ARN"] == deployment.created_roles["theletter-data-run"]
     assert (
         daemon["THELETTER_ECS_EXECUTION_ROLE_ARN"]
-        == deployment.created_roles["theletter-data-execution"]
+        == deployment.created_roles["theletter-data-run-execution"]
     )
 
 
@@ -830,47 +838,99 @@ def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
             "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
         }
         assert sorted(r.rsplit("/", 1)[1] for r in statement["Resource"]) == sorted(
-            ["theletter-data-execution", passed]
+            [f"{passed}-execution", passed]
         )
 
 
-def test_the_execution_role_reads_exactly_the_secrets_the_tasks_use(
+OPTIONAL_POLICIES = {"appdb-extract-run-role", "appdb-extract-execution-role"}
+
+
+def role_policy(
+    policies: Mapping[str, dict[str, Any]], role_arn: str, optional: bool = False
+) -> dict[str, Any]:
+    """Every statement of the policies attached to a role (`optional`: also those attached
+    only where the app database is read), as one policy for the evaluator."""
+    role = role_arn.rsplit("/", 1)[1]
+    attached = [
+        name
+        for name, owner in ROLE_OF_POLICY.items()
+        if owner == role and (optional or name not in OPTIONAL_POLICIES)
+    ]
+    assert attached, f"no policy is attached to {role}"
+    return {"Statement": [s for name in attached for s in policies[name]["Statement"]]}
+
+
+def readable_secrets(policy: Mapping[str, Any], deployment: Deployment) -> set[str]:
+    """Which of the deployment's secrets the evaluator lets this policy read."""
+    every = {v for k, v in deployment.values.items() if k.endswith("_SECRET_ARN")}
+    return {arn for arn in every if allows(policy, "secretsmanager:GetSecretValue", arn)}
+
+
+def run_task_secrets(daemon: Mapping[str, str], optional: bool = False) -> dict[str, str]:
+    """The secrets dagster.yaml's launcher, in the daemon, gives every run task (by ARN)."""
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())["run_launcher"]["config"]
+    found = {s["name"]: daemon[s["valueFrom"]["env"]] for s in config["secrets"]}
+    for s in config.get("optional_secrets", []) if optional else []:
+        found[s["name"]] = daemon[s["value_from_env"]]
+    return found
+
+
+def test_each_execution_role_reads_only_its_own_task_s_secrets(
     deployment: Deployment,
     policies: dict[str, dict[str, Any]],
     task_definitions: dict[str, dict[str, Any]],
 ) -> None:
-    used = set().union(*(set(secrets(d).values()) for d in task_definitions.values()))
-    # Run tasks: the daemon's launcher puts these three ARNs in every run task definition.
+    """ECS fetches a task's `secrets` with the task's execution role: each service's role, and
+    the run tasks' (named by the daemon's launcher), may read exactly the secrets of its own
+    task definition; the webserver's none of the pipeline's, the daemon's none of the runs'."""
+    v = deployment.values
     daemon = environment(task_definitions["daemon"])
-    used |= {daemon[f"{name}_SECRET_ARN"] for name in SECRET_VARIABLES}
-    readable = {
-        resource
-        for statement in policies["execution-role"]["Statement"]
-        if "secretsmanager:GetSecretValue" in _listed(statement["Action"])
-        for resource in _listed(statement["Resource"])
+    tasks = {
+        service: (definition["executionRoleArn"], set(secrets(definition).values()))
+        for service, definition in task_definitions.items()
     }
-    assert readable == used
-    assert len(used) == 4
+    tasks["run"] = (
+        daemon["THELETTER_ECS_EXECUTION_ROLE_ARN"],
+        set(run_task_secrets(daemon).values()),
+    )
+    roles = {role for role, _ in tasks.values()}
+    assert len(roles) == 4, "the services and the run tasks share an execution role"
+    for task, (role, needed) in tasks.items():
+        assert readable_secrets(role_policy(policies, role), deployment) == needed, task
+    assert tasks["webserver"][1] == tasks["daemon"][1] == {v["PG_PASSWORD_SECRET_ARN"]}
+    assert tasks["code-server"][1] == {v["PG_PASSWORD_SECRET_ARN"], v["SLACK_WEBHOOK_SECRET_ARN"]}
+    assert tasks["run"][1] == {
+        v["PG_PASSWORD_SECRET_ARN"], v["PSEUDONYM_KEY_SECRET_ARN"], v["GCP_CREDENTIALS_SECRET_ARN"]
+    }  # fmt: skip
+    # Where the app database is read, its password goes to run tasks, and only to them.
+    with_appdb = {**daemon, "THELETTER_APPDB_PASSWORD_SECRET_ARN": v["APPDB_PASSWORD_SECRET_ARN"]}
+    for task, (role, needed) in tasks.items():
+        if task == "run":
+            needed = set(run_task_secrets(with_appdb, optional=True).values())
+            assert v["APPDB_PASSWORD_SECRET_ARN"] in needed
+        readable = readable_secrets(role_policy(policies, role, optional=True), deployment)
+        assert readable == needed, task
     listed = {s["ARN"] for s in deployment.client("secretsmanager").list_secrets()["SecretList"]}
-    assert used <= listed
+    assert set().union(*(needed for _, needed in tasks.values())) <= listed
     for name, policy in policies.items():
         touches = [a for s in policy["Statement"] for a in _listed(s["Action"])]
         if not name.endswith("execution-role"):
             assert not [a for a in touches if a.lower().startswith("secretsmanager:")], name
 
 
-def test_the_execution_role_pulls_from_the_repository_and_logs_to_the_group(
+def test_every_execution_role_pulls_from_the_repository_and_logs_to_the_group(
     deployment: Deployment, policies: dict[str, dict[str, Any]]
 ) -> None:
-    policy = policies["execution-role"]
     image = deployment.repository_arn
-    for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
-        assert allows(policy, action, image)
-        assert not allows(policy, action, image.replace("/data", "/other"))
     stream = f"{deployment.log_group_arn.removesuffix(':*')}:log-stream:run_x/run/abc"
-    assert allows(policy, "logs:PutLogEvents", stream)
-    assert allows(policy, "logs:CreateLogStream", deployment.log_group_arn)
-    assert not allows(policy, "logs:PutLogEvents", stream.replace("/ecs/", "/other/"))
+    for name in EXECUTION_POLICIES:
+        policy = policies[name]
+        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+            assert allows(policy, action, image), name
+            assert not allows(policy, action, image.replace("/data", "/other")), name
+        assert allows(policy, "logs:PutLogEvents", stream), name
+        assert allows(policy, "logs:CreateLogStream", deployment.log_group_arn), name
+        assert not allows(policy, "logs:PutLogEvents", stream.replace("/ecs/", "/other/")), name
 
 
 def test_the_daemon_launches_and_the_webserver_stops_runs_within_their_policies(
@@ -914,11 +974,13 @@ def test_the_daemon_launches_and_the_webserver_stops_runs_within_their_policies(
             == environment(task_definitions["code-server"])["DAGSTER_CURRENT_IMAGE"]
         )
         assert definition["taskRoleArn"].endswith(":role/theletter-data-run")
-        # ECS, as the execution role, can start it: its three secrets, its log stream.
-        execution = policies["execution-role"]
-        run_secrets = [s["valueFrom"] for s in container(definition)["secrets"]]
+        # ECS, as the runs' own execution role, can start it: its three secrets and no other,
+        # its log stream.
+        assert definition["executionRoleArn"].endswith(":role/theletter-data-run-execution")
+        execution = role_policy(policies, definition["executionRoleArn"])
+        run_secrets = {s["valueFrom"] for s in container(definition)["secrets"]}
         assert len(run_secrets) == 3
-        assert all(allows(execution, "secretsmanager:GetSecretValue", a) for a in run_secrets)
+        assert readable_secrets(execution, deployment) == run_secrets
         log_options = container(definition)["logConfiguration"]["options"]
         group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{log_options['awslogs-group']}"
         assert allows(execution, "logs:PutLogEvents", f"{group_arn}:log-stream:run_x/run/y")
@@ -1071,7 +1133,7 @@ def test_the_lake_is_read_only_except_serving(
     ]
     for policy in (run, code_server):
         assert refused(policy, elsewhere) == elsewhere
-    for name in ("webserver-task-role", "daemon-task-role", "execution-role"):
+    for name in ("webserver-task-role", "daemon-task-role", *EXECUTION_POLICIES):
         assert not allows(policies[name], "s3:GetObject", f"{bucket}/{raw[0]}")
 
 
