@@ -1281,6 +1281,37 @@ def test_the_instance_database_is_multi_az_private_encrypted_and_backed_up(
     assert "MasterUserPassword" not in deployment.render("rds/dagster-postgres.json")
 
 
+def test_the_instance_database_is_pinned_sized_and_grows_by_itself(
+    deployment: Deployment,
+) -> None:
+    """The engine version is pinned (and not moved by RDS behind the file's back), is the major
+    version the tests' PostgreSQL runs, and storage grows by itself up to a ceiling; the size
+    is the one deploy/README.md derives from the measured load."""
+    spec = deployment.render("rds/dagster-postgres.json")
+    major, minor = spec["EngineVersion"].split(".")
+    assert minor.isdigit() and spec["AutoMinorVersionUpgrade"] is False
+    tests_server = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    assert tests_server, "the tests' PostgreSQL is not installed"
+    assert major == tests_server[-1].parents[1].name
+    assert spec["MaxAllocatedStorage"] >= 5 * spec["AllocatedStorage"]
+    rds = deployment.client("rds")
+    spec["DBInstanceIdentifier"] += "-sized"
+    created = rds.create_db_instance(**spec)["DBInstance"]
+    assert created["EngineVersion"] == spec["EngineVersion"]
+    assert created["MaxAllocatedStorage"] == spec["MaxAllocatedStorage"]
+    assert created["DBInstanceClass"] == spec["DBInstanceClass"]
+    section = (DEPLOY / "README.md").read_text().split("\n## The instance database")[1]
+    section = section.split("\n## ")[0]
+    for figure in (
+        spec["DBInstanceClass"],
+        f"`EngineVersion` {spec['EngineVersion']}",
+        f"`MaxAllocatedStorage` {spec['MaxAllocatedStorage']}",
+        "223 rows",  # test_instance_database_load.py measures these
+        "30 rows",
+    ):
+        assert figure in section, figure
+
+
 def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
     deployment: Deployment, policies: dict[str, dict[str, Any]]
 ) -> None:
