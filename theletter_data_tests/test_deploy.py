@@ -650,6 +650,27 @@ def test_each_process_has_what_the_production_instance_reads(
         }
 
 
+def test_the_readme_documents_every_variable_the_deployment_sets_or_reads(
+    task_definitions: dict[str, dict[str, Any]],
+) -> None:
+    """The README's environment table names every variable dagster.yaml reads (`env:`, the
+    launcher's forwarded and optional variables and secrets, `value_from_env`) and every one a
+    task definition sets."""
+    instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    launcher = instance["run_launcher"]["config"]
+    names = _env_references(instance) | set(launcher["env_vars"])
+    names |= set(launcher.get("optional_env_vars", []))
+    for key in ("secrets", "optional_secrets"):
+        names |= {s["name"] for s in launcher.get(key, [])}
+    names |= {s["value_from_env"] for s in launcher.get("optional_secrets", [])}
+    for definition in task_definitions.values():
+        names |= set(environment(definition)) | set(secrets(definition))
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("\n## Environments and configuration")[1].split("\n## ")[0]
+    assert "THELETTER_APPDB_PASSWORD_SECRET_ARN" in names
+    assert sorted(n for n in names if f"`{n}`" not in table) == []
+
+
 def test_the_workspace_points_at_the_code_server_by_its_cloud_map_name(
     deployment: Deployment,
 ) -> None:
