@@ -1,5 +1,6 @@
-"""The code server stops within ECS's stopTimeout: started exactly as the image runs it (the
-Dockerfile's ENTRYPOINT + CMD and ENV, the production settings), sent a real SIGTERM.
+"""The services stop within ECS's stopTimeout, sent a real SIGTERM: the code server started
+exactly as the image runs it (the Dockerfile's ENTRYPOINT + CMD and ENV, the production
+settings), the webserver and the daemon by their task definitions' commands.
 
 ECS stops a task with SIGTERM, waits the container's `stopTimeout`, then SIGKILLs it. Two
 things kept the code server alive far longer than that:
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,9 @@ import pytest
 
 from theletter_data_tests.dockerfile import ROOT, image_command, image_environment
 from theletter_data_tests.ports import free_port
+from theletter_data_tests.test_production_instance import (  # noqa: F401 (a fixture)
+    production_environment,
+)
 
 BIN = Path(sys.executable).parent  # the venv's dagster CLI stands for the image's
 STOP_TIMEOUT = json.loads((ROOT / "deploy/ecs/code-server.json").read_text())[
@@ -71,7 +77,7 @@ def s3_that_hangs() -> Iterator[Blackhole]:
 
 
 @dataclass
-class CodeServer:
+class Service:
     process: subprocess.Popen[bytes]
     port: int
     environment: dict[str, str]
@@ -101,7 +107,7 @@ class CodeServer:
         return left
 
     def group_alive(self, wait: float = 5.0) -> bool:
-        """Whether a process of the server's group (its `dagster api grpc` child) still lives
+        """Whether a process of the group (the code server's `dagster api grpc` child) still lives
         after `wait` seconds (killed children are reaped by init a moment after the leader)."""
         deadline = time.monotonic() + wait
         while True:
@@ -149,10 +155,10 @@ def _with_port(command: list[str], port: int) -> list[str]:
 @pytest.fixture
 def start_code_server(
     tmp_path: Path, s3_that_hangs: Blackhole
-) -> Iterator[Callable[[bool], CodeServer]]:
-    started: list[CodeServer] = []
+) -> Iterator[Callable[[bool], Service]]:
+    started: list[Service] = []
 
-    def start(sigint_ignored: bool) -> CodeServer:
+    def start(sigint_ignored: bool) -> Service:
         port = free_port()
         environment = _environment(tmp_path, s3_that_hangs.port)
         log = tmp_path / "code-server.log"
@@ -169,7 +175,7 @@ def start_code_server(
             preexec_fn=inherit,
             start_new_session=True,
         )
-        server = CodeServer(process, port, environment, log)
+        server = Service(process, port, environment, log)
         started.append(server)
         deadline = time.monotonic() + 180
         while not _serving(port):  # the container's health check command
@@ -202,7 +208,7 @@ def test_the_image_runs_the_code_server_under_a_stop_guard() -> None:
 
 @pytest.mark.parametrize("sigint_ignored", [False, True], ids=["sigint-default", "sigint-ignored"])
 def test_an_idle_code_server_stops_on_sigterm(
-    start_code_server: Callable[[bool], CodeServer], sigint_ignored: bool
+    start_code_server: Callable[[bool], Service], sigint_ignored: bool
 ) -> None:
     server = start_code_server(sigint_ignored)
     elapsed = server.stop()
@@ -212,7 +218,7 @@ def test_an_idle_code_server_stops_on_sigterm(
 
 
 def test_a_code_server_with_a_sensor_stuck_on_s3_stops_within_the_stop_timeout(
-    start_code_server: Callable[[bool], CodeServer], s3_that_hangs: Blackhole, tmp_path: Path
+    start_code_server: Callable[[bool], Service], s3_that_hangs: Blackhole, tmp_path: Path
 ) -> None:
     """The daemon's call (a sensor tick, here `dagster sensor preview`, the same RPC) is in the
     server, blocked on an S3 that never answers, when ECS sends SIGTERM (a deploy)."""
@@ -240,3 +246,67 @@ def test_a_code_server_with_a_sensor_stuck_on_s3_stops_within_the_stop_timeout(
     # fixture kills it). Either the server gave up on it (exit 0 after the grace period) or
     # `timeout` killed the whole group at --kill-after (-9).
     assert server.process.returncode in (0, -signal.SIGKILL), server.log.read_text()[-3000:]
+
+
+def _task_container(service: str) -> dict[str, object]:
+    definition = json.loads((ROOT / f"deploy/ecs/{service}.json").read_text())
+    (container,) = definition["containerDefinitions"]
+    return container
+
+
+@pytest.mark.parametrize("service", ["webserver", "daemon"])
+@pytest.mark.usefixtures("production_environment")  # PostgreSQL, moto, the launcher's settings
+def test_the_webserver_and_the_daemon_stop_well_within_their_stop_timeouts(
+    service: str, tmp_path: Path
+) -> None:
+    """Their task definitions' commands, with the production dagster.yaml (PostgreSQL, the ECS
+    launcher on moto) in DAGSTER_HOME as the image installs it, serving, then SIGTERM."""
+    container = _task_container(service)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    command = [str(a).replace("/opt/theletter", str(ROOT)) for a in container["command"]]
+    port = free_port()
+    if service == "webserver":
+        command[command.index("-p") + 1] = str(port)
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+        **image_environment(),
+        "DAGSTER_HOME": str(home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    log = tmp_path / f"{service}.log"
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = Service(process, port, environment, log)
+    try:
+        deadline = time.monotonic() + 180
+        while not _ready(service, port, environment):  # the health check of its task definition
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"the {service} never became healthy"
+            time.sleep(1)
+        elapsed = server.stop()
+    finally:
+        if server.group_alive(wait=0):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert elapsed < container["stopTimeout"] / 3, log.read_text()[-3000:]  # type: ignore[operator]
+    assert process.returncode == 0, log.read_text()[-3000:]
+    assert not server.group_alive(), server.group()
+
+
+def _ready(service: str, port: int, environment: dict[str, str]) -> bool:
+    if service == "webserver":
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                return True
+        except OSError:
+            return False
+    check = [str(BIN / "dagster-daemon"), "liveness-check"]
+    return subprocess.run(check, env=environment, capture_output=True).returncode == 0
