@@ -159,29 +159,60 @@ def copy_sources(text: str) -> list[str]:
     ]
 
 
+LOCAL_STATE = (
+    ".venv/bin/python",
+    "data/lake/ses-events/2026/11/20/00/x.gz",
+    "data/warehouse.duckdb",
+    "dagster_home/dagster.yaml",
+    "dagster_home/storage/runs.db",
+    ".git/HEAD",
+    ".git",
+    "production.env",
+    "theletter_data/__pycache__",
+    "theletter_data/__pycache__/definitions.cpython-311.pyc",
+    "theletter_data_tests/test_image.py",
+)
+
+
+def context_problems(patterns: list[str], dockerfile_text: str) -> list[str]:
+    """Every COPY source exists and is in the build context; local state is not."""
+    problems = []
+    for source in copy_sources(dockerfile_text):
+        if not (ROOT / source).exists():
+            problems.append(f"COPY {source}: no such file")
+        elif ignored(source, patterns):
+            problems.append(f"COPY {source}: left out of the context")
+    for path in ("theletter_data/definitions.py", "theletter_data/staging/email_events.sql"):
+        if (ROOT / path).exists() and ignored(path, patterns):
+            problems.append(f"{path}: left out of the context")
+    problems += [f"{path} is in the context" for path in LOCAL_STATE if not ignored(path, patterns)]
+    return problems
+
+
 def test_the_build_context_holds_what_the_image_copies_and_not_local_state() -> None:
     patterns = (ROOT / ".dockerignore").read_text().splitlines()
-    sources = copy_sources(DOCKERFILE.read_text())
-    assert {"requirements.lock", "pyproject.toml", "README.md", "theletter_data"} <= set(sources)
-    for source in sources:
-        assert (ROOT / source).exists(), source
-        assert not ignored(source, patterns), f"COPY {source}: left out of the context"
-    for path in ("theletter_data/definitions.py", "theletter_data/staging/email_events.sql"):
-        if (ROOT / path).exists():
-            assert not ignored(path, patterns), path
-    for path in (
-        ".venv/bin/python",
-        "data/lake/ses-events/2026/11/20/00/x.gz",
-        "data/warehouse.duckdb",
-        "dagster_home/dagster.yaml",
-        "dagster_home/storage/runs.db",
-        ".git/HEAD",
-        ".git",
-        "production.env",
-        "theletter_data/__pycache__/definitions.cpython-311.pyc",
-        "theletter_data_tests/test_image.py",
-    ):
-        assert ignored(path, patterns), path
+    dockerfile = DOCKERFILE.read_text()
+    assert {"requirements.lock", "pyproject.toml", "README.md", "theletter_data"} <= set(
+        copy_sources(dockerfile)
+    )
+    assert context_problems(patterns, dockerfile) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "caught"),
+    [
+        (("*", None), ".venv/bin/python is in the context"),  # no default exclusion
+        (("!theletter_data", None), "COPY theletter_data: left out of the context"),
+        (("**/__pycache__", None), "theletter_data/__pycache__ is in the context"),
+        (("**/*.pyc", "!*.env"), "production.env is in the context"),
+    ],
+)
+def test_a_broken_dockerignore_is_caught(change: tuple[str, str | None], caught: str) -> None:
+    patterns = (ROOT / ".dockerignore").read_text().splitlines()
+    assert change[0] in patterns
+    broken = [change[1] if p == change[0] else p for p in patterns if p != change[0] or change[1]]
+    problems = context_problems(broken, DOCKERFILE.read_text())
+    assert any(caught in p for p in problems), problems
 
 
 def test_the_dockerignore_matcher_follows_docker_s_rules() -> None:
