@@ -1,5 +1,5 @@
 """`theletter-data`: the platform's commands (`demo`, `generate`, `preview`, `trace`,
-`restore-archived`, `benchmark`)."""
+`restore-archived`, `benchmark`, `bigquery-setup`)."""
 
 from __future__ import annotations
 
@@ -75,8 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
     )
 
+    commands.add_parser(
+        "bigquery-setup",
+        help="Create the production BigQuery datasets (one per layer) if missing. Run once per "
+        "deployment by an administrator with their own credentials: runs cannot create "
+        "datasets (deploy/README.md, BigQuery side).",
+    )
+
     args = parser.parse_args(argv)
     settings = load_settings()
+    if args.command == "bigquery-setup":
+        return _bigquery_setup(settings)
     if args.command == "benchmark":
         from pathlib import Path
 
@@ -177,6 +186,34 @@ def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
         f"readable as they are. Stage the days once S3 reports the restores done ({args.tier}: "
         f"{'up to 48 h' if args.tier == 'Bulk' else 'up to 12 h'}); copies stay {args.days} days."
     )
+    return 0
+
+
+def _bigquery_setup(settings: Settings) -> int:
+    from theletter_data.definitions import build_definitions
+    from theletter_data.resources import resources_for
+    from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
+
+    configured = resources_for(settings)["warehouse"]
+    if not isinstance(configured, BigQueryWarehouse):
+        print(
+            "bigquery-setup creates the production datasets: run it with "
+            "THELETTER_ENV=production and the THELETTER_BIGQUERY_* settings.",
+            file=sys.stderr,
+        )
+        return 2
+    # Every table asset names its `layer.table`; each layer is a dataset.
+    layers = sorted(
+        {
+            str(node.metadata["dagster/table_name"]).split(".")[0]
+            for node in build_definitions(settings).resolve_asset_graph().asset_nodes
+            if "dagster/table_name" in node.metadata
+        }
+    )
+    warehouse = configured.process_config_and_initialize()  # resolves the EnvVar settings
+    for dataset, created in warehouse.create_datasets(layers).items():
+        print(f"{dataset}: {'created' if created else 'exists'} ({warehouse.location})")
+    print("Grant the run identity roles/bigquery.dataEditor on each dataset (deploy/README.md).")
     return 0
 
 

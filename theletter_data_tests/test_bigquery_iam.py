@@ -1,17 +1,21 @@
-"""BigQuery's permissions, checked offline: the one role table (bigquery_iam.json) holds what
-Google documents; the IAM proxy in front of the emulator grants exactly it and refuses the rest
-in BigQuery's own words."""
+"""BigQuery's permissions, checked offline: the one role table (bigquery_iam.json) is the one
+deploy/README.md states; the IAM proxy in front of the emulator grants exactly it and refuses
+the rest in BigQuery's own words; the setup command creates the datasets as the administrator,
+which the run identity cannot."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from google.api_core import exceptions
 from google.cloud import bigquery
 
+from theletter_data.cli import main
 from theletter_data_tests.bigquery_deployment import deployed_bigquery
 from theletter_data_tests.bigquery_iam_proxy import (
     BadQuery,
@@ -21,6 +25,45 @@ from theletter_data_tests.bigquery_iam_proxy import (
     load_iam,
     query_checks,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bigquery_side() -> str:
+    text = (ROOT / "deploy" / "README.md").read_text()
+    return text.split("## BigQuery side (GCP)", 1)[1].split("\n## ", 1)[0]
+
+
+def test_deploy_readme_grants_exactly_the_roles_of_the_iam_file() -> None:
+    stated = set()
+    for identity, role, scope in re.findall(
+        r"^\| `(\w+)` \| [^|]+ \| `(roles/[\w.]+)` \| ([^|]+) \|$", _bigquery_side(), re.M
+    ):
+        layers = tuple(re.findall(r"`<prefix>(\w+)`", scope))
+        stated.add((identity, role, layers or "project"))
+    expected = {
+        (
+            identity,
+            grant["role"],
+            tuple(grant["layers"]) if grant["on"] == "datasets" else "project",
+        )
+        for identity, who in load_iam()["identities"].items()
+        if identity in {"run", "setup"}
+        for grant in who["grants"]
+    }
+    assert stated == expected
+    assert len(stated) == 3
+
+
+def test_every_bigquery_role_the_documents_name_is_in_the_iam_file() -> None:
+    text = (ROOT / "README.md").read_text() + (ROOT / "deploy" / "README.md").read_text()
+    named = set(re.findall(r"roles/bigquery\.\w+", text))
+    assert named == set(load_iam()["roles"])
+    # The dashboard readers' grants, as README.md states them.
+    grants = load_iam()["identities"]["dashboard_readers"]["grants"]
+    readers = {(g["role"], tuple(g.get("layers", ()))) for g in grants}
+    assert readers == {("roles/bigquery.jobUser", ()), ("roles/bigquery.dataViewer", ("metrics",))}
+    assert "`roles/bigquery.dataViewer`\n  on the `<prefix>metrics` dataset only" in text
 
 
 def test_the_role_table_holds_what_google_documents() -> None:
@@ -149,3 +192,54 @@ def test_query_checks_are_not_fooled_by_names_comments_or_case() -> None:
     assert query_checks("select * from lonely", "p", "d") == [
         ("bigquery.tables.getData", Resource("p", "d", "lonely"))
     ]
+
+
+# --- the setup command ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def production_env(bigquery_emulator, monkeypatch):  # type: ignore[no-untyped-def]
+    with deployed_bigquery(bigquery_emulator, set_up=False) as deployment:
+        for key, value in {
+            "THELETTER_ENV": "production",
+            "THELETTER_BIGQUERY_PROJECT": deployment.project,
+            "THELETTER_BIGQUERY_LOCATION": "asia-northeast1",
+            "THELETTER_BIGQUERY_DATASET_PREFIX": deployment.dataset_prefix,
+            "THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED": str(2**30),
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("THELETTER_GCP_CREDENTIALS", raising=False)
+        yield deployment, monkeypatch
+
+
+def test_bigquery_setup_creates_each_layers_dataset_once(production_env, capsys) -> None:
+    deployment, monkeypatch = production_env
+    monkeypatch.setenv("THELETTER_BIGQUERY_API_ENDPOINT", deployment.setup_proxy.url)
+    assert main(["bigquery-setup"]) == 0
+    assert main(["bigquery-setup"]) == 0
+    out = capsys.readouterr().out
+    for layer in ("metrics", "staging"):
+        dataset = f"{deployment.project}.{deployment.dataset_prefix}{layer}"
+        assert f"{dataset}: created (asia-northeast1)" in out
+        assert f"{dataset}: exists (asia-northeast1)" in out
+    assert deployment.setup_proxy.checked()["bigquery.datasets.create"] == 2
+    assert deployment.setup_proxy.refused() == []
+
+
+def test_bigquery_setup_as_the_run_identity_is_refused_and_says_why(production_env) -> None:
+    from theletter_data.resources.bigquery_errors import AccessDenied
+
+    deployment, monkeypatch = production_env
+    monkeypatch.setenv("THELETTER_BIGQUERY_API_ENDPOINT", deployment.run_proxy.url)
+    with pytest.raises(AccessDenied) as refused:
+        main(["bigquery-setup"])
+    # Reading a dataset that does not exist is refused too: the run identity's dataset grant
+    # does not exist either. The message names the permission and the roles that hold it.
+    assert "bigquery.datasets.get" in str(refused.value)
+    assert "roles/bigquery.dataEditor" in str(refused.value)
+
+
+def test_bigquery_setup_needs_the_production_environment(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("THELETTER_ENV", "local")
+    assert main(["bigquery-setup"]) == 2
+    assert "THELETTER_ENV=production" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Both warehouses: partition replacement is atomic, scoped and confined to its window; SQL
-written for BigQuery runs on both. Then what only one of them has: DuckDB's file lock, and
-BigQuery's partitioned, clustered tables loaded by Parquet load jobs."""
+written for BigQuery runs on both. Then what only one of them has: DuckDB's file lock;
+BigQuery's partitioned, clustered tables loaded by Parquet load jobs, written with nothing but
+the run identity's roles (every call checked by the IAM proxy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.tables import Column, Table
+from theletter_data_tests.bigquery_deployment import deployed_bigquery
 
 DAY = date(2026, 11, 20)
 NEXT = DAY + timedelta(days=1)
@@ -34,10 +36,51 @@ T = Table(
 )
 
 
+QUARANTINE = Table(
+    layer="staging",
+    name="q",
+    grain="one row per stream, thing and day: shared by every stream, like staging.quarantine",
+    partition_by="date",
+    key=("date", "stream", "thing"),
+    cluster_by=("stream",),
+    columns=(
+        Column("date", "DATE", "Day."),
+        Column("stream", "STRING", "Stream."),
+        Column("thing", "STRING", "Thing."),
+    ),
+)
+
+
 def rows(*things: tuple[date, str, int]) -> pa.Table:
     return pa.Table.from_pylist(
         [{"date": d, "thing": t, "n": n} for d, t, n in things], schema=T.arrow_schema
     )
+
+
+def staged(stream: str) -> Table:
+    return Table(
+        layer="staging", name=f"s_{stream}", grain="one row per thing per day",
+        partition_by="date", key=("date", "thing"), columns=T.columns,
+    )  # fmt: skip
+
+
+def day_of(stream: str, good: int, bad: int) -> list[PartitionWrite]:
+    """A stream's day as staging writes it: its staged rows and its quarantine rows."""
+    quarantined = pa.Table.from_pylist(
+        [{"date": DAY, "stream": stream, "thing": f"bad{i}"} for i in range(bad)],
+        schema=QUARANTINE.arrow_schema,
+    )
+    return [
+        PartitionWrite(
+            staged(stream), DAY, NEXT, rows=rows(*((DAY, f"ok{i}", i) for i in range(good)))
+        ),
+        PartitionWrite(QUARANTINE, DAY, NEXT, rows=quarantined, scope={"stream": stream}),
+    ]
+
+
+def table_rows(warehouse: Warehouse, table: Table) -> list[tuple]:
+    result = warehouse.query(f"SELECT * FROM {table.qualified_name}")
+    return sorted(tuple(r.values()) for r in result.to_pylist())
 
 
 def content(warehouse: Warehouse) -> list[tuple]:
@@ -121,14 +164,10 @@ def _hold_lock(path: str, holding, seconds: float) -> None:  # type: ignore[no-u
 
 
 @pytest.fixture
-def bigquery(bigquery_emulator) -> BigQueryWarehouse:  # type: ignore[no-untyped-def]
-    import uuid
-
-    return BigQueryWarehouse(
-        project=bigquery_emulator.project,
-        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
-        api_endpoint=bigquery_emulator.api_endpoint,
-        maximum_bytes_billed=123 * 2**30,
+def bigquery(bigquery_deployment) -> BigQueryWarehouse:  # type: ignore[no-untyped-def]
+    """The run identity's warehouse, with a bytes limit of its own."""
+    return bigquery_deployment.warehouse_as(
+        bigquery_deployment.run_proxy, maximum_bytes_billed=123 * 2**30
     )
 
 
@@ -164,3 +203,78 @@ def test_every_bigquery_job_carries_the_bytes_limit(bigquery) -> None:
         config = bigquery._job_config({"d": DAY}, dry_run=dry_run)
         assert config.maximum_bytes_billed == 123 * 2**30
         assert config.dry_run is dry_run
+
+
+# --- BigQuery as production runs it --------------------------------------------------------
+
+
+def test_bigquery_writes_with_only_the_run_identitys_roles(bigquery_deployment) -> None:
+    """deploy/README.md grants runs roles/bigquery.jobUser on the project and
+    roles/bigquery.dataEditor on the datasets, which the setup step created: no permission to
+    create datasets, which BigQuery checks on the project."""
+    warehouse = bigquery_deployment.warehouse
+    assert warehouse.replace(day_of("a", good=2, bad=1)) == {"staging.s_a": 2, "staging.q": 1}
+    assert len(table_rows(warehouse, QUARANTINE)) == 1
+    run = bigquery_deployment.run_proxy
+    assert run.refused() == []
+    checked = run.checked()
+    assert checked["bigquery.datasets.create"] == 0
+    assert {"bigquery.jobs.create", "bigquery.tables.create", "bigquery.tables.updateData"} <= set(
+        checked
+    )
+    assert bigquery_deployment.setup_proxy.checked()["bigquery.datasets.create"] == 2
+
+
+def test_a_refused_permission_is_permanent_and_names_the_permission_and_role(
+    bigquery_emulator,
+) -> None:
+    # Nobody ran the setup step: the datasets, and so their grants, do not exist.
+    with deployed_bigquery(bigquery_emulator, set_up=False) as deployment:
+        warehouse = deployment.warehouse
+        with pytest.raises(warehouse.permanent_errors()) as refused:
+            warehouse.replace(day_of("a", good=1, bad=0))
+        message = str(refused.value)
+        assert "bigquery.tables.get" in message
+        assert "roles/bigquery.dataEditor" in message
+        assert "theletter-data bigquery-setup" in message
+        assert len(deployment.run_proxy.refused()) == 1  # asked once, not retried
+
+
+def test_a_query_outside_the_granted_datasets_names_the_read_permission(
+    bigquery_deployment, bigquery_emulator
+) -> None:
+    with deployed_bigquery(bigquery_emulator) as other:
+        other.warehouse.replace([PartitionWrite(T, DAY, NEXT, rows=rows((DAY, "a", 1)))])
+        elsewhere = other.warehouse.table_id(T)
+        warehouse = bigquery_deployment.warehouse
+        with pytest.raises(warehouse.permanent_errors()) as refused:
+            warehouse.query(f"SELECT COUNT(*) AS n FROM `{elsewhere}`")
+    # BigQuery words this one "permission to query table": the warehouse names the permission.
+    assert "bigquery.tables.getData" in str(refused.value)
+    assert "roles/bigquery.dataEditor" in str(refused.value)
+
+
+def test_a_quota_403_is_not_permanent(bigquery_deployment) -> None:
+    """BigQuery answers "not now" with 403 too (quotaExceeded, rateLimitExceeded): those are
+    left to the step's retry policy."""
+    from google.api_core import exceptions
+
+    from theletter_data_tests.bigquery_proxy import BigQueryProxy, error_response
+
+    class QuotaExceeded(BigQueryProxy):
+        def answer(self, request):  # type: ignore[no-untyped-def]
+            if request.method == "POST" and request.path.endswith("/jobs"):
+                return error_response(
+                    403, "Quota exceeded: Your project exceeded quota for free query bytes "
+                    "scanned.", "quotaExceeded",
+                )  # fmt: skip
+            return None
+
+    proxy = QuotaExceeded(bigquery_deployment.run_proxy.url)
+    try:
+        warehouse = bigquery_deployment.warehouse_as(proxy)
+        with pytest.raises(exceptions.Forbidden) as refused:
+            warehouse.query("SELECT 1 AS x")
+        assert not isinstance(refused.value, warehouse.permanent_errors())
+    finally:
+        proxy.stop()

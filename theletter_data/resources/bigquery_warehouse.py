@@ -1,5 +1,9 @@
 """The production warehouse: BigQuery, one dataset per layer (`<prefix>staging`, `<prefix>metrics`).
 
+The datasets are created once, by `theletter-data bigquery-setup` run by an administrator: the
+run identity's roles (deploy/README.md) hold no permission to create datasets, so the write path
+only reads what exists and creates a missing table (its dataset role allows that).
+
 Rows arrive by load job from Parquet (never streaming inserts) into a scratch table; a window
 is then replaced by one MERGE (`ON FALSE`: delete the window's old rows, insert the new ones),
 a single DML statement that BigQuery applies atomically, so re-runs and backfills never
@@ -16,7 +20,7 @@ import base64
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from google.cloud import bigquery
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
+from theletter_data.resources.bigquery_errors import SETUP_COMMAND, AccessDenied, classified_errors
 from theletter_data.resources.warehouse import PartitionWrite, QueryCost, Warehouse
 from theletter_data.tables import Table
 
@@ -55,6 +60,7 @@ class BigQueryWarehouse(Warehouse):
 
     _client: bigquery.Client | None = PrivateAttr(default=None)
     _costs: QueryCost = PrivateAttr(default_factory=QueryCost)
+    _ready_tables: set[str] = PrivateAttr(default_factory=set)
 
     # -- the Warehouse interface --------------------------------------------------------------
 
@@ -64,23 +70,24 @@ class BigQueryWarehouse(Warehouse):
         a dry run before the first one runs, and the first write's table (the staged table, say,
         before its quarantine rows) is written last, so a failure leaves it as it was."""
         scratch: list[str] = []
-        try:
-            statements = []
-            for write in writes:
-                self._ensure_table(write.table)
-                loaded = None
-                if write.rows is not None:
-                    loaded = self._load_scratch(write.table, write.rows)
-                    scratch.append(loaded)
-                statement, params = self._merge(write, loaded)
-                self._dry_run(statement, params)
-                statements.append((statement, params))
-            for statement, params in reversed(statements):
-                self._run(statement, params)
-        finally:
-            for table_id in scratch:
-                self.client.delete_table(table_id, not_found_ok=True)
-        return {w.table.qualified_name: self._count(w) for w in writes}
+        with classified_errors():
+            try:
+                statements = []
+                for write in writes:
+                    self._ensure_table(write.table)
+                    loaded = None
+                    if write.rows is not None:
+                        loaded = self._load_scratch(write.table, write.rows)
+                        scratch.append(loaded)
+                    statement, params = self._merge(write, loaded)
+                    self._dry_run(statement, params)
+                    statements.append((statement, params))
+                for statement, params in reversed(statements):
+                    self._run(statement, params)
+            finally:
+                for table_id in scratch:
+                    self.client.delete_table(table_id, not_found_ok=True)
+            return {w.table.qualified_name: self._count(w) for w in writes}
 
     def _merge(self, write: PartitionWrite, scratch: str | None) -> tuple[str, dict[str, object]]:
         columns = write.table.column_names
@@ -101,15 +108,34 @@ class BigQueryWarehouse(Warehouse):
         return statement, params
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
-        qualified = self._qualify(sql)
-        self._dry_run(qualified, params or {})
-        job = self._run(qualified, params or {})
-        return job.result().to_arrow(create_bqstorage_client=False)
+        with classified_errors():
+            qualified = self._qualify(sql)
+            self._dry_run(qualified, params or {})
+            job = self._run(qualified, params or {})
+            return job.result().to_arrow(create_bqstorage_client=False)
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
-        # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset.
-        # Not 403: BigQuery also answers rateLimitExceeded with 403, and that passes.
-        return (google_exceptions.BadRequest, google_exceptions.NotFound)
+        # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset;
+        # AccessDenied: a 403 other than rateLimitExceeded/quotaExceeded (bigquery_errors.py).
+        return (google_exceptions.BadRequest, google_exceptions.NotFound, AccessDenied)
+
+    def create_datasets(self, layers: Iterable[str]) -> dict[str, bool]:
+        """Create each layer's dataset in `location` if it does not exist (the one call that
+        needs `bigquery.datasets.create` on the project: `theletter-data bigquery-setup`).
+        Returns each dataset and whether it was created now."""
+        created: dict[str, bool] = {}
+        with classified_errors():
+            for layer in layers:
+                dataset_id = self.dataset(layer)
+                try:
+                    self.client.get_dataset(dataset_id)
+                    created[dataset_id] = False
+                except google_exceptions.NotFound:
+                    dataset = bigquery.Dataset(dataset_id)
+                    dataset.location = self.location
+                    self.client.create_dataset(dataset, exists_ok=True)
+                    created[dataset_id] = True
+        return created
 
     def take_costs(self) -> QueryCost:
         costs, self._costs = self._costs, QueryCost()
@@ -150,18 +176,31 @@ class BigQueryWarehouse(Warehouse):
         return f"{self.dataset(table.layer)}.{table.name}"
 
     def _ensure_table(self, table: Table) -> None:
-        """Create the dataset and the day-partitioned, clustered table if missing (through the
-        API, which keeps clustering and column descriptions everywhere)."""
-        dataset = bigquery.Dataset(self.dataset(table.layer))
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        definition = bigquery.Table(self.table_id(table), schema=_bigquery_schema(table))
-        definition.description = table.grain
-        definition.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field=table.partition_by
-        )
-        definition.clustering_fields = list(table.cluster_by) or None
-        self.client.create_table(definition, exists_ok=True)
+        """Create the day-partitioned, clustered table if it is missing (through the API, which
+        keeps clustering and column descriptions everywhere). Reads first: creating needs
+        `bigquery.tables.create`, which the run identity holds on its datasets, and never
+        creates a dataset."""
+        table_id = self.table_id(table)
+        if table_id in self._ready_tables:
+            return
+        try:
+            self.client.get_table(table_id)
+        except google_exceptions.NotFound:
+            try:
+                self.client.get_dataset(self.dataset(table.layer))
+            except google_exceptions.NotFound as error:
+                raise google_exceptions.NotFound(
+                    f"Dataset {self.dataset(table.layer)} does not exist: create the datasets "
+                    f"once with `{SETUP_COMMAND}` (deploy/README.md)"
+                ) from error
+            definition = bigquery.Table(table_id, schema=_bigquery_schema(table))
+            definition.description = table.grain
+            definition.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=table.partition_by
+            )
+            definition.clustering_fields = list(table.cluster_by) or None
+            self.client.create_table(definition, exists_ok=True)
+        self._ready_tables.add(table_id)
 
     def _load_scratch(self, table: Table, rows: pa.Table | pa.RecordBatchReader) -> str:
         """Load rows into a new scratch table next to the target, by Parquet load job. The
