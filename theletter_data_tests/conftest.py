@@ -40,7 +40,7 @@ def duckdb_warehouse(tmp_path: Path) -> DuckDBWarehouse:
 def bigquery_deployment(bigquery_emulator) -> Iterator[BigQueryDeployment]:  # noqa: F811
     """Fresh datasets on the emulator, created by the setup identity; the warehouse used with
     the run identity's roles, every call checked by the IAM proxy (bigquery_iam_proxy.py)."""
-    with deployed_bigquery(bigquery_emulator) as deployment:
+    with deployed_bigquery(bigquery_emulator, conflict_backoff_seconds=0.05) as deployment:
         yield deployment
 
 

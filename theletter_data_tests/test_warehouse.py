@@ -1,12 +1,14 @@
-"""Both warehouses: partition replacement is atomic, scoped and confined to its window; SQL
-written for BigQuery runs on both. Then what only one of them has: DuckDB's file lock;
-BigQuery's partitioned, clustered tables loaded by Parquet load jobs, written with nothing but
-the run identity's roles (every call checked by the IAM proxy)."""
+"""Both warehouses: partition replacement is atomic, scoped and confined to its window, and a day
+written to two tables changes both or neither; SQL written for BigQuery runs on both. Then what
+only one of them has: DuckDB's file lock; BigQuery's partitioned, clustered tables loaded by
+Parquet load jobs, written with nothing but the run identity's roles (every call checked by the
+IAM proxy), and writers colliding on a shared table retried until each lands exactly once."""
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import duckdb
@@ -17,6 +19,7 @@ from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.tables import Column, Table
+from theletter_data_tests.bigquery_conflicts import ConflictingBigQuery
 from theletter_data_tests.bigquery_deployment import deployed_bigquery
 
 DAY = date(2026, 11, 20)
@@ -95,6 +98,22 @@ def test_a_failed_write_leaves_the_previous_partition_intact(warehouse: Warehous
     with pytest.raises(warehouse.permanent_errors()):
         warehouse.replace([good, broken])
     assert content(warehouse) == [(DAY, "a", 1)]
+
+
+def test_a_day_written_to_two_tables_changes_both_or_neither(warehouse: Warehouse) -> None:
+    warehouse.replace(day_of("a", good=2, bad=1))
+    before = table_rows(warehouse, staged("a")), table_rows(warehouse, QUARANTINE)
+    # The staged table's new rows fail only while the write runs (a bad cast of the rows it
+    # reads, which no dry run sees); the quarantine rows of the same day are fine.
+    failing = PartitionWrite(
+        staged("a"), DAY, NEXT,
+        query="SELECT date, thing, CAST(CONCAT('x', thing) AS INT64) AS n FROM staging.q",
+    )  # fmt: skip
+    quarantine = day_of("a", good=0, bad=3)[1]
+    with pytest.raises(warehouse.permanent_errors()):
+        warehouse.replace([failing, quarantine])
+    assert (table_rows(warehouse, staged("a")), table_rows(warehouse, QUARANTINE)) == before
+    assert len(before[0]) == 2 and len(before[1]) == 1
 
 
 def test_a_write_never_touches_rows_outside_its_window(warehouse: Warehouse) -> None:
@@ -278,3 +297,54 @@ def test_a_quota_403_is_not_permanent(bigquery_deployment) -> None:
         assert not isinstance(refused.value, warehouse.permanent_errors())
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["aborted", "applied-answer-lost"])
+def test_colliding_writers_are_retried_and_nothing_is_lost_or_doubled(
+    bigquery_deployment, applied: bool
+) -> None:
+    """Three streams stage the same day at once, each writing its staged table and its rows of
+    the shared quarantine in one transaction; BigQuery aborts two of the transactions as
+    colliding. `applied`: the aborted transaction's statements ran anyway (an answer lost)."""
+    conflicting = ConflictingBigQuery(
+        bigquery_deployment.run_proxy.url, conflicts=2, applied=applied
+    )
+    streams = {"a": (3, 2), "b": (1, 4), "c": (2, 0)}
+
+    def stage(stream: str) -> dict[str, int]:
+        warehouse = bigquery_deployment.warehouse_as(conflicting, conflict_backoff_seconds=0.05)
+        return warehouse.replace(day_of(stream, *streams[stream]))
+
+    try:
+        with ThreadPoolExecutor(len(streams)) as pool:
+            counts = dict(zip(streams, pool.map(stage, streams), strict=True))
+    finally:
+        conflicting.stop()
+    assert len(conflicting.injected) == 2
+    assert all("Transaction is aborted due to concurrent update" in m for m in conflicting.injected)
+    warehouse = bigquery_deployment.warehouse
+    for stream, (good, bad) in streams.items():
+        assert counts[stream] == {f"staging.s_{stream}": good, "staging.q": bad}
+        assert table_rows(warehouse, staged(stream)) == [(DAY, f"ok{i}", i) for i in range(good)]
+    expected = sorted((DAY, s, f"bad{i}") for s, (_, bad) in streams.items() for i in range(bad))
+    assert table_rows(warehouse, QUARANTINE) == expected  # 6 rows, each once
+
+
+def test_a_write_that_keeps_colliding_fails_for_the_step_to_retry(bigquery_deployment) -> None:
+    from theletter_data.resources.bigquery_errors import ConcurrentUpdate
+
+    conflicting = ConflictingBigQuery(bigquery_deployment.run_proxy.url, conflicts=99)
+    try:
+        warehouse = bigquery_deployment.warehouse_as(
+            conflicting, conflict_attempts=3, conflict_backoff_seconds=0.01
+        )
+        single = [PartitionWrite(T, DAY, NEXT, rows=rows((DAY, "a", 1)))]
+        with pytest.raises(ConcurrentUpdate):
+            warehouse.replace(single)
+    finally:
+        conflicting.stop()
+    assert not issubclass(ConcurrentUpdate, warehouse.permanent_errors())
+    # A lone MERGE collides with BigQuery's other wording; three attempts, then the step's turn.
+    assert len(conflicting.injected) == 3
+    assert all("Could not serialize access to table" in m for m in conflicting.injected)
+    assert content(bigquery_deployment.warehouse) == []

@@ -1,9 +1,14 @@
-"""What a BigQuery error means for a step: wait and retry, or stop and say why.
+"""What a BigQuery error means for a step: wait and retry, retry the write, or stop and say why.
 
 BigQuery answers 403 both for "you may not" (reason `accessDenied`) and for "not now"
 (`rateLimitExceeded`, `quotaExceeded`), so the status alone cannot decide: the reason does. A
 refused permission is permanent and is reported with the permission, the roles that hold it
 (`bigquery_iam.json`, the one table of roles this deployment uses) and what the deployment grants.
+
+Two writers mutating the same table at once collide: BigQuery fails one of them with a 400 whose
+reason is the generic `invalidQuery`, recognisable only by its message ("Could not serialize
+access to table ... due to concurrent update" for a DML statement, "Transaction is aborted due to
+concurrent update against table ..." for a transaction). That one is worth retrying.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ SETUP_COMMAND = "theletter-data bigquery-setup"
 RETRYABLE_403_REASONS = frozenset({"rateLimitExceeded", "quotaExceeded"})
 """403s that clear with time; every other 403 (accessDenied, billingNotEnabled, ...) does not."""
 
+_CONCURRENT_UPDATE = re.compile(
+    r"could not serialize access to table .* due to concurrent update"
+    r"|transaction is aborted due to concurrent update",
+    re.IGNORECASE | re.DOTALL,
+)
 _PERMISSION = re.compile(r"\bbigquery\.[A-Za-z]+\.[A-Za-z]+\b")
 _QUERY_TABLE = re.compile(r"permission to query table", re.IGNORECASE)
 
 
 class AccessDenied(PermissionError):
     """BigQuery refused a call for a reason retrying cannot change (permanent)."""
+
+
+class ConcurrentUpdate(RuntimeError):
+    """A write kept colliding with concurrent writes to the same table (worth retrying later)."""
 
 
 @cache
@@ -49,6 +63,12 @@ def reasons(error: google_exceptions.GoogleAPICallError) -> list[str]:
 def _messages(error: google_exceptions.GoogleAPICallError) -> str:
     details = [e.get("message", "") for e in error.errors or [] if isinstance(e, dict)]
     return " ".join([error.message or "", *details])
+
+
+def is_concurrent_update(error: BaseException) -> bool:
+    return isinstance(error, google_exceptions.BadRequest) and bool(
+        _CONCURRENT_UPDATE.search(_messages(error))
+    )
 
 
 def is_retryable_403(error: BaseException) -> bool:
@@ -98,11 +118,19 @@ def access_denied(error: google_exceptions.Forbidden) -> AccessDenied:
 
 @contextmanager
 def classified_errors() -> Iterator[None]:
-    """Turn the errors whose meaning is in their reason into errors whose meaning is in their
-    type: a refused permission into `AccessDenied`. Everything else passes unchanged."""
+    """Turn the errors whose meaning is in their reason or message into errors whose meaning
+    is in their type: a refused permission into `AccessDenied`, a collision into
+    `ConcurrentUpdate`. Everything else passes unchanged."""
     try:
         yield
     except google_exceptions.Forbidden as error:
         if is_retryable_403(error):
             raise
         raise access_denied(error) from error
+    except google_exceptions.BadRequest as error:
+        if is_concurrent_update(error):
+            raise ConcurrentUpdate(
+                f"The write kept colliding with concurrent writes to the same table; the step "
+                f"is retried. BigQuery said: {error.message}"
+            ) from error
+        raise
