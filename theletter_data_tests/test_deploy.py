@@ -609,15 +609,18 @@ def test_each_process_has_what_the_production_instance_reads(
     """dagster.yaml's `{env: ...}` values must be set where each part is loaded: storage and
     compute logs everywhere (the code server builds the instance from the daemon's reference
     for sensor and schedule logs), the run launcher in the daemon (launches) and the webserver
-    (terminates), and the variables the launcher forwards to runs in the daemon."""
+    (terminates), the variables the launcher forwards to runs in the daemon; and the whole
+    file in run tasks, which get only what the launcher forwards (env_vars, secrets)."""
     instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     everywhere = _env_references(instance["storage"]) | _env_references(instance["compute_logs"])
     launcher = _env_references(instance["run_launcher"])
     forwarded = set(instance["run_launcher"]["config"]["env_vars"])
+    run_secrets = {s["name"] for s in instance["run_launcher"]["config"]["secrets"]}
     provided = {s: set(environment(d)) | set(secrets(d)) for s, d in task_definitions.items()}
     assert everywhere <= provided["code-server"]
     assert everywhere | launcher <= provided["webserver"]
     assert everywhere | launcher | forwarded <= provided["daemon"]
+    assert _env_references(instance) <= forwarded | run_secrets
     assert not {n for n in provided["code-server"] if n.startswith("THELETTER_ECS_")}
 
     daemon = environment(task_definitions["daemon"])
