@@ -146,6 +146,8 @@ def test_the_production_instance_is_postgres_queued_ecs_and_s3(instance) -> None
     assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
     assert instance.run_monitoring_enabled
+    assert instance.run_monitoring_max_runtime_seconds == 3 * 3600
+    assert instance.run_monitoring_max_resume_run_attempts == 0
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
     run = create_run(instance, ["stg_email_events"])
     assert instance.get_run_by_id(run.run_id).asset_selection == {dg.AssetKey("stg_email_events")}
