@@ -19,6 +19,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data_tests.bigquery_deployment import BigQueryDeployment, deployed_bigquery
 from theletter_data_tests.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
+from theletter_data_tests.container_credentials import container_credentials  # noqa: F401
 from theletter_data_tests.mariadb import mariadb  # noqa: F401
 from theletter_data_tests.postgres import postgres  # noqa: F401
 from theletter_data_tests.week import Week, generate_week

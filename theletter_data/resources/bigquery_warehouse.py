@@ -20,8 +20,6 @@ billed are kept in `last_costs`, which assets put in their materialization metad
 
 from __future__ import annotations
 
-import base64
-import json
 import random
 import tempfile
 import time
@@ -45,6 +43,8 @@ from theletter_data.resources.bigquery_errors import (
     classified_errors,
     is_concurrent_update,
 )
+from theletter_data.resources.gcp_credentials import DESCRIPTION as CREDENTIALS_DESCRIPTION
+from theletter_data.resources.gcp_credentials import load_credentials
 from theletter_data.resources.warehouse import PartitionWrite, QueryCost, Warehouse
 from theletter_data.tables import Table
 
@@ -62,9 +62,7 @@ class BigQueryWarehouse(Warehouse):
         default=50 * 2**30, description="Every query fails instead of billing more than this."
     )
     gcp_credentials: str | None = Field(
-        default=None,
-        description="Base64 JSON credentials (service account key or Workload Identity "
-        "Federation config); unset: Application Default Credentials.",
+        default=None, description=f"THELETTER_GCP_CREDENTIALS. {CREDENTIALS_DESCRIPTION}"
     )
     api_endpoint: str | None = Field(
         default=None, description="API endpoint override (a local emulator in tests)."
@@ -186,18 +184,13 @@ class BigQueryWarehouse(Warehouse):
             from google.api_core.client_options import ClientOptions
 
             options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
-            credentials = None
-            if self.api_endpoint:
+            credentials = None  # Application Default Credentials
+            if self.gcp_credentials:
+                credentials = load_credentials(self.gcp_credentials)
+            elif self.api_endpoint:
                 from google.auth.credentials import AnonymousCredentials
 
                 credentials = AnonymousCredentials()  # an emulator takes no credentials
-            elif self.gcp_credentials:
-                import google.auth
-
-                info = json.loads(base64.b64decode(self.gcp_credentials))
-                credentials, _ = google.auth.load_credentials_from_dict(
-                    info, scopes=["https://www.googleapis.com/auth/bigquery"]
-                )
             self._client = bigquery.Client(
                 project=self.project,
                 location=self.location,
