@@ -96,24 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
         return 0
     if args.command == "preview":
-        from pathlib import Path
-
-        from theletter_data.resources import resources_for
-        from theletter_data.resources.lake import Lake
-        from theletter_data.serving.preview import render_dashboard
-        from theletter_data.serving.publish import document_key, read_document
-
-        lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
-        if not lake.exists(document_key(args.newsletter_id)):
-            print(f"No document at {document_key(args.newsletter_id)} in {lake.url}: run the "
-                  "demo (or the publish_dashboards job) first.", file=sys.stderr)  # fmt: skip
-            return 1
-        html = render_dashboard(read_document(lake, args.newsletter_id))
-        out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(html)
-        print(out.resolve())
-        return 0
+        return _preview(args, settings)
     if args.command == "trace":
         return _trace(args, settings)
     if args.command == "restore-archived":
@@ -141,6 +124,34 @@ def main(argv: list[str] | None = None) -> int:
         newsletters=args.newsletters, readers=args.readers, seed=args.seed, workers=args.workers,
     )  # fmt: skip
     print(report.summary())
+    return 0
+
+
+def _preview(args: argparse.Namespace, settings: Settings) -> int:
+    """Render one document; the id is checked before any path is built from it, so the page is
+    written only inside the previews folder (or exactly at `--out`)."""
+    from pathlib import Path
+
+    from theletter_data.resources import resources_for
+    from theletter_data.resources.lake import Lake
+    from theletter_data.serving.preview import render_dashboard
+    from theletter_data.serving.publish import document_key, read_document
+
+    try:
+        key = document_key(args.newsletter_id)
+    except ValueError as error:
+        print(f"theletter-data preview: {error}", file=sys.stderr)
+        return 2
+    lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
+    if not lake.exists(key):
+        print(f"No document at {key} in {lake.url}: run the demo (or the publish_dashboards "
+              "job) first.", file=sys.stderr)  # fmt: skip
+        return 1
+    html = render_dashboard(read_document(lake, args.newsletter_id))
+    out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html)
+    print(out.resolve())
     return 0
 
 
