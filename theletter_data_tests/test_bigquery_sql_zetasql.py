@@ -26,6 +26,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from google.cloud import bigquery
 
 from theletter_data.definitions import INTRADAY_ASSETS, build_definitions
 from theletter_data.demo import DemoRange, newsletter_summary
@@ -119,6 +120,11 @@ def _drive_everything(moto_endpoint, emulator, monkeypatch) -> Driven:  # type: 
     warehouse = BigQueryWarehouse(
         project=emulator.project, dataset_prefix=prefix, api_endpoint=emulator.api_endpoint
     )
+    for layer in sorted({table.layer for table in declared_tables()}):
+        # A deployment's datasets exist before any run (the administrator's setup step).
+        dataset = bigquery.Dataset(warehouse.dataset(layer))
+        dataset.location = "asia-northeast1"
+        emulator.client().create_dataset(dataset, exists_ok=True)
     with recording_bigquery() as recording, dg.instance_for_test() as instance:
         for job, (first, last) in JOBS.items():
             result = defs.resolve_job_def(job).execute_in_process(
