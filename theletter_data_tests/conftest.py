@@ -23,6 +23,7 @@ from theletter_data_tests.container_credentials import container_credentials  # 
 from theletter_data_tests.mariadb import mariadb  # noqa: F401
 from theletter_data_tests.postgres import postgres  # noqa: F401
 from theletter_data_tests.week import Week, generate_week
+from theletter_data_tests.zetasql_bigquery import zetasql  # noqa: F401
 
 TEST_KEY = "test-pseudonym-key"
 
