@@ -5,7 +5,6 @@ runs, one Fargate task per run launched through the ECS API (a moto server), com
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import uuid
@@ -33,6 +32,7 @@ from theletter_data.ecs_launcher import SizedEcsRunLauncher
 from theletter_data.settings import Environment, Settings
 from theletter_data.sizing import INGESTION, SNAPSHOT, WAREHOUSE_SQL
 from theletter_data_tests.container_credentials import ContainerCredentials
+from theletter_data_tests.dockerfile import image_environment
 
 REPOSITORY_ROOT = Path(__file__).parents[1]
 IMAGE = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/theletter-data:3f2a9c1"
@@ -279,16 +279,6 @@ with dg.DagsterInstance.get() as instance:
         "max_resume_run_attempts": instance.run_monitoring_max_resume_run_attempts,
     }))
 """
-
-
-def image_environment() -> dict[str, str]:
-    """The Dockerfile's `ENV` values (what every container of the image starts with)."""
-    text = (REPOSITORY_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("ENV "):
-            values.update(re.findall(r"(\w+)=(\S+)", line))
-    return values
 
 
 def run_task_environment(task: dict, credentials: ContainerCredentials) -> dict[str, str]:
