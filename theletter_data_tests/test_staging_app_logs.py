@@ -3,6 +3,7 @@ runs from 2026-11-19 15:00 to 2026-11-20 15:00 UTC), and `theletter-data trace` 
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime
 
@@ -158,3 +159,30 @@ def test_trace_follows_a_request_across_services_in_order(resources, tmp_path, c
     assert "[POST /api/posts/po_1/publish -> 200, 180 ms]" in out[1]
     assert "SES throttled (ThrottlingException)" in out[3]
     assert main(["trace", "--request-id", "req-9"]) == 2  # no window
+
+
+def test_the_same_log_event_with_its_timestamp_written_differently_is_staged_once(resources):
+    """A re-run export task writes the event again, its timestamp without milliseconds: the id
+    is built from the parsed instant and the message, so it is one event."""
+    lake = resources["lake"]
+    message = {"level": "INFO", "message": "send started", "request_id": "r-1"}
+    put_lines(lake, key("mailer"), [line("2026-11-20T03:00:05.000Z", **message)])
+    put_lines(lake, key("mailer", task="task2"), [line("2026-11-20T03:00:05Z", **message)])
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged, result.duplicates) == (2, 1, 1)
+
+
+def test_crlf_log_lines_keep_no_carriage_return(resources):
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    lines = [
+        line("2026-11-20T03:00:05.000Z", level="INFO", message="a", path="/x"),
+        line("2026-11-20T03:00:06.000Z", level="INFO", message="b"),
+    ]
+    lake.write_bytes(key("web"), gzip.compress(("\r\n".join(lines) + "\r\n").encode(), mtime=0))
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged, result.blank_lines) == (2, 2, 0)
+    assert not any("\r" in str(value) for r in rows(warehouse) for value in r.values())

@@ -319,3 +319,66 @@ def test_days_written_together_equal_days_written_alone_and_fail_together(resour
     with pytest.raises(dg.Failure, match="would be quarantined"):
         stage_all()
     assert [staged_rows(warehouse, day) for day in days] == tables[0]
+
+
+def test_an_event_whose_timestamp_is_written_differently_is_staged_once(resources):
+    """Event ids are built from the parsed instant, not its text: the same send and delivery
+    re-delivered with their timestamps written without milliseconds, or in Japan time, are
+    copies of the same events."""
+    sent = utc("2026-11-20 01:00:00")
+    written = ("2026-11-20T01:00:00.000Z", "2026-11-20T01:00:00Z", "2026-11-20T10:00:00+09:00")
+    copies = []
+    for text in written:
+        send = ses("Send", sent)
+        send["mail"]["timestamp"] = text
+        delivery = ses("Delivery", sent, sent_at=sent)
+        delivery["delivery"]["timestamp"] = text
+        copies += [send, delivery]
+    put_lines(resources["lake"], firehose_key("ses-events", utc("2026-11-20 01:05:00")), copies)
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged, result.duplicates) == (6, 2, 4)
+    assert [r["event_type"] for r in staged_rows(resources["warehouse"])] == ["delivery", "send"]
+
+
+def test_crlf_line_endings_give_exactly_their_records(resources):
+    """An object written with Windows line endings: its records, one blank line where there is
+    one, and no carriage return in any staged value."""
+    lake = resources["lake"]
+    at = utc("2026-11-20 01:00:00")
+    records = [json.dumps(ses("Send", at, message_id=f"crlf-{i}")) for i in range(3)]
+    body = "\r\n".join([records[0], records[1], "", records[2]]) + "\r\n"
+    key = firehose_key("ses-events", utc("2026-11-20 01:05:00"))
+    lake.write_bytes(key, gzip.compress(body.encode(), mtime=0))
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged, result.quarantined, result.blank_lines) == (
+        3, 3, 0, 1,
+    )  # fmt: skip
+    rows = staged_rows(resources["warehouse"])
+    assert sorted(r["message_id"] for r in rows) == ["crlf-0", "crlf-1", "crlf-2"]
+    assert not any("\r" in str(value) for r in rows for value in r.values())
+
+
+def test_a_lone_carriage_return_inside_a_line_is_quarantined_not_blank(resources):
+    """Attack on the CRLF reading: a bare `\\r` in the middle of a record (valid JSON whitespace)
+    splits it, as every line reader of the engine does; its pieces are quarantined with their
+    reason, never counted as blank lines, and the records around it are staged."""
+    lake = resources["lake"]
+    at = utc("2026-11-20 01:00:00")
+    broken = json.dumps(ses("Send", at, message_id="split")).replace(', "mail"', ',\r"mail"', 1)
+    body = "\n".join(
+        [json.dumps(ses("Send", at, message_id="before")), broken,
+         json.dumps(ses("Send", at, message_id="after"))]
+    ) + "\n"  # fmt: skip
+    lake.write_bytes(
+        firehose_key("ses-events", utc("2026-11-20 01:05:00")), gzip.compress(body.encode())
+    )
+
+    result = stage(resources)
+
+    assert {r["message_id"] for r in staged_rows(resources["warehouse"])} == {"before", "after"}
+    assert result.quarantine_reasons == {"malformed_json": 2} and result.blank_lines == 0
+    assert result.reconciles

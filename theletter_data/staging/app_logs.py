@@ -32,7 +32,7 @@ STG_APP_LOGS = Table(
     columns=(
         Column("event_date", "DATE", "Japan-time day the event was logged."),
         Column("event_at", "TIMESTAMP", "When it was logged (UTC)."),
-        Column("event_id", "STRING", "Fingerprint of service, log stream and line."),
+        Column("event_id", "STRING", "Fingerprint of service, log stream, instant and message."),
         Column("service", "STRING", "The service (log group) that logged it."),
         Column("log_stream", "STRING", "CloudWatch log stream (one per task)."),
         Column("level", "STRING", "Log level.", accepted_values=LEVELS),

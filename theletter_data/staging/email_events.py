@@ -33,7 +33,7 @@ STG_EMAIL_EVENTS = Table(
     columns=(
         Column("event_date", "DATE", "Japan-time day of the event's own timestamp."),
         Column("event_at", "TIMESTAMP", "When the event happened (UTC)."),
-        Column("event_id", "STRING", "Fingerprint of message, type, time, recipient and link."),
+        Column("event_id", "STRING", "Fingerprint of message, type, instant, recipient and link."),
         Column("event_type", "STRING", "Event type, snake_case.", accepted_values=EVENT_TYPES),
         Column("message_id", "STRING", "SES message id (one message per recipient)."),
         Column("sent_at", "TIMESTAMP", "When SES accepted the message for sending."),

@@ -49,8 +49,11 @@ from theletter_data.tables import Table
 _CSV_OPTIONS = (
     "columns={'line': 'VARCHAR'}, delim='\\x01', quote='', escape='', header=false, "
     "auto_detect=false, strict_mode=false, null_padding=false, filename=true, "
-    "store_rejects=true, max_line_size=33554432, buffer_size=67108864, new_line='\\n'"
+    "store_rejects=true, max_line_size=33554432, buffer_size=67108864, new_line='\\r\\n'"
 )
+"""Lines end with LF or CRLF (`new_line='\\r\\n'` reads both; with `'\\n'` DuckDB also
+breaks at the CR of a CRLF, which made a phantom blank line of every line). A bare CR inside a
+line still breaks it, in either mode: its pieces are quarantined."""
 _READER_REJECT_REASONS = {
     "INVALID ENCODING": "invalid_utf8",
     "LINE SIZE OVER MAXIMUM": "line_too_long",

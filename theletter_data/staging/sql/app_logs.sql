@@ -61,8 +61,9 @@ SELECT
     reject_reason,
     line AS raw_line,
     event_at,
-    -- A re-run export task writes the same lines under another task id: the same event.
-    md5(concat_ws('|', service, log_stream, line)) AS event_id,
+    -- A re-run export task writes the same lines under another task id: the same event. The
+    -- instant is typed, so a timestamp written with or without milliseconds is the same too.
+    md5(concat_ws('|', service, log_stream, epoch_us(event_at), message_text)) AS event_id,
     service,
     log_stream,
     level,

@@ -129,7 +129,9 @@ SELECT
     reject_reason,
     line AS raw_line,
     event_at,
-    md5(concat_ws('|', message_id, event_type, event_at_text, recipient_hash, link_url)) AS event_id,
+    -- From typed values: the same instant written `...00Z` or `...00.000Z` is the same event.
+    md5(concat_ws('|', message_id, event_type, epoch_us(event_at), recipient_hash, link_url))
+        AS event_id,
     event_type,
     message_id,
     sent_at,
