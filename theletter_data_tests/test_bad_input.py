@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from datetime import date
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 
 from theletter_data.resources.ingest_engine import IngestEngine
@@ -256,3 +258,86 @@ def test_addresses_in_other_shapes_are_masked(line: str, masked: str) -> None:
     with duckdb.connect() as con:
         (got,) = con.execute(f"SELECT {masked_excerpt_sql('$line')}", {"line": line}).fetchone()
     assert got == masked
+
+
+def _plain(records: list[dict]) -> bytes:
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def test_a_day_of_plain_text_objects_named_gz_is_read(resources) -> None:
+    """A producer writing uncompressed text under `.gz` names: every record is staged (this
+    used to stage 0 rows and pass). Attacks on telling text from binary: a first line in
+    Latin-1 and a line holding a NUL byte are still text; those lines are quarantined."""
+    lake = resources["lake"]
+    for n in range(3):
+        lake.write_bytes(_key(f"plain-{n}", n), _plain([_send(f"p{n}-{i}") for i in range(40)]))
+    odd = "caf\xe9\n".encode("latin-1") + b'{"eventType": "Send\x00"}\n' + _plain([_send("l")])
+    lake.write_bytes(_key("plain-odd-bytes", 3), odd)
+
+    result = stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources))
+
+    assert (result.records_read, result.staged, result.quarantined) == (123, 121, 2)
+    assert result.quarantine_reasons == {"invalid_utf8": 1, "malformed_json": 1}
+    assert not result.unreadable
+    assert len(staged_message_ids(resources["warehouse"])) == 121
+
+
+def test_a_day_whose_objects_cannot_be_read_fails_and_keeps_its_rows(resources) -> None:
+    """The producer switches to zstd, still naming its objects `.gz`: the day fails at once,
+    naming each object, instead of replacing its 100 rows with none."""
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    keys = [_key(f"good-{n}", n) for n in range(2)]
+    for n, key in enumerate(keys):
+        put_lines(lake, key, [_send(f"m{n}-{i}") for i in range(50)])
+    assert stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources)).staged == 100
+    for n, key in enumerate(keys):
+        records = _plain([_send(f"m{n}-{i}") for i in range(50)])
+        lake.write_bytes(key, pa.compress(records, codec="zstd", asbytes=True))
+    total = sum(o.size for o in lake.list("ses-events/"))
+
+    with pytest.raises(dg.Failure) as failure:
+        stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources))
+
+    message = failure.value.description or ""
+    assert message.startswith(
+        f"stg_email_events 2026-11-20: 2 of 2 raw objects could not be read ({total:,} of "
+        f"{total:,} bytes, 100.0%), above the 5% limit."
+    )
+    assert all(f"{key} (" in message for key in keys) and "zstd-compressed, not gzip" in message
+    assert not failure.value.allow_retries
+    assert len(staged_message_ids(warehouse)) == 100  # the day as it was
+
+
+def test_unreadable_bytes_count_against_the_quarantine_limit(resources) -> None:
+    """A small object of random bytes beside 1,000 good records is quarantined with its size and
+    cause (under 5% of the day's bytes); a large one fails the day, naming it."""
+    lake = resources["lake"]
+    put_lines(lake, _key("good", 0), [_send(f"good-{i}") for i in range(1_000)])
+    good_bytes = lake.list("ses-events/")[0].size
+    noise = random.Random(13)
+    small = bytes(noise.randrange(256) for _ in range(good_bytes // 50))  # 2% of the day
+    lake.write_bytes(_key("random-small", 1), small)
+
+    result = stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources))
+
+    assert (result.staged, result.quarantine_reasons) == (1_000, {"unreadable_object (objects)": 1})
+    ((key, size, cause),) = result.unreadable
+    assert (key, size) == (_key("random-small", 1), len(small))
+    assert cause.startswith("neither gzip nor text (first bytes ")
+    (excerpt,) = (
+        resources["warehouse"]
+        .query("SELECT excerpt FROM staging.quarantine WHERE reason = 'unreadable_object'")
+        .column(0)
+        .to_pylist()
+    )
+    assert excerpt.startswith(f"{len(small):,} bytes unreadable: neither gzip nor text")
+
+    lake.write_bytes(_key("random-large", 2), small * 3)
+    lost = 4 * len(small)
+    with pytest.raises(dg.Failure) as failure:
+        stage_day(EMAIL_EVENTS, D, lake=lake, **engine_and_warehouse(resources))
+    assert (failure.value.description or "").startswith(
+        f"stg_email_events 2026-11-20: 2 of 3 raw objects could not be read ({lost:,} of "
+        f"{good_bytes + lost:,} bytes, {lost / (good_bytes + lost):.1%}), above the 5% limit. "
+        "Nothing was written"
+    )

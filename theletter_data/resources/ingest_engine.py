@@ -7,7 +7,7 @@ the size of the day. In production it runs inside the run's own ECS task, sized 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -62,9 +62,20 @@ class IngestEngine(dg.ConfigurableResource):
         return timedelta(hours=self.allowed_lateness_hours)
 
     def check_quarantine_share(
-        self, what: str, records: int, quarantined: int, by_object: list[tuple[str, str, int]]
+        self,
+        what: str,
+        records: int,
+        quarantined: int,
+        by_object: list[tuple[str, str, int]],
+        *,
+        unreadable: Sequence[tuple[str, int, str]] = (),
+        objects: int = 0,
+        total_bytes: int = 0,
     ) -> None:
-        """Fail (not retried: the input will not change) when too much of a partition is bad."""
+        """Fail (not retried: the input will not change) when too much of a partition is bad:
+        its quarantined share of records, or the share of its raw bytes in objects that could
+        not be read at all (whose records cannot be counted), or every one of its objects."""
+        self._check_unreadable_share(what, unreadable, objects, total_bytes)
         if records < self.quarantine_share_min_records or not records:
             return
         share = quarantined / records
@@ -75,6 +86,25 @@ class IngestEngine(dg.ConfigurableResource):
             description=f"{what}: {quarantined:,} of {records:,} records ({share:.1%}) would be "
             f"quarantined, above the {self.max_quarantined_share:.0%} limit. Nothing was "
             f"written. Most affected objects: {worst}.",
+            allow_retries=False,
+        )
+
+    def _check_unreadable_share(
+        self, what: str, unreadable: Sequence[tuple[str, int, str]], objects: int, total: int
+    ) -> None:
+        if not unreadable:
+            return
+        lost = sum(size for _, size, _ in unreadable)
+        share = lost / total if total else 1.0  # only empty objects: nothing was read
+        if share <= self.max_quarantined_share:
+            return
+        named = "; ".join(f"{key} ({size:,} bytes: {cause})" for key, size, cause in unreadable)
+        raise dg.Failure(
+            description=f"{what}: {len(unreadable)} of {objects} raw objects could not be read "
+            f"({lost:,} of {total:,} bytes, {share:.1%}), above the "
+            f"{self.max_quarantined_share:.0%} limit. Nothing was written: the day keeps its "
+            f"previous rows. Unreadable: {named}. Replace them with gzip (or plain) text, or "
+            "move them out of the lake, and stage the day again.",
             allow_retries=False,
         )
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -42,6 +42,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.sql import duckdb_params, duckdb_string
 from theletter_data.staging.known_newsletters import KnownNewsletters, known_newsletters
+from theletter_data.staging.object_format import sniff
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.salvage import salvage_gzip_lines
 from theletter_data.tables import Table
@@ -97,6 +98,8 @@ class StagedDay:
     blank_lines: int = 0
     late_accepted: int = 0
     """Events staged whose first copy was delivered after the day ended (inside the window)."""
+    unreadable: list[tuple[str, int, str]] = field(default_factory=list)
+    """Objects of the day's window none of whose lines could be read: (key, bytes, cause)."""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
     newsletters_checked_against: date | None = None
@@ -226,6 +229,9 @@ def _stage_together(
                         result.records_read,
                         result.quarantined,
                         work.quarantined_by_object(),
+                        unreadable=result.unreadable,
+                        objects=result.objects,
+                        total_bytes=result.bytes,
                     )
                     quarantines.append(work.quarantine_rows())
 
@@ -307,6 +313,8 @@ class _RawFile:
     key: str
     arrival_hour: datetime
     path: str
+    compression: str = "gzip"
+    size: int = 0
 
 
 class _DayWork:
@@ -356,6 +364,8 @@ class _DayWork:
         self.candidates = 0
         self.staged = 0
         self.late_accepted = 0
+        self.unreadable: list[tuple[str, int, str]] = []
+        """Objects of the window none of whose lines could be read: (key, bytes, cause)."""
 
     def _run(self, sql: str, **extra: object) -> list[tuple]:
         """Execute with the parameters the statement names (DuckDB refuses unused ones)."""
@@ -368,10 +378,14 @@ class _DayWork:
 
     def read(self, batch: Sequence[LakeObject], paths: Sequence[Path]) -> None:
         stream = self.staging.stream
-        pending = [
-            _RawFile(o.key, stream.arrival_hour(o.key), str(p))
-            for o, p in zip(batch, paths, strict=True)
-        ]
+        pending = []
+        for obj, path in zip(batch, paths, strict=True):
+            file = _RawFile(obj.key, stream.arrival_hour(obj.key), str(path), size=obj.size)
+            found = sniff(path)
+            if found.readable_as is None:
+                self._record_unreadable(file, found.cause)
+            else:
+                pending.append(replace(file, compression=found.readable_as))
         while pending:
             try:
                 self._read_files(pending)
@@ -399,12 +413,17 @@ class _DayWork:
             ),
         )
         try:
-            paths = "[" + ", ".join(duckdb_string(f.path) for f in files) + "]"
-            self._set_raw_lines(
-                "SELECT f.source_object, f.arrival_hour, r.line "
-                f"FROM read_csv({paths}, {_CSV_OPTIONS}) AS r "
-                "JOIN batch_files AS f ON r.filename = f.path"
-            )
+            scans = []
+            for compression in sorted({f.compression for f in files}):
+                paths = ", ".join(
+                    duckdb_string(f.path) for f in files if f.compression == compression
+                )
+                scans.append(
+                    "SELECT f.source_object, f.arrival_hour, r.line "
+                    f"FROM read_csv([{paths}], {_CSV_OPTIONS}, compression='{compression}') AS r "
+                    "JOIN batch_files AS f ON r.filename = f.path"
+                )
+            self._set_raw_lines(" UNION ALL ".join(scans))
             self._judge()
             self._collect_reader_rejects()
         finally:
@@ -512,19 +531,38 @@ class _DayWork:
             recovered = Path(folder) / "recovered.jsonl"
             lines = salvage_gzip_lines(Path(file.path), recovered)
             if lines:
-                self._read_files([_RawFile(file.key, file.arrival_hour, str(recovered))])
-        arrived_today = self._scalar(
-            f"SELECT CAST(timezone('{TIMEZONE}', $arrival) AS DATE) = $day",
-            arrival=file.arrival_hour,
-        )
-        if arrived_today:
-            cause = error.replace(file.path, file.key).splitlines()[0][:200]
+                self._read_files(
+                    [_RawFile(file.key, file.arrival_hour, str(recovered), compression="none")]
+                )
+        cause = error.replace(file.path, file.key).splitlines()[0][:200]
+        if not lines:
+            self._record_unreadable(file, f"nothing recoverable ({cause})")
+        elif self._arrived_today(file):
             self._run(
-                "INSERT INTO quarantined VALUES ($key, $reason, $detail, NULL, true)",
+                "INSERT INTO quarantined VALUES ($key, 'truncated_object', $detail, NULL, true)",
                 key=file.key,
-                reason="truncated_object" if lines else "unreadable_object",
                 detail=f"{lines} complete lines recovered, the rest unreadable ({cause})",
             )
+
+    def _record_unreadable(self, file: _RawFile, cause: str) -> None:
+        """An object none of whose lines can be read: its bytes count against the day's
+        quarantine limit (whichever day it arrived on: this day lost its lines too), and the
+        day it arrived on quarantines it."""
+        self.unreadable.append((file.key, file.size, cause))
+        if self._arrived_today(file):
+            self._run(
+                "INSERT INTO quarantined VALUES ($key, 'unreadable_object', $detail, NULL, true)",
+                key=file.key,
+                detail=f"{file.size:,} bytes unreadable: {cause}",
+            )
+
+    def _arrived_today(self, file: _RawFile) -> bool:
+        return bool(
+            self._scalar(
+                f"SELECT CAST(timezone('{TIMEZONE}', $arrival) AS DATE) = $day",
+                arrival=file.arrival_hour,
+            )
+        )
 
     # -- results -------------------------------------------------------------------------------
 
@@ -548,6 +586,7 @@ class _DayWork:
         result.other_days = int(counters.get("other_day", 0))
         result.blank_lines = int(counters.get("blank", 0))
         result.late_accepted = self.late_accepted
+        result.unreadable = list(self.unreadable)
 
     def quarantined_by_object(self) -> list[tuple[str, str, int]]:
         """Objects by quarantined lines, most first: (key, reasons, lines)."""
