@@ -12,13 +12,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import boto3
+import dagster as dg
 import pyarrow as pa
+import pytest
 
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
+from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite
-from theletter_data.staging.email_events import EMAIL_EVENTS
+from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.tables import Column, Table
 from theletter_data_tests.fault_proxy import FaultyS3
@@ -118,3 +121,75 @@ def test_a_run_killed_while_writing_leaves_the_partition_as_it_was(tmp_path) -> 
     warehouse.replace([PartitionWrite(T, *day, rows=pa.Table.from_batches([_rows("next-", 700)]))])
     things = warehouse.query("SELECT thing FROM metrics.t").column(0).to_pylist()
     assert len(things) == 700 and all(t.startswith("next-") for t in things)
+
+
+def _stage_asset(lake: Lake, tmp_path: Path) -> tuple[dg.ExecuteInProcessResult, str]:
+    """Materialize stg_email_events for D as Dagster runs it (its retry policy included)."""
+    started = time.monotonic()
+    result = dg.materialize(
+        [stg_email_events],
+        partition_key=D.isoformat(),
+        resources={
+            "lake": lake,
+            "warehouse": DuckDBWarehouse(path=str(tmp_path / "w.duckdb")),
+            "ingest_engine": IngestEngine(temp_directory=str(tmp_path / "spill")),
+            "pseudonymizer": Pseudonymizer(key="test-pseudonym-key"),
+        },
+        raise_on_error=False,
+    )
+    assert time.monotonic() - started < 60
+    events = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in events, "a permanent fault was retried"
+    if result.success:
+        return result, ""
+    error = result.failure_data_for_node("stg_email_events").error
+    # The first line the UI and the Slack alert show: the exception's class, then its message.
+    return result, error.message.removeprefix("dagster._core.definitions.events.Failure: ")
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_missing_lake_fails_at_once_naming_it(where, tmp_path, request) -> None:
+    if where == "local":
+        lake = Lake(url=str(tmp_path / "no-such-lake"))
+    else:
+        s3_lake = request.getfixturevalue("s3_lake")  # its bucket exists, its root is empty
+        lake = Lake(url=f"{s3_lake.url}-typo", endpoint_url=s3_lake.endpoint_url, region=None)
+    result, message = _stage_asset(lake, tmp_path)
+    assert not result.success
+    assert message.splitlines()[0].startswith(
+        f"The lake root `{lake.url}` does not exist (or holds nothing), so 2026-11-20 cannot "
+        "be staged."
+    )
+
+
+def test_a_lake_without_the_stream_fails_at_once_naming_the_folder(tmp_path) -> None:
+    lake = Lake(url=str(tmp_path / "lake"))
+    put_lines(lake, firehose_key("pageviews", utc("2026-11-20 01:00:00")), [{"event_id": "x"}])
+    result, message = _stage_asset(lake, tmp_path)
+    assert not result.success
+    assert message.splitlines()[0].startswith(
+        f"The lake `{lake.url}` has no `ses-events/` folder at all, so 2026-11-20 cannot be "
+        "staged: the stream has never been delivered to this lake."
+    )
+
+
+def test_a_stray_temporary_folder_is_named_and_not_read(tmp_path) -> None:
+    """A job's `_temporary/` folder (and other keys outside the layout) beside the day's
+    objects: the stream is staged, and the metadata names the keys it did not read."""
+    lake = Lake(url=str(tmp_path / "lake"))
+    put_lines(lake, firehose_key("ses-events", utc("2026-11-20 01:05:00")), [
+        ses("Send", utc("2026-11-20 01:00:00"), message_id=f"m-{i}") for i in range(3)
+    ])  # fmt: skip
+    stray = [
+        "ses-events/2026/11/20/_temporary/part-0.gz",
+        "ses-events/2026/11/20/01/_SUCCESS",
+        "ses-events/2026/11/20/1/short-hour.gz",
+        "ses-events/2026/11/20/02/copy.json",
+    ]
+    for key in stray:
+        put_lines(lake, key, [ses("Send", utc("2026-11-20 01:00:00"), message_id="stray")])
+    result, _ = _stage_asset(lake, tmp_path)
+    assert result.success
+    metadata = result.asset_materializations_for_node("stg_email_events")[0].metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["keys_outside_layout"].value == sorted(stray)

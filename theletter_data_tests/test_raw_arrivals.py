@@ -144,3 +144,21 @@ def test_the_sensor_runs_with_a_real_instance(s3_lake) -> None:
     requested = {(r.partition_key, r.asset_selection[0].path[0]) for r in result.run_requests}
     assert (event_day, "stg_email_events") in requested
     assert load_cursor(result.cursor)["ses-events"].watermark == key
+
+
+def test_keys_outside_the_layout_are_named_once_and_ignored(lake) -> None:
+    """A job's `_temporary/` folder in a delivery day's folder used to stop the sensor
+    (`int('_temporary')`); now the tick goes on and names the key, once."""
+    put_lines(lake, firehose_key("ses-events", utc("2026-11-20 01:05:00")), [ses("Send", utc(
+        "2026-11-20 01:00:00"))])  # fmt: skip
+    stray = "ses-events/2026/11/20/_temporary/part-0.gz"
+    put_lines(lake, stray, [ses("Send", utc("2026-11-20 01:00:00"))])
+    put_lines(lake, "app-logs/2026-11-20/web/_temporary/000000.gz", ["x"])
+
+    requests, cursor, result = plan(lake, None, utc("2026-11-20 18:00:00"))
+
+    assert requests == [("stg_email_events", "2026-11-20")]
+    assert result.outside_layout == [stray, "app-logs/2026-11-20/web/_temporary/000000.gz"]
+    assert result.new_keys == 1
+    again = plan(lake, cursor, utc("2026-11-20 18:02:00"))[2]
+    assert again.outside_layout == [] and again.requests == []

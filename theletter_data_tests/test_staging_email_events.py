@@ -261,9 +261,30 @@ def test_a_rerun_replaces_the_day_instead_of_adding_to_it(resources):
 
 
 def test_a_day_without_any_delivered_object_fails_instead_of_staging_nothing(resources):
-    with pytest.raises(dg.Failure, match="No `ses-events/` objects were delivered between "
-                       "2026-11-19 14:00 and 2026-11-20 18:00 UTC"):  # fmt: skip
+    """At once (retrying brings no object), saying how to declare a day that had no events;
+    once declared, the day is staged empty."""
+    lake = resources["lake"]
+    put_lines(lake, firehose_key("ses-events", utc("2026-11-21 01:05:00")), [ses("Send", utc(
+        "2026-11-21 01:00:00"))])  # fmt: skip
+    lake.write_bytes("ses-events/2026/11/20/03/_temporary/part-0.gz", b"")
+    with pytest.raises(dg.Failure) as failure:
         stage(resources)
+    assert failure.value.description == (
+        "No `ses-events/` objects were delivered between 2026-11-19 14:00 and 2026-11-20 18:00 "
+        "UTC, the arrival window of 2026-11-20: staging it would publish a day without any. "
+        "Check the stream's producer (the Firehose delivery stream, or the log export task). If "
+        "the day truly had no events, declare it by writing the object "
+        "`ses-events/_empty/2026-11-20` (any content, e.g. why) and stage it again. Keys "
+        "outside the layout, not read: ses-events/2026/11/20/03/_temporary/part-0.gz."
+    )
+    assert not failure.value.allow_retries
+
+    lake.write_bytes("ses-events/_empty/2026-11-20", b"SES sending paused for maintenance")
+    result = stage(resources)
+    assert (result.declared_empty, result.objects, result.staged, result.rows_in_table) == (
+        True, 0, 0, 0,
+    )  # fmt: skip
+    assert stage(resources, date(2026, 11, 21)).staged == 1  # the marker is not an object
 
 
 def test_days_written_together_equal_days_written_alone_and_fail_together(resources):

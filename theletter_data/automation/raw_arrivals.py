@@ -61,6 +61,8 @@ class PrefixCursor:
     """Handled keys within RELIST of the watermark (listed again, not handled again)."""
     pending: list[str] = field(default_factory=list)
     """Days (ISO) with new objects whose arrival window is still open."""
+    outside_layout: list[str] = field(default_factory=list)
+    """Keys outside the stream's layout in the folders listed last (named once, never read)."""
 
 
 @dataclass
@@ -70,6 +72,8 @@ class ArrivalPlan:
     new_keys: int
     complete: bool
     """False when the tick stopped early (folder cap or time budget); the next one resumes."""
+    outside_layout: list[str] = field(default_factory=list)
+    """Keys first seen this tick that are not objects of their stream's layout: ignored."""
 
 
 def plan_arrivals(
@@ -83,9 +87,13 @@ def plan_arrivals(
     requests: list[dg.RunRequest] = []
     new_keys = 0
     complete = True
+    ignored: list[str] = []
     for stream in (SES_EVENTS, PAGE_VIEWS):
         state = cursor.setdefault(stream.prefix, PrefixCursor())
-        fresh, done = _new_keys(lake, stream.prefix, state, now, deadline, stream.arrival_hour)
+        fresh, done, stray = _new_keys(
+            lake, stream.prefix, state, now, deadline, stream.arrival_hour, stream.in_layout
+        )
+        ignored += stray
         new_keys += len(fresh)
         complete &= done
         days = set(state.pending)
@@ -100,7 +108,10 @@ def plan_arrivals(
                 continue
             requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
     state = cursor.setdefault(APP_LOGS.prefix, PrefixCursor())
-    fresh, done = _new_keys(lake, APP_LOGS.prefix, state, now, deadline, APP_LOGS.arrival_hour)
+    fresh, done, stray = _new_keys(
+        lake, APP_LOGS.prefix, state, now, deadline, APP_LOGS.arrival_hour, APP_LOGS.in_layout
+    )
+    ignored += stray
     new_keys += len(fresh)
     complete &= done
     for day in sorted({APP_LOGS.export_day(key).isoformat() for key in fresh}):
@@ -109,7 +120,7 @@ def plan_arrivals(
     for table in APPDB_TABLES:
         prefix = f"appdb/{table}"
         state = cursor.setdefault(prefix, PrefixCursor())
-        fresh, done = _new_keys(lake, prefix, state, now, deadline, _export_hour)
+        fresh, done, _ = _new_keys(lake, prefix, state, now, deadline, _export_hour)
         new_keys += len(fresh)
         complete &= done
         for day in sorted({_export_day(key).isoformat() for key in fresh}):
@@ -123,11 +134,13 @@ def plan_arrivals(
             ):
                 for stream in (SES_EVENTS, PAGE_VIEWS):
                     requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
-    return ArrivalPlan(requests, cursor, new_keys, complete)
+    return ArrivalPlan(requests, cursor, new_keys, complete, ignored)
 
 
-def _new_keys(lake, prefix, state, now, deadline, hour_of) -> tuple[list[str], bool]:  # type: ignore[no-untyped-def]
-    """List the day folders from the watermark's (less RELIST) to today; return unseen keys."""
+def _new_keys(lake, prefix, state, now, deadline, hour_of, in_layout=None):  # type: ignore[no-untyped-def]
+    """List the day folders from the watermark's (less RELIST) to today; return unseen keys,
+    whether the listing completed, and keys outside the layout (`in_layout`) not seen before,
+    which are never handled."""
     start = hour_of(state.watermark) - RELIST if state.watermark else now - FIRST_LOOKBACK
     folders = [
         (start + timedelta(days=i)).date() for i in range((now.date() - start.date()).days + 1)
@@ -135,20 +148,26 @@ def _new_keys(lake, prefix, state, now, deadline, hour_of) -> tuple[list[str], b
     seen = set(state.recent)
     fresh: list[str] = []
     listed: list[str] = []
+    outside: list[str] = []
     complete = True
     for i, folder in enumerate(folders):
         if i >= FOLDERS_PER_TICK or (deadline is not None and time.monotonic() > deadline):
             complete = False
             break
         for obj in lake.list(_folder(prefix, folder)):
+            if in_layout is not None and not in_layout(obj.key):
+                outside.append(obj.key)
+                continue
             if hour_of(obj.key) >= start and obj.key not in seen:
                 fresh.append(obj.key)
             listed.append(obj.key)
+    stray = sorted(set(outside) - set(state.outside_layout))
+    state.outside_layout = sorted(set(outside))
     if listed:
         state.watermark = max([state.watermark, *listed])
         floor = hour_of(state.watermark) - RELIST
         state.recent = sorted({k for k in [*state.recent, *listed] if hour_of(k) >= floor})
-    return fresh, complete
+    return fresh, complete, stray
 
 
 def _folder(prefix: str, day: date) -> str:
@@ -226,6 +245,11 @@ def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefi
             f"{plan.new_keys} new objects, {len(plan.requests)} partitions to stage"
             + ("" if plan.complete else "; more to list next tick")
         )
+        if plan.outside_layout:
+            context.log.warning(
+                f"{len(plan.outside_layout)} keys outside the lake layout (docs/lake-layout.md) "
+                f"are ignored: {', '.join(plan.outside_layout[:20])}"
+            )
         return dg.SensorResult(run_requests=plan.requests, cursor=dump_cursor(plan.cursor))
 
     return _sensor

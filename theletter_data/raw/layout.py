@@ -5,7 +5,8 @@ docs/lake-layout.md describes the formats; this module is the code's one copy of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
@@ -14,6 +15,16 @@ from theletter_data.resources.lake import Lake, LakeObject
 
 CLOCK_SKEW = timedelta(hours=1)
 """Objects delivered up to this long before a day starts are read for it (producer clock skew)."""
+
+
+@dataclass
+class Listing:
+    """The objects of a day's arrival window, and the keys found there that are not objects of
+    the stream's layout (a job's `_temporary/` folder, a stray copy): those are not read, but
+    named, so that nobody wonders where they went."""
+
+    objects: list[LakeObject] = field(default_factory=list)
+    outside_layout: list[str] = field(default_factory=list)
 
 
 class LineStream(Protocol):
@@ -25,14 +36,31 @@ class LineStream(Protocol):
     @property
     def prefix(self) -> str: ...
 
+    def in_layout(self, key: str) -> bool:
+        """Whether `key` is one of the stream's objects (docs/lake-layout.md)."""
+        ...
+
     def arrival_hour(self, key: str) -> datetime:
         """When the object was delivered (UTC): lines that cannot be staged are the
-        quarantine of the Japan-time day it falls on."""
+        quarantine of the Japan-time day it falls on. Only for keys in the layout."""
         ...
 
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]: ...
 
+    def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing: ...
+
     def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]: ...
+
+
+def empty_day_marker(stream: LineStream, day: date) -> str:
+    """The key an operator writes to declare that `day` legitimately has no objects of the
+    stream (docs/lake-layout.md): staging then writes an empty day instead of failing."""
+    return f"{stream.prefix}/_empty/{day.isoformat()}"
+
+
+def _hidden(part: str) -> bool:
+    """Temporary and hidden names (`_temporary`, `_SUCCESS`, `.x.partial`) are never objects."""
+    return part.startswith(("_", "."))
 
 
 @dataclass(frozen=True)
@@ -43,27 +71,51 @@ class FirehoseStream:
     name: str
     prefix: str
 
+    def _hour(self, key: str) -> datetime | None:
+        match = _FIREHOSE_KEY.fullmatch(key[len(self.prefix) + 1 :])
+        if not key.startswith(f"{self.prefix}/") or match is None or _hidden(match["name"]):
+            return None
+        try:
+            return datetime(*(int(match[p]) for p in ("y", "m", "d", "h")), tzinfo=UTC)
+        except ValueError:  # 2026/13/45/99
+            return None
+
+    def in_layout(self, key: str) -> bool:
+        return self._hour(key) is not None
+
     def arrival_hour(self, key: str) -> datetime:
         """The UTC delivery hour encoded in an object's key."""
-        parts = key[len(self.prefix) + 1 :].split("/")
-        year, month, day, hour = (int(p) for p in parts[:4])
-        return datetime(year, month, day, hour, tzinfo=UTC)
+        hour = self._hour(key)
+        if hour is None:
+            raise ValueError(f"`{key}` is not a `{self.prefix}/YYYY/MM/DD/HH/<name>.gz` key")
+        return hour
 
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]:
         """Delivery hours [first, end) whose objects may hold events of Japan-time `day`."""
         start, end = day_bounds_utc(day)
         return start - CLOCK_SKEW, end + lateness
 
-    def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]:
+    def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing:
         """The objects delivered within `day`'s arrival window, in key (delivery) order."""
         first, end = self.arrival_window(day, lateness)
         folders = sorted({(first + timedelta(hours=h)).date() for h in range(_hours(first, end))})
-        return [
-            obj
-            for folder in folders
-            for obj in lake.list(f"{self.prefix}/{folder:%Y/%m/%d}/")
-            if obj.key.endswith(".gz") and first <= self.arrival_hour(obj.key) < end
-        ]
+        listing = Listing()
+        for folder in folders:
+            for obj in lake.list(f"{self.prefix}/{folder:%Y/%m/%d}/"):
+                hour = self._hour(obj.key)
+                if hour is None:
+                    listing.outside_layout.append(obj.key)
+                elif first <= hour < end:
+                    listing.objects.append(obj)
+        return listing
+
+    def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]:
+        return self.list_window(lake, day, lateness).objects
+
+
+_FIREHOSE_KEY = re.compile(
+    r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/(?P<name>[^/]+\.gz)"
+)
 
 
 def _hours(first: datetime, end: datetime) -> int:
@@ -89,11 +141,32 @@ class LogExportStream:
     def arrival_hour(self, key: str) -> datetime:
         return day_bounds_utc(self.export_day(key))[0]
 
+    def in_layout(self, key: str) -> bool:
+        """`prefix/YYYY-MM-DD/<service>/<task id>/<log stream>/<name>.gz`; the log stream may
+        hold slashes. CloudWatch's own `aws-logs-write-test` object is not an export."""
+        parts = key[len(self.prefix) + 1 :].split("/")
+        if not key.startswith(f"{self.prefix}/") or len(parts) < 5 or any(map(_hidden, parts)):
+            return False
+        try:
+            date.fromisoformat(parts[0])
+        except ValueError:
+            return False
+        return parts[-1].endswith(".gz")
+
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]:
         return day_bounds_utc(day)
 
+    def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing:
+        listing = Listing()
+        for obj in lake.list(f"{self.prefix}/{day.isoformat()}/"):
+            if self.in_layout(obj.key):
+                listing.objects.append(obj)
+            elif not obj.key.endswith("/aws-logs-write-test"):
+                listing.outside_layout.append(obj.key)
+        return listing
+
     def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]:
-        return [o for o in lake.list(f"{self.prefix}/{day.isoformat()}/") if o.key.endswith(".gz")]
+        return self.list_window(lake, day, lateness).objects
 
 
 SES_EVENTS = FirehoseStream(name="ses_events", prefix="ses-events")

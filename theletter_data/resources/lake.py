@@ -96,6 +96,12 @@ class Lake(dg.ConfigurableResource):
         ]
         return sorted(objects, key=lambda o: o.key)
 
+    def folder_exists(self, prefix: str = "") -> bool:
+        """Whether the folder `prefix` (the lake's root when empty) exists; on S3, whether
+        any object has that prefix (or, for a lake that is a whole bucket, the bucket exists)."""
+        path = self.path(prefix).rstrip("/") if prefix else self._root
+        return self.fs.get_file_info(path).type == pafs.FileType.Directory
+
     def exists(self, key: str) -> bool:
         return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
 

@@ -51,7 +51,13 @@ def firehose_staging_asset(
                     f"{table.name} {staged.day}: {staged.objects} objects, {staged.records_read} "
                     f"records read, {staged.staged} staged, {staged.duplicates} duplicates, "
                     f"{staged.quarantined} quarantined {staged.quarantine_reasons or ''}"
+                    + (" (declared empty)" if staged.declared_empty else "")
                 )
+                if staged.outside_layout:
+                    context.log.warning(
+                        f"{table.name} {staged.day}: {len(staged.outside_layout)} keys outside "
+                        f"the lake layout were not read: {', '.join(staged.outside_layout[:20])}"
+                    )
                 days.append(staged)
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
@@ -82,6 +88,9 @@ def reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
     )
 
 
+_MAX_NAMED_KEYS = 100
+
+
 def _metadata(days: list[StagedDay]) -> dict[str, object]:
     reasons: dict[str, int] = {}
     for d in days:
@@ -101,6 +110,15 @@ def _metadata(days: list[StagedDay]) -> dict[str, object]:
             sorted({str(d.newsletters_checked_against) for d in days})
         ),
         "blank_lines": sum(d.blank_lines for d in days),
+        "unreadable_objects": dg.MetadataValue.json(
+            [{"key": k, "bytes": n, "cause": c} for d in days for k, n, c in d.unreadable]
+        ),
+        "keys_outside_layout": dg.MetadataValue.json(
+            sorted({k for d in days for k in d.outside_layout})[:_MAX_NAMED_KEYS]
+        ),
+        "days_declared_empty": dg.MetadataValue.json(
+            [str(d.day) for d in days if d.declared_empty]
+        ),
     }
     if len(days) > 1:
         metadata["per_day"] = dg.MetadataValue.md(_per_day_table(days))

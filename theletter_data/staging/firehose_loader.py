@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from theletter_data.partitions import FIRST_DAY, TIMEZONE
-from theletter_data.raw.layout import CLOCK_SKEW, LineStream
+from theletter_data.raw.layout import CLOCK_SKEW, LineStream, empty_day_marker
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
@@ -100,6 +100,10 @@ class StagedDay:
     """Events staged whose first copy was delivered after the day ended (inside the window)."""
     unreadable: list[tuple[str, int, str]] = field(default_factory=list)
     """Objects of the day's window none of whose lines could be read: (key, bytes, cause)."""
+    outside_layout: list[str] = field(default_factory=list)
+    """Keys in the day's folders that are not objects of the stream's layout: not read."""
+    declared_empty: bool = False
+    """No objects, and an operator's marker says the day had none."""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
     newsletters_checked_against: date | None = None
@@ -124,7 +128,7 @@ def stage_days(
     to `engine.write_bytes` of raw objects or `engine.max_days_per_write` days: a backfill of
     small days pays one warehouse transaction (on BigQuery one load job and one MERGE) a month,
     not one a day, while a big day is still written alone."""
-    planned = [(day, _objects_of(staging, day, lake, engine)) for day in days]
+    planned = [_plan(staging, day, lake, engine) for day in days]
     for group in _write_groups(planned, engine.write_bytes, engine.max_days_per_write):
         yield from _stage_together(
             staging, group, lake=lake, engine=engine, pseudonymizer=pseudonymizer,
@@ -145,41 +149,81 @@ def stage_day(
     """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake.
     With `only_this_day` (a table of the current day so far) every other day's rows go and the
     quarantine is left to the day's own staging."""
-    if only_this_day:  # a day so far may not have its first object yet
-        objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
-    else:
-        objects = _objects_of(staging, day, lake, engine)
+    # A day so far may not have its first object yet.
+    plan = _plan(staging, day, lake, engine, may_be_empty=only_this_day)
     (result,) = _stage_together(
-        staging, [(day, objects)], lake=lake, engine=engine, pseudonymizer=pseudonymizer,
+        staging, [plan], lake=lake, engine=engine, pseudonymizer=pseudonymizer,
         warehouse=warehouse, only_this_day=only_this_day,
     )  # fmt: skip
     return result
 
 
-def _objects_of(
-    staging: FirehoseStaging, day: date, lake: Lake, engine: IngestEngine
-) -> list[LakeObject]:
-    objects = staging.stream.objects_for_day(lake, day, engine.allowed_lateness)
-    if not objects:
-        first, end = staging.stream.arrival_window(day, engine.allowed_lateness)
+@dataclass(frozen=True)
+class _DayPlan:
+    day: date
+    objects: list[LakeObject]
+    outside_layout: list[str]
+    declared_empty: bool = False
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.size for o in self.objects)
+
+
+def _plan(
+    staging: FirehoseStaging,
+    day: date,
+    lake: Lake,
+    engine: IngestEngine,
+    may_be_empty: bool = False,
+) -> _DayPlan:
+    """The day's objects; a day without any fails at once (no retry brings objects that were
+    never delivered) naming why, unless an operator declared it empty."""
+    stream = staging.stream
+    listing = stream.list_window(lake, day, engine.allowed_lateness)
+    if listing.objects or may_be_empty:
+        return _DayPlan(day, listing.objects, listing.outside_layout)
+    marker = empty_day_marker(stream, day)
+    if lake.exists(marker):
+        return _DayPlan(day, [], listing.outside_layout, declared_empty=True)
+    if not lake.folder_exists():
         raise dg.Failure(
-            f"No `{staging.stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
-            f"and {end:%Y-%m-%d %H:00} UTC, the arrival window of {day}: staging it would "
-            "publish a day without any. Check the stream's producer (the Firehose delivery "
-            "stream, or the log export task).",
-            allow_retries=True,
+            f"The lake root `{lake.url}` does not exist (or holds nothing), so {day} cannot be "
+            f"staged. Check the lake's location: THELETTER_LAKE_URL in production, "
+            "THELETTER_DATA_DIR locally (`theletter-data generate` writes a demo lake).",
+            allow_retries=False,
         )
-    return objects
+    if not lake.folder_exists(stream.prefix):
+        raise dg.Failure(
+            f"The lake `{lake.url}` has no `{stream.prefix}/` folder at all, so {day} cannot be "
+            f"staged: the stream has never been delivered to this lake. Check the producer's "
+            f"destination prefix (the Firehose delivery stream, or the log export task) and "
+            f"the lake's location.",
+            allow_retries=False,
+        )
+    first, end = stream.arrival_window(day, engine.allowed_lateness)
+    raise dg.Failure(
+        f"No `{stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
+        f"and {end:%Y-%m-%d %H:00} UTC, the arrival window of {day}: staging it would "
+        "publish a day without any. Check the stream's producer (the Firehose delivery "
+        "stream, or the log export task). If the day truly had no events, declare it by "
+        f"writing the object `{marker}` (any content, e.g. why) and stage it again."
+        + _named_outside_layout(listing.outside_layout),
+        allow_retries=False,
+    )
 
 
-_Planned = tuple[date, list[LakeObject]]
+def _named_outside_layout(keys: Sequence[str]) -> str:
+    if not keys:
+        return ""
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    return f" Keys outside the layout, not read: {', '.join(keys[:5])}{more}."
 
 
 def _write_groups(
-    planned: Sequence[_Planned], max_bytes: int, max_days: int
-) -> Iterator[list[_Planned]]:
-    sizes = [sum(o.size for o in objects) for _, objects in planned]
-    return _grouped(planned, sizes, max_bytes, max_days)
+    planned: Sequence[_DayPlan], max_bytes: int, max_days: int
+) -> Iterator[list[_DayPlan]]:
+    return _grouped(planned, [plan.bytes for plan in planned], max_bytes, max_days)
 
 
 class _Guard:
@@ -191,7 +235,7 @@ class _Guard:
 
 def _stage_together(
     staging: FirehoseStaging,
-    group: Sequence[_Planned],
+    group: Sequence[_DayPlan],
     *,
     lake: Lake,
     engine: IngestEngine,
@@ -202,8 +246,14 @@ def _stage_together(
     """Stage consecutive days in one warehouse write: each day is judged on its own (its own
     engine session, deduplication and quarantine limit) and streams into the same write."""
     results = [
-        StagedDay(day=day, objects=len(objects), bytes=sum(o.size for o in objects))
-        for day, objects in group
+        StagedDay(
+            day=plan.day,
+            objects=len(plan.objects),
+            bytes=plan.bytes,
+            outside_layout=plan.outside_layout,
+            declared_empty=plan.declared_empty,
+        )
+        for plan in group
     ]
     guard = _Guard()
     quarantines: list[pa.Table] = []
@@ -211,14 +261,15 @@ def _stage_together(
     def staged_batches() -> Iterator[pa.RecordBatch]:
         """Read a batch of objects, hand over its new events, forget all but their ids: the
         day streams through, so memory and spill hold one batch, not the day."""
-        for result, (day, objects) in zip(results, group, strict=True):
+        for result, plan in zip(results, group, strict=True):
+            day = plan.day
             known = known_newsletters(lake, day, engine)
             result.newsletters_checked_against = known.as_of
             with engine.session() as con:
                 work = _DayWork(
                     con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
                 )
-                for batch in _batches(objects, engine.batch_bytes):
+                for batch in _batches(plan.objects, engine.batch_bytes):
                     with lake.local_files([o.key for o in batch]) as paths:
                         work.read(batch, paths)
                     yield from work.take_first_copies()
@@ -240,7 +291,7 @@ def _stage_together(
         for rows in quarantines:
             yield from rows.to_batches()
 
-    first, end = group[0][0], group[-1][0] + timedelta(days=1)
+    first, end = group[0].day, group[-1].day + timedelta(days=1)
     replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else first
     # Each warehouse takes the staged rows first, then the quarantine rows, and commits
     # only after both: a failure while reading leaves the days as they were.
