@@ -8,7 +8,9 @@ rebuilt on bad data.
 
 from __future__ import annotations
 
+import re
 import statistics
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
@@ -97,11 +99,15 @@ def run_table_checks(
     rules = _value_rules(table)
     counts = warehouse.query(
         "SELECT COUNT(*) AS rows_checked, "
-        + ", ".join(f"COUNTIF({condition}) AS {name}" for name, condition in rules.items())
+        + ", ".join(f"COUNTIF({rule.condition}) AS {name}" for name, rule in rules.items())
         + f" FROM {table.qualified_name} WHERE {window}",
         params,
     ).to_pylist()[0]
     violations = {name: int(counts[name]) for name in rules if counts[name]}
+    examples = [
+        _examples(warehouse, table, rules[name], n, window, params)
+        for name, n in list(violations.items())[:_EXAMPLE_RULES]
+    ]
     window_text = f"[{start}, {end})"
     results = [_row_count_anomaly(warehouse, table, start, end, lookback_days)]
     if expected_rows_sql is not None:
@@ -116,6 +122,7 @@ def run_table_checks(
         dg.AssetCheckResult(
             check_name=COLUMN_VALUES,
             passed=not violations,
+            description="\n".join(examples) or None,
             metadata={
                 "window": window_text,
                 "rows_checked": int(counts["rows_checked"]),
@@ -125,21 +132,97 @@ def run_table_checks(
     ]
 
 
-def _value_rules(table: Table) -> dict[str, str]:
-    """Violation name -> BigQuery condition that is true for a violating row."""
-    rules: dict[str, str] = {}
+def log_failed_checks(
+    context: dg.AssetExecutionContext, table: Table, checks: list[dg.AssetCheckResult]
+) -> None:
+    """Say in the run's log what a failed check found: the run's own failure only names it."""
+    for result in checks:
+        if result.passed:
+            continue
+        found = result.description or ", ".join(
+            f"{name}={getattr(value, 'value', value)}"
+            for name, value in (result.metadata or {}).items()
+        )
+        log = context.log.warning if result.severity == dg.AssetCheckSeverity.WARN else None
+        (log or context.log.error)(
+            f"{table.qualified_name}: check {result.check_name} failed: {found}"
+        )
+
+
+@dataclass(frozen=True)
+class _Rule:
+    condition: str
+    """BigQuery condition that is true for a violating row."""
+    column: str
+    broken: str
+    """What is wrong with the column's value, in words."""
+
+
+_EXAMPLE_RULES = 3
+_EXAMPLE_ROWS = 3
+
+
+def _value_rules(table: Table) -> dict[str, _Rule]:
+    """Violation name -> its rule."""
+    rules: dict[str, _Rule] = {}
     for column in table.columns:
         name = column.name
         if column.required:
-            rules[f"null_{name}"] = f"{name} IS NULL"
+            rules[f"null_{name}"] = _Rule(f"{name} IS NULL", name, "is NULL")
         if column.accepted_values:
             values = ", ".join("'" + v.replace("'", "\\'") + "'" for v in column.accepted_values)
-            rules[f"unaccepted_{name}"] = f"{name} NOT IN ({values})"
+            rules[f"unaccepted_{name}"] = _Rule(
+                f"{name} NOT IN ({values})", name, "is not an accepted value"
+            )
         if column.type == "INT64" and not column.signed:
-            rules[f"negative_{name}"] = f"{name} < 0"
+            rules[f"negative_{name}"] = _Rule(f"{name} < 0", name, "is negative")
     for name in table.rate_columns:
-        rules[f"out_of_range_{name}"] = f"({name} < 0 OR {name} > 1)"
+        rules[f"out_of_range_{name}"] = _Rule(
+            f"({name} < 0 OR {name} > 1)", name, "is outside [0, 1]"
+        )
     return rules
+
+
+def _examples(
+    warehouse: Warehouse,
+    table: Table,
+    rule: _Rule,
+    violating: int,
+    window: str,
+    params: dict[str, object],
+) -> str:
+    """The first violating rows in words, by key, with the column and the columns its
+    description names (a rate's numerator and denominator): e.g. `delivery_rate is outside
+    [0, 1] in 1 row: date=2026-11-20, post_id=po_1 has delivery_rate=1.029 (delivered / sent:
+    delivered=35, sent=34)`. The check says which row and why, not only how many."""
+    column = table.column(rule.column)
+    named = [w for w in re.findall(r"\w+", column.description) if w in table.column_names]
+    inputs = [c for c in dict.fromkeys(named) if c != column.name and c not in table.key]
+    selected = ", ".join(dict.fromkeys([*table.key, column.name, *inputs]))
+    rows = warehouse.query(
+        f"SELECT {selected} FROM {table.qualified_name} WHERE {window} AND {rule.condition} "
+        f"ORDER BY {', '.join(table.key)} LIMIT {_EXAMPLE_ROWS}",
+        params,
+    ).to_pylist()
+    shown = []
+    for row in rows:
+        text = ", ".join(f"{k}={_value(row[k])}" for k in table.key)
+        text += f" has {column.name}={_value(row[column.name])}"
+        if inputs:
+            values = ", ".join(f"{c}={_value(row[c])}" for c in inputs)
+            text += f" ({column.description.rstrip('.')}: {values})"
+        shown.append(text)
+    more = f", and {violating - len(rows)} more" if violating > len(rows) else ""
+    noun = "row" if violating == 1 else "rows"
+    return f"{column.name} {rule.broken} in {violating} {noun}: {'; '.join(shown)}{more}"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _expected_rows(

@@ -149,3 +149,42 @@ def test_a_table_younger_than_its_lookback_is_not_judged(warehouse: Warehouse) -
     assert not judged.passed and metadata(judged, "anomalies") == {
         str(DAY): {"rows": 130, "median": 45.0}
     }
+
+
+FUNNEL = Table(
+    layer="metrics",
+    name="funnel",
+    grain="one row per post per day",
+    partition_by="date",
+    key=("date", "post_id"),
+    rate_columns=("delivery_rate",),
+    columns=(
+        Column("date", "DATE", "Day."),
+        Column("post_id", "STRING", "Post."),
+        Column("sent", "INT64", "Recipients sent to."),
+        Column("delivered", "INT64", "Recipients delivered to."),
+        Column("delivery_rate", "FLOAT64", "delivered / sent", required=False),
+    ),
+)
+
+
+def test_a_failing_value_check_names_the_row_and_what_is_wrong(warehouse: Warehouse) -> None:
+    """Not only "1 violation": which post, which value, and the numbers it came from."""
+    write(warehouse, FUNNEL, DAY, [
+        {"post_id": "po_2", "sent": 2, "delivered": 1, "delivery_rate": 0.5},
+        {"post_id": "po_1", "sent": 34, "delivered": 35, "delivery_rate": 35 / 34},
+        {"post_id": "po_3", "sent": -1, "delivered": 0, "delivery_rate": 0.0},
+        {"post_id": "po_4", "sent": -2, "delivered": 0, "delivery_rate": 0.0},
+    ])  # fmt: skip
+    checked = results(warehouse, FUNNEL)
+    assert not checked[COLUMN_VALUES].passed
+    assert checked[COLUMN_VALUES].description == (
+        "sent is negative in 2 rows: date=2026-11-20, post_id=po_3 has sent=-1; "
+        "date=2026-11-20, post_id=po_4 has sent=-2\n"
+        "delivery_rate is outside [0, 1] in 1 row: date=2026-11-20, post_id=po_1 has "
+        "delivery_rate=1.029 (delivered / sent: delivered=35, sent=34)"
+    )
+    write(
+        warehouse, FUNNEL, DAY, [{"post_id": "po_1", "sent": 1, "delivered": 1, "delivery_rate": 1}]
+    )
+    assert results(warehouse, FUNNEL)[COLUMN_VALUES].description is None  # nothing to say

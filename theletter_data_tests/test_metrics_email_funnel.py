@@ -9,8 +9,10 @@ po_1 goes out on D (2026-11-20) at 09:00 JST to a, b, c and d:
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
+import dagster as dg
 import pytest
 
 from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL, post_email_funnel
@@ -108,4 +110,53 @@ def test_a_post_is_followed_for_thirty_days_from_its_first_send(warehouse):
     rows = rows_of(warehouse, POST_EMAIL_FUNNEL, "date")
     assert [(r["date"], r["post_id"], r["days_since_send"], r["unique_opens"]) for r in rows] == [
         (D, "po_old", 29, 1)
+    ]
+
+
+def test_a_cut_send_or_delivery_line_does_not_make_a_rate_exceed_one(warehouse):
+    """po_cut: 35 recipients delivered, one of whose Send lines was cut in the raw object (so
+    quarantined): 34 sends staged. po_dark: e's Delivery line was cut, but e opened it. Every
+    recipient with a later event was sent the email (and one who opened it, delivered): the
+    rates stay within [0, 1] and the run passes, instead of 35/34 failing every author's
+    dashboard."""
+    readers = [f"r{i:02d}" for i in range(35)]
+    rows = [
+        *(event("send", 0, r, post="po_cut") for r in readers[1:]),
+        *(event("delivery", 0, r, post="po_cut") for r in readers),
+        *(event("send", 0, r, post="po_dark") for r in "ef"),
+        event("delivery", 0, "f", post="po_dark"),
+        *(event("open", 0, r, post="po_dark", is_machine_open=False) for r in "ef"),
+    ]
+    write_rows(warehouse, STG_EMAIL_EVENTS, rows, D, D + timedelta(days=1))
+
+    result = materialize(post_email_funnel, warehouse, "2026-11-20", raise_on_error=False)
+
+    assert result.success and all(checks_passed(result).values())
+    cut, dark = rows_of(warehouse, POST_EMAIL_FUNNEL, "post_id")
+    assert (cut["sent"], cut["delivered"], cut["delivery_rate"]) == (35, 35, 1.0)
+    assert (dark["sent"], dark["delivered"], dark["unique_opens"], dark["open_rate"]) == (
+        2, 2, 2, 1.0,
+    )  # fmt: skip
+
+
+def test_a_failing_check_says_in_the_run_log_which_post_and_what(warehouse):
+    """The run fails on a blocking check, whose own message only names it: the log says
+    which row and which value (here a staged send without its newsletter)."""
+    write_rows(warehouse, STG_EMAIL_EVENTS, [
+        event("send", 0, "a", post="po_9", newsletter_id=None)
+    ], D, D + timedelta(days=1))  # fmt: skip
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [post_email_funnel], instance=instance, resources={"warehouse": warehouse},
+            partition_key="2026-11-20", raise_on_error=False,
+        )  # fmt: skip
+        errors = [
+            entry.user_message
+            for entry in instance.all_logs(result.run_id)
+            if entry.level == logging.ERROR and "check column_values failed" in entry.user_message
+        ]
+    assert not result.success
+    assert errors == [
+        "metrics.post_email_funnel: check column_values failed: newsletter_id is NULL in 1 row: "
+        "date=2026-11-20, post_id=po_9 has newsletter_id=NULL"
     ]

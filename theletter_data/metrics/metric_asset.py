@@ -18,7 +18,7 @@ from theletter_data.automation.policies import (
     WEEKLY_FRESHNESS,
     WEEKLY_METRIC_AUTOMATION,
 )
-from theletter_data.checks import run_table_checks, table_check_specs
+from theletter_data.checks import log_failed_checks, run_table_checks, table_check_specs
 from theletter_data.metrics.overview import Overview
 from theletter_data.partitions import (
     FIRST_DAY,
@@ -164,6 +164,7 @@ def _write(
         checks = run_table_checks(warehouse, table, start, end, expected_rows_sql, lookback_days)
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
+    log_failed_checks(context, table, checks)
     metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
     if overview is not None:
         metadata.update(overview(warehouse, start, end))

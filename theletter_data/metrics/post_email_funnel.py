@@ -7,6 +7,11 @@ beehiiv report them:
 - sent: recipients SES accepted the email for; delivered: the receiving server accepted it;
   bounced: it bounced (hard_bounced: permanently, e.g. the address does not exist);
   complained: the reader marked it as spam.
+- a later stage implies the earlier ones, so that one raw line lost upstream (a Send record
+  cut in its object, hence quarantined) never pushes a rate above 1 and never holds back every
+  author's dashboard: a recipient with any event of the email but a Reject or a Rendering
+  Failure counts as sent, and one who complained, opened, clicked or unsubscribed counts as
+  delivered. A post is known from any of its events (each carries its send time).
 - unique opens: recipients with an open or a click (a click counts as an open: an email whose
   images were blocked can be clicked without an open pixel). Apple Mail Privacy Protection opens
   every email on delivery through Apple's proxies, so this count overstates reading.
@@ -29,8 +34,8 @@ from theletter_data.tables import Column, Table
 FUNNEL_DAYS = 30
 
 _COUNTS = (
-    ("sent", "Recipients the email was sent to."),
-    ("delivered", "Recipients whose server accepted it."),
+    ("sent", "Recipients the email was sent to (or with any later event of it)."),
+    ("delivered", "Recipients whose server accepted it (or who opened, clicked, ...)."),
     ("bounced", "Recipients whose delivery bounced."),
     ("hard_bounced", "Recipients with a permanent bounce."),
     ("complained", "Recipients who reported it as spam."),

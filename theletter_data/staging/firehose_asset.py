@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from theletter_data.checks import run_table_checks
+from theletter_data.checks import log_failed_checks, run_table_checks
 from theletter_data.partitions import days_in
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
@@ -62,6 +62,7 @@ def firehose_staging_asset(
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
         checks.append(reconciliation_result(days))
+        log_failed_checks(context, table, checks)
         metadata = _metadata(days)
         if (cost := warehouse.take_costs()) is not None:
             metadata.update(cost.metadata())

@@ -12,23 +12,32 @@ WITH events AS (
 ),
 
 posts AS (
+    -- Every event carries its message's send time, so a post is known even if its Send lines
+    -- were lost; a post first sent before the window gets no day in it.
     SELECT
         newsletter_id,
         post_id,
         MIN(sent_at) AS first_sent_at,
-        MIN(event_date) AS first_send_date
+        DATE(MIN(sent_at), 'Asia/Tokyo') AS first_send_date
     FROM events
-    WHERE event_type = 'send'
+    WHERE event_type NOT IN ('reject', 'rendering_failure')
     GROUP BY newsletter_id, post_id
 ),
 
 recipient_firsts AS (
-    -- The first day each recipient reached each stage. A click counts as an open: an email
-    -- whose images were blocked can be clicked without an open pixel.
+    -- The first day each recipient reached each stage. A later stage implies the earlier
+    -- ones, so that one lost raw line never makes a rate exceed 1: a recipient with any event
+    -- after the send (delivery, bounce, delay, complaint, open, click, unsubscribe) was sent
+    -- the email, and one who complained, opened, clicked or unsubscribed received it. A click
+    -- counts as an open: an email whose images were blocked can be clicked without an open
+    -- pixel.
     SELECT
         post_id,
-        MIN(IF(event_type = 'send', event_date, NULL)) AS sent_on,
-        MIN(IF(event_type = 'delivery', event_date, NULL)) AS delivered_on,
+        MIN(IF(event_type NOT IN ('reject', 'rendering_failure'), event_date, NULL)) AS sent_on,
+        MIN(
+            IF(event_type IN ('delivery', 'complaint', 'open', 'click', 'subscription'),
+                event_date, NULL)
+        ) AS delivered_on,
         MIN(IF(event_type = 'bounce', event_date, NULL)) AS bounced_on,
         MIN(IF(event_type = 'bounce' AND bounce_type = 'Permanent', event_date, NULL))
             AS hard_bounced_on,
