@@ -20,6 +20,9 @@ from theletter_data.automation.raw_arrivals import (
 )
 from theletter_data.partitions import TOKYO
 from theletter_data.resources.ingest_engine import IngestEngine
+from theletter_data.resources.pseudonymizer import Pseudonymizer
+from theletter_data.staging.arrival_windows import REPLAY_TAG
+from theletter_data.staging.email_events import stg_email_events
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
 
 LATENESS = timedelta(hours=3)
@@ -162,3 +165,54 @@ def test_keys_outside_the_layout_are_named_once_and_ignored(lake) -> None:
     assert result.new_keys == 1
     again = plan(lake, cursor, utc("2026-11-20 18:02:00"))[2]
     assert again.outside_layout == [] and again.requests == []
+
+
+def test_the_sensor_replays_the_day_of_a_late_object(lake, duckdb_warehouse, tmp_path) -> None:
+    """An object lands 7 hours after its records' day D ended. Staging D+1 (whose arrival day
+    it is) quarantines them and reports the replay; the sensor's next tick requests it (D and
+    D+1 in one run, with the replay tag), once; that run stages them into D."""
+    day, next_day = "2026-11-20", "2026-11-21"
+    put_lines(lake, firehose_key("ses-events", utc("2026-11-20 01:05:00")), [ses("Send", utc(
+        "2026-11-20 01:00:00"), message_id="on-time")])  # fmt: skip
+    put_lines(lake, firehose_key("ses-events", utc("2026-11-20 22:10:00"), "late"), [
+        ses("Open", utc("2026-11-20 10:00:00"), message_id="late"),
+        ses("Send", utc("2026-11-20 22:00:00"), message_id="next-day"),
+    ])  # fmt: skip
+    resources = {
+        "lake": lake,
+        "warehouse": duckdb_warehouse,
+        "ingest_engine": IngestEngine(temp_directory=str(tmp_path / "spill")),
+        "pseudonymizer": Pseudonymizer(key="test-pseudonym-key"),
+    }
+    sensor = raw_arrivals_sensor(dg.DefaultSensorStatus.STOPPED)
+
+    def tick(instance, cursor):  # type: ignore[no-untyped-def]
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        result = sensor(context)
+        replays = [r for r in result.run_requests if REPLAY_TAG in r.tags]
+        return replays, result.cursor
+
+    with dg.instance_for_test() as instance:
+        for partition in (day, next_day):
+            dg.materialize([stg_email_events], instance=instance, resources=resources,
+                           partition_key=partition)  # fmt: skip
+        (replay,), cursor = tick(instance, None)
+        assert replay.tags == {
+            "dagster/asset_partition_range_start": day,
+            "dagster/asset_partition_range_end": next_day,
+            REPLAY_TAG: "2026-11-20T23:00:00+00:00",
+            "theletter/trigger": "raw_arrivals",
+        }
+        assert replay.asset_selection == [dg.AssetKey("stg_email_events")]
+        assert tick(instance, cursor)[0] == []  # once
+
+        result = dg.materialize([stg_email_events], instance=instance, resources=resources,
+                                tags=replay.tags)  # fmt: skip
+        assert result.success
+        assert tick(instance, cursor)[0] == []  # nothing late any more
+    staged = duckdb_warehouse.query(
+        "SELECT event_date, message_id FROM staging.stg_email_events ORDER BY message_id"
+    ).to_pylist()
+    assert [(str(r["event_date"]), r["message_id"]) for r in staged] == [
+        (day, "late"), (next_day, "next-day"), (day, "on-time"),
+    ]  # fmt: skip

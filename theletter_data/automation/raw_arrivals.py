@@ -10,6 +10,11 @@ they change.
 - An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands; a
   newsletters export that lands after D's streams were staged stages them again, so events of a
   newsletter created on D leave the quarantine (staging/known_newsletters.py).
+- A Firehose object holding records of a day whose window had already closed cannot be told by
+  its key; the staging of the day it arrived on reads it, quarantines those records and reports
+  the replay that would stage them (staging/arrival_windows.py). The next tick requests that
+  replay: their day through the arrival day, in one run, reading objects delivered until then.
+- Keys outside a stream's layout (a `_temporary/` folder) are never handled, and named once.
 
 The cursor (JSON, kept by Dagster across restarts) holds, per prefix, the highest key handled and
 the keys of the last hours, which are listed again on every tick: an object that becomes visible
@@ -39,6 +44,7 @@ from theletter_data.raw.layout import (
 )
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
+from theletter_data.staging.arrival_windows import LATE_RECORDS_REPLAY, REPLAY_TAG
 
 STAGED_BY_STREAM = {SES_EVENTS.name: "stg_email_events", PAGE_VIEWS.name: "stg_page_views"}
 STAGED_BY_TABLE = {table: f"stg_{table}" for table in APPDB_TABLES}
@@ -49,6 +55,7 @@ RELIST = timedelta(hours=2)
 FIRST_LOOKBACK = timedelta(days=2)
 """A sensor with no cursor starts this far back; older days are a backfill's job."""
 FOLDERS_PER_TICK = 4
+MATERIALIZATIONS_PER_TICK = 200
 TIME_BUDGET_SECONDS = 40.0
 """Stop listing after this long: Dagster's sensor time limit is 60 seconds."""
 
@@ -56,7 +63,7 @@ TIME_BUDGET_SECONDS = 40.0
 @dataclass
 class PrefixCursor:
     watermark: str = ""
-    """The highest key handled."""
+    """The highest key handled (for a staged asset's materializations: the last storage id)."""
     recent: list[str] = field(default_factory=list)
     """Handled keys within RELIST of the watermark (listed again, not handled again)."""
     pending: list[str] = field(default_factory=list)
@@ -135,6 +142,47 @@ def plan_arrivals(
                 for stream in (SES_EVENTS, PAGE_VIEWS):
                     requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
     return ArrivalPlan(requests, cursor, new_keys, complete, ignored)
+
+
+def plan_replays(
+    instance: dg.DagsterInstance, cursor: dict[str, PrefixCursor]
+) -> list[dg.RunRequest]:
+    """Replays of late records: each staging run of a Firehose stream that quarantined records
+    delivered after their day's window (within `IngestEngine.replay_lateness_hours`) says so in
+    its metadata; the days from theirs to the day they arrived on are staged again, in one run,
+    reading the objects delivered until then (staging/arrival_windows.py). The cursor keeps,
+    per staged asset, the last materialization read; the run key makes each replay happen once."""
+    requests: dict[str, dg.RunRequest] = {}
+    for asset in STAGED_BY_STREAM.values():
+        state = cursor.setdefault(f"materializations/{asset}", PrefixCursor())
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), after_storage_id=int(state.watermark or 0)
+            ),
+            limit=MATERIALIZATIONS_PER_TICK,
+            ascending=True,
+        ).records
+        for record in records:
+            state.watermark = str(record.storage_id)
+            materialization = record.asset_materialization
+            replay = materialization.metadata.get(LATE_RECORDS_REPLAY) if materialization else None
+            if replay is None:
+                continue
+            first, last, until = (
+                replay.value[k] for k in ("first_day", "last_day", "arrivals_until")
+            )
+            run_key = f"{asset}:replay:{first}:{last}:{until}"
+            requests[run_key] = dg.RunRequest(
+                run_key=run_key,
+                asset_selection=[dg.AssetKey(asset)],
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                    REPLAY_TAG: until,
+                    "theletter/trigger": "raw_arrivals",
+                },
+            )
+    return list(requests.values())
 
 
 def _new_keys(lake, prefix, state, now, deadline, hour_of, in_layout=None):  # type: ignore[no-untyped-def]
@@ -241,6 +289,9 @@ def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefi
             ingest_engine.allowed_lateness,
             deadline=time.monotonic() + TIME_BUDGET_SECONDS,
         )
+        replays = plan_replays(context.instance, plan.cursor)
+        if replays:
+            context.log.info(f"{len(replays)} replays of late records requested")
         context.log.info(
             f"{plan.new_keys} new objects, {len(plan.requests)} partitions to stage"
             + ("" if plan.complete else "; more to list next tick")
@@ -250,6 +301,8 @@ def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefi
                 f"{len(plan.outside_layout)} keys outside the lake layout (docs/lake-layout.md) "
                 f"are ignored: {', '.join(plan.outside_layout[:20])}"
             )
-        return dg.SensorResult(run_requests=plan.requests, cursor=dump_cursor(plan.cursor))
+        return dg.SensorResult(
+            run_requests=plan.requests + replays, cursor=dump_cursor(plan.cursor)
+        )
 
     return _sensor

@@ -36,6 +36,12 @@ class LineStream(Protocol):
     @property
     def prefix(self) -> str: ...
 
+    @property
+    def late_records_possible(self) -> bool:
+        """Whether records can arrive after their day's window (Firehose: yes; a log export
+        holds exactly its day), so that a replay may widen a day's window."""
+        ...
+
     def in_layout(self, key: str) -> bool:
         """Whether `key` is one of the stream's objects (docs/lake-layout.md)."""
         ...
@@ -70,6 +76,7 @@ class FirehoseStream:
 
     name: str
     prefix: str
+    late_records_possible: bool = True
 
     def _hour(self, key: str) -> datetime | None:
         match = _FIREHOSE_KEY.fullmatch(key[len(self.prefix) + 1 :])
@@ -131,6 +138,7 @@ class LogExportStream:
 
     name: str
     prefix: str
+    late_records_possible: bool = False
 
     def export_day(self, key: str) -> date:
         return date.fromisoformat(key[len(self.prefix) + 1 :].split("/")[0])

@@ -148,6 +148,9 @@ class BigQueryWarehouse(Warehouse):
             job = self._run(qualified, params or {})
             return job.result().to_arrow(create_bqstorage_client=False)
 
+    def create_table(self, table: Table) -> None:
+        self._ensure_table(table)
+
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset;
         # AccessDenied: a 403 other than rateLimitExceeded/quotaExceeded (bigquery_errors.py).

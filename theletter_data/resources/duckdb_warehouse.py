@@ -14,6 +14,7 @@ from pydantic import Field
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS
 from theletter_data.sql import to_duckdb
+from theletter_data.tables import Table
 
 
 class DuckDBWarehouse(Warehouse):
@@ -72,6 +73,11 @@ class DuckDBWarehouse(Warehouse):
                 con.execute("ROLLBACK")
                 raise
         return counts
+
+    def create_table(self, table: Table) -> None:
+        with self.connect() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.layer}")
+            con.execute(table.duckdb_ddl(table.qualified_name))
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         return ENGINE_PERMANENT_ERRORS

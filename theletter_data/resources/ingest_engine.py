@@ -57,6 +57,14 @@ class IngestEngine(dg.ConfigurableResource):
         "staged into that day; later ones are quarantined by the day they arrived on.",
     )
 
+    replay_lateness_hours: int = Field(
+        default=48,
+        description="Records delivered up to this long after their day's window closed are "
+        "replayed into their day by themselves: staging reports them and the raw-arrivals "
+        "sensor stages their day again with a wider window. Later ones stay quarantined "
+        "(`arrived_after_window`) for an operator to replay (README).",
+    )
+
     @property
     def allowed_lateness(self) -> timedelta:
         return timedelta(hours=self.allowed_lateness_hours)

@@ -74,6 +74,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Run one BigQuery-dialect SELECT (parameters as `@name`) and return its rows."""
 
     @abstractmethod
+    def create_table(self, table: Table) -> None:
+        """Create `table` (and its layer) if it does not exist, for a read before any write."""
+
+    @abstractmethod
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""
 

@@ -1,7 +1,7 @@
 """The asset shape shared by every staged Firehose stream: stage each day of the run's window,
 check what was written, report where every raw line went."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -13,7 +13,13 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import INGESTION
-from theletter_data.staging.firehose_loader import FirehoseStaging, StagedDay, stage_days
+from theletter_data.staging.arrival_windows import LATE_RECORDS_REPLAY, replay_until
+from theletter_data.staging.firehose_loader import (
+    FirehoseStaging,
+    StagedDay,
+    replay_of_late_records,
+    stage_days,
+)
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 
 
@@ -38,6 +44,7 @@ def firehose_staging_asset(
         pseudonymizer: Pseudonymizer,
     ) -> dg.MaterializeResult:
         days: list[StagedDay] = []
+        until = replay_until(context.run.tags, datetime.now(UTC))
         with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
             for staged in stage_days(
                 staging,
@@ -46,6 +53,7 @@ def firehose_staging_asset(
                 engine=ingest_engine,
                 pseudonymizer=pseudonymizer,
                 warehouse=warehouse,
+                replay_until=until,
             ):
                 context.log.info(
                     f"{table.name} {staged.day}: {staged.objects} objects, {staged.records_read} "
@@ -64,6 +72,13 @@ def firehose_staging_asset(
         checks.append(reconciliation_result(days))
         log_failed_checks(context, table, checks)
         metadata = _metadata(days)
+        if (replay := replay_of_late_records(days, ingest_engine)) is not None:
+            context.log.warning(
+                f"{replay['records']} records arrived after their day's window; the "
+                f"raw-arrivals sensor will replay {replay['first_day']}..{replay['last_day']} "
+                f"reading objects delivered until {replay['arrivals_until']}"
+            )
+            metadata[LATE_RECORDS_REPLAY] = dg.MetadataValue.json(replay)
         if (cost := warehouse.take_costs()) is not None:
             metadata.update(cost.metadata())
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
@@ -119,6 +134,9 @@ def _metadata(days: list[StagedDay]) -> dict[str, object]:
         ),
         "days_declared_empty": dg.MetadataValue.json(
             [str(d.day) for d in days if d.declared_empty]
+        ),
+        "arrival_windows_widened": dg.MetadataValue.json(
+            {str(d.day): d.window_end.isoformat() for d in days if d.window_end is not None}
         ),
     }
     if len(days) > 1:

@@ -34,13 +34,14 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from theletter_data.partitions import FIRST_DAY, TIMEZONE
+from theletter_data.partitions import FIRST_DAY, TIMEZONE, day_bounds_utc
 from theletter_data.raw.layout import CLOCK_SKEW, LineStream, empty_day_marker
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.sql import duckdb_params, duckdb_string
+from theletter_data.staging.arrival_windows import ARRIVAL_WINDOWS, stored_windows, window_rows
 from theletter_data.staging.known_newsletters import KnownNewsletters, known_newsletters
 from theletter_data.staging.object_format import sniff
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
@@ -104,6 +105,11 @@ class StagedDay:
     """Keys in the day's folders that are not objects of the stream's layout: not read."""
     declared_empty: bool = False
     """No objects, and an operator's marker says the day had none."""
+    window_end: datetime | None = None
+    """Set when a replay widened the day's window: objects delivered before this were read."""
+    late_records: dict[date, tuple[int, datetime]] = field(default_factory=dict)
+    """Records this day quarantined `arrived_after_window`, by their own day: (how many, the
+    last delivery hour)."""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     rows_in_table: int = 0
     newsletters_checked_against: date | None = None
@@ -122,18 +128,46 @@ def stage_days(
     engine: IngestEngine,
     pseudonymizer: Pseudonymizer,
     warehouse: Warehouse,
+    replay_until: datetime | None = None,
 ) -> Iterator[StagedDay]:
     """Replace the partitions of consecutive `days` (and their quarantine rows) from the lake,
     yielding each day's account once it is committed. Consecutive days are written together, up
     to `engine.write_bytes` of raw objects or `engine.max_days_per_write` days: a backfill of
     small days pays one warehouse transaction (on BigQuery one load job and one MERGE) a month,
-    not one a day, while a big day is still written alone."""
-    planned = [_plan(staging, day, lake, engine) for day in days]
+    not one a day, while a big day is still written alone. With `replay_until`, every day also
+    reads the objects delivered before that instant (a replay of late records:
+    staging/arrival_windows.py)."""
+    windows = _windows(staging, days, warehouse, engine, replay_until)
+    planned = [_plan(staging, day, lake, engine, windows.lateness(day)) for day in days]
     for group in _write_groups(planned, engine.write_bytes, engine.max_days_per_write):
         yield from _stage_together(
             staging, group, lake=lake, engine=engine, pseudonymizer=pseudonymizer,
-            warehouse=warehouse, only_this_day=False,
+            warehouse=warehouse, only_this_day=False, windows=windows,
         )  # fmt: skip
+
+
+def replay_of_late_records(
+    days: Sequence[StagedDay], engine: IngestEngine
+) -> dict[str, object] | None:
+    """The replay that would stage this run's late records into their own days: the days
+    from the earliest such day to the last day that quarantined one, reading the objects
+    delivered until the end of the last one's delivery hour. Only records that arrived within
+    `engine.replay_lateness_hours` of their window's close; None when there are none."""
+    horizon = engine.allowed_lateness + timedelta(hours=engine.replay_lateness_hours)
+    late = [
+        (event_day, staged.day, n, last)
+        for staged in days
+        for event_day, (n, last) in staged.late_records.items()
+        if last < day_bounds_utc(event_day)[1] + horizon
+    ]
+    if not late:
+        return None
+    return {
+        "first_day": min(event_day for event_day, _, _, _ in late).isoformat(),
+        "last_day": max(arrived_on for _, arrived_on, _, _ in late).isoformat(),
+        "arrivals_until": (max(last for *_, last in late) + timedelta(hours=1)).isoformat(),
+        "records": sum(n for _, _, n, _ in late),
+    }
 
 
 def stage_day(
@@ -145,17 +179,61 @@ def stage_day(
     pseudonymizer: Pseudonymizer,
     warehouse: Warehouse,
     only_this_day: bool = False,
+    replay_until: datetime | None = None,
 ) -> StagedDay:
     """Replace `day`'s partition of the staged table (and its quarantine rows) from the lake.
     With `only_this_day` (a table of the current day so far) every other day's rows go and the
     quarantine is left to the day's own staging."""
-    # A day so far may not have its first object yet.
-    plan = _plan(staging, day, lake, engine, may_be_empty=only_this_day)
+    if only_this_day:  # a day so far: its window is open, and it may have no object yet
+        windows = _Windows(engine.allowed_lateness)
+        plan = _plan(staging, day, lake, engine, engine.allowed_lateness, may_be_empty=True)
+    else:
+        windows = _windows(staging, [day], warehouse, engine, replay_until)
+        plan = _plan(staging, day, lake, engine, windows.lateness(day))
     (result,) = _stage_together(
         staging, [plan], lake=lake, engine=engine, pseudonymizer=pseudonymizer,
-        warehouse=warehouse, only_this_day=only_this_day,
+        warehouse=warehouse, only_this_day=only_this_day, windows=windows,
     )  # fmt: skip
     return result
+
+
+@dataclass
+class _Windows:
+    """The arrival windows a run judges by: the default lateness, and the days whose window a
+    replay widened (stored ones, and this run's), by the end of their window."""
+
+    default: timedelta
+    ends: dict[date, datetime] = field(default_factory=dict)
+    stored: dict[date, datetime] = field(default_factory=dict)
+
+    def lateness(self, day: date) -> timedelta:
+        day_end = day_bounds_utc(day)[1]
+        return max(self.default, self.ends.get(day, day_end) - day_end)
+
+    def rows(self, days: Sequence[date]) -> dict[date, datetime] | None:
+        """The windows to store for `days`: None when none of them has or had a wider one."""
+        widened = {d: self.ends[d] for d in days if d in self.ends}
+        return widened or None
+
+
+def _windows(
+    staging: FirehoseStaging,
+    days: Sequence[date],
+    warehouse: Warehouse,
+    engine: IngestEngine,
+    replay_until: datetime | None,
+) -> _Windows:
+    windows = _Windows(engine.allowed_lateness)
+    if not staging.stream.late_records_possible:
+        return windows
+    since, _ = staging.stream.arrival_window(min(days), engine.allowed_lateness)
+    windows.stored = stored_windows(warehouse, staging.stream.name, since)
+    windows.ends = dict(windows.stored)
+    if replay_until is not None:
+        for day in days:
+            if replay_until - day_bounds_utc(day)[1] > windows.lateness(day):
+                windows.ends[day] = replay_until
+    return windows
 
 
 @dataclass(frozen=True)
@@ -175,12 +253,13 @@ def _plan(
     day: date,
     lake: Lake,
     engine: IngestEngine,
+    lateness: timedelta,
     may_be_empty: bool = False,
 ) -> _DayPlan:
     """The day's objects; a day without any fails at once (no retry brings objects that were
     never delivered) naming why, unless an operator declared it empty."""
     stream = staging.stream
-    listing = stream.list_window(lake, day, engine.allowed_lateness)
+    listing = stream.list_window(lake, day, lateness)
     if listing.objects or may_be_empty:
         return _DayPlan(day, listing.objects, listing.outside_layout)
     marker = empty_day_marker(stream, day)
@@ -201,7 +280,7 @@ def _plan(
             f"the lake's location.",
             allow_retries=False,
         )
-    first, end = stream.arrival_window(day, engine.allowed_lateness)
+    first, end = stream.arrival_window(day, lateness)
     raise dg.Failure(
         f"No `{stream.prefix}/` objects were delivered between {first:%Y-%m-%d %H:00} "
         f"and {end:%Y-%m-%d %H:00} UTC, the arrival window of {day}: staging it would "
@@ -242,6 +321,7 @@ def _stage_together(
     pseudonymizer: Pseudonymizer,
     warehouse: Warehouse,
     only_this_day: bool,
+    windows: _Windows,
 ) -> list[StagedDay]:
     """Stage consecutive days in one warehouse write: each day is judged on its own (its own
     engine session, deduplication and quarantine limit) and streams into the same write."""
@@ -252,6 +332,7 @@ def _stage_together(
             bytes=plan.bytes,
             outside_layout=plan.outside_layout,
             declared_empty=plan.declared_empty,
+            window_end=windows.ends.get(plan.day),
         )
         for plan in group
     ]
@@ -266,9 +347,7 @@ def _stage_together(
             known = known_newsletters(lake, day, engine)
             result.newsletters_checked_against = known.as_of
             with engine.session() as con:
-                work = _DayWork(
-                    con, staging, day, engine.allowed_lateness, pseudonymizer.sql_params(), known
-                )
+                work = _DayWork(con, staging, day, windows, pseudonymizer.sql_params(), known)
                 for batch in _batches(plan.objects, engine.batch_bytes):
                     with lake.local_files([o.key for o in batch]) as paths:
                         work.read(batch, paths)
@@ -304,6 +383,10 @@ def _stage_together(
         quarantine = _stream(guard, QUARANTINE, quarantine_batches())
         scope = {"stream": staging.stream.name}
         writes.append(PartitionWrite(QUARANTINE, first, end, rows=quarantine, scope=scope))
+        widened = windows.rows([plan.day for plan in group])
+        if widened is not None:  # kept with the rows they explain, in the same transaction
+            rows = window_rows(staging.stream.name, widened)
+            writes.append(PartitionWrite(ARRIVAL_WINDOWS, first, end, rows=rows, scope=scope))
     try:
         counts = warehouse.replace(writes)
     except Exception as error:
@@ -378,7 +461,7 @@ class _DayWork:
         con: duckdb.DuckDBPyConnection,
         staging: FirehoseStaging,
         day: date,
-        lateness: timedelta,
+        windows: _Windows,
         hmac_params: Mapping[str, bytes],
         known: KnownNewsletters,
     ) -> None:
@@ -391,11 +474,21 @@ class _DayWork:
             "day": day,
             "stream": staging.stream.name,
             "skew": CLOCK_SKEW,
-            "lateness": lateness,
+            "lateness": windows.default,
             "last_scan": 0,
             "check_newsletters": known.checked and staging.newsletters_must_exist,
         }
         con.register("known_newsletters", known.ids)
+        # Days whose window a replay widened: their late records are theirs, not quarantined.
+        con.register(
+            "widened_windows",
+            pa.table(
+                {
+                    "event_day": pa.array(list(windows.ends), pa.date32()),
+                    "ends": pa.array(list(windows.ends.values()), pa.timestamp("us", tz="UTC")),
+                }
+            ),
+        )
         self.columns = ", ".join(staging.carried_columns)
         self._set_raw_lines(
             "SELECT NULL::VARCHAR AS source_object, NULL::TIMESTAMPTZ AS arrival_hour, "
@@ -410,6 +503,7 @@ class _DayWork:
             "raw_line VARCHAR, line_number BIGINT, object_level BOOLEAN)"
         )
         self._run("CREATE TEMP TABLE counters (kind VARCHAR, n BIGINT)")
+        self._run("CREATE TEMP TABLE late_lines (event_day DATE, arrival_hour TIMESTAMPTZ)")
         # The events already handed over, by the md5 of their id: 16 bytes an event.
         self._run("CREATE TEMP TABLE seen (event_key UHUGEINT)")
         self.candidates = 0
@@ -494,6 +588,14 @@ class _DayWork:
                     CAST(timezone('{TIMEZONE}', arrival_hour) AS DATE) AS arrival_day
                 FROM ({self.staging.projection_sql})
             ),
+            windowed AS (
+                SELECT parsed.*,
+                    coalesce(
+                        w.ends,
+                        timezone('{TIMEZONE}', CAST(parsed.event_day + 1 AS TIMESTAMP)) + $lateness
+                    ) AS window_end
+                FROM parsed LEFT JOIN widened_windows AS w ON w.event_day = parsed.event_day
+            ),
             with_problem AS (
                 SELECT *,
                     CASE
@@ -501,16 +603,14 @@ class _DayWork:
                         WHEN arrival_hour
                             < timezone('{TIMEZONE}', CAST(event_day AS TIMESTAMP)) - $skew
                             THEN 'timestamp_after_arrival'
-                        WHEN arrival_hour
-                            >= timezone('{TIMEZONE}', CAST(event_day + 1 AS TIMESTAMP)) + $lateness
-                            THEN 'arrived_after_window'
+                        WHEN arrival_hour >= window_end THEN 'arrived_after_window'
                         WHEN $check_newsletters AND newsletter_id NOT IN
                             (SELECT newsletter_id FROM known_newsletters)
                             THEN 'unknown_newsletter'
                     END AS problem
-                FROM parsed
+                FROM windowed
             )
-            SELECT {self.columns}, source_object, arrival_hour, problem,
+            SELECT {self.columns}, source_object, arrival_hour, problem, event_day,
                 CASE WHEN problem IS NOT NULL THEN raw_line END AS raw_line,
                 CASE
                     WHEN problem = 'blank_line' THEN
@@ -537,6 +637,10 @@ class _DayWork:
         self._run(
             "INSERT INTO counters SELECT disposition, COUNT(*) FROM judged "
             "WHERE disposition IN ('blank', 'other_day') GROUP BY disposition"
+        )
+        self._run(
+            "INSERT INTO late_lines SELECT event_day, arrival_hour FROM judged "
+            "WHERE problem = 'arrived_after_window' AND disposition = 'quarantine'"
         )
         self._run("DROP TABLE judged")
 
@@ -637,6 +741,12 @@ class _DayWork:
         result.other_days = int(counters.get("other_day", 0))
         result.blank_lines = int(counters.get("blank", 0))
         result.late_accepted = self.late_accepted
+        result.late_records = {
+            event_day: (int(n), last)
+            for event_day, n, last in self._run(
+                "SELECT event_day, COUNT(*), MAX(arrival_hour) FROM late_lines GROUP BY event_day"
+            )
+        }
         result.unreadable = list(self.unreadable)
 
     def quarantined_by_object(self) -> list[tuple[str, str, int]]:
