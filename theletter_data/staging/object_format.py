@@ -43,11 +43,12 @@ def sniff(path: Path) -> ObjectFormat:
     invalid UTF-8 in a text line is left to the reader, which quarantines that line);
     otherwise unreadable, named if known."""
     with open(path, "rb") as raw:
-        head = raw.read(_SNIFF_BYTES)
+        head = raw.read(len(_GZIP))
+        if head == _GZIP:  # nearly every object: no need to read further
+            return GZIP
+        head += raw.read(_SNIFF_BYTES - len(head))
     if not head:
         return ObjectFormat(None, "the object is empty")
-    if head.startswith(_GZIP):
-        return GZIP
     for magic, name in _KNOWN:
         if head.startswith(magic):
             return ObjectFormat(None, f"{name}, not gzip")
