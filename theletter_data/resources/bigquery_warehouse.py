@@ -149,7 +149,8 @@ class BigQueryWarehouse(Warehouse):
             return job.result().to_arrow(create_bqstorage_client=False)
 
     def create_table(self, table: Table) -> None:
-        self._ensure_table(table)
+        with classified_errors():
+            self._ensure_table(table)
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset;
