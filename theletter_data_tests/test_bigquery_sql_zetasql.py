@@ -23,6 +23,7 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
+import pyarrow as pa
 import pytest
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -30,13 +31,15 @@ from dagster._core.storage.tags import (
 )
 from google.cloud import bigquery
 
+from theletter_data.checks import COLUMN_VALUES, run_table_checks
 from theletter_data.definitions import INTRADAY_ASSETS, build_definitions
 from theletter_data.demo import DemoRange, newsletter_summary
 from theletter_data.generate import generate_lake
+from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
 from theletter_data.partitions import TOKYO
 from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.lake import Lake
-from theletter_data.resources.warehouse import Warehouse
+from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.settings import Environment, Settings
 from theletter_data.tracing import trace
 from theletter_data_tests.bigquery_statements import (
@@ -148,12 +151,30 @@ def _drive_everything(moto_endpoint, emulator, monkeypatch) -> Driven:  # type: 
         trace(warehouse, start, start + timedelta(days=1), request_id="req-0")
         trace(warehouse, start, start + timedelta(hours=3), newsletter_id="nl-0", min_level="ERROR")
         newsletter_summary(warehouse, DemoRange(MONDAY, TUESDAY))
+        _fail_a_value_check(warehouse)
         materialized = frozenset(
             key
             for key in defs.resolve_asset_graph().get_all_asset_keys()
             if instance.get_latest_materialization_event(key) is not None
         )
     return Driven(recording, emulator.project, prefix, defs, materialized)
+
+
+def _fail_a_value_check(warehouse: Warehouse) -> None:
+    """A failed value check names its rows with one more query, sent only then: a day after
+    the driven ones gets a funnel row whose delivery rate is out of range."""
+    day = TUESDAY + timedelta(days=7)
+    counts = {c.name: 0 for c in POST_EMAIL_FUNNEL.columns if c.type == "INT64"}
+    row = counts | {
+        "date": day, "newsletter_id": "nl_x", "post_id": "po_x", "days_since_send": 0,
+        "first_sent_at": datetime(2026, 11, 17, tzinfo=TOKYO), "sent": 1, "delivered": 2,
+        "delivery_rate": 2.0,
+    }  # fmt: skip
+    rows = pa.Table.from_pylist([row], schema=POST_EMAIL_FUNNEL.arrow_schema)
+    warehouse.replace([PartitionWrite(POST_EMAIL_FUNNEL, day, day + timedelta(days=1), rows=rows)])
+    checks = run_table_checks(warehouse, POST_EMAIL_FUNNEL, day, day + timedelta(days=1))
+    (values,) = [c for c in checks if c.check_name == COLUMN_VALUES]
+    assert not values.passed and "post_id=po_x has delivery_rate=2" in (values.description or "")
 
 
 def test_every_statement_sent_to_bigquery_passes_zetasql(
