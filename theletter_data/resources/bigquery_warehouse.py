@@ -111,6 +111,13 @@ class BigQueryWarehouse(Warehouse):
         # Not 403: BigQuery also answers rateLimitExceeded with 403, and that passes.
         return (google_exceptions.BadRequest, google_exceptions.NotFound)
 
+    def has_table(self, table: Table) -> bool:
+        try:
+            self.client.get_table(self.table_id(table))
+        except google_exceptions.NotFound:
+            return False
+        return True
+
     def take_costs(self) -> QueryCost:
         costs, self._costs = self._costs, QueryCost()
         return costs

@@ -74,6 +74,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Run one BigQuery-dialect SELECT (parameters as `@name`) and return its rows."""
 
     @abstractmethod
+    def has_table(self, table: Table) -> bool:
+        """Whether `table` exists yet (a table is created by its first write): a reader of a
+        table that nothing has written, such as the weekly cohorts before any week ended, can
+        tell "nothing measured yet" from an error."""
+
+    @abstractmethod
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""
 
