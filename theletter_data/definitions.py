@@ -155,6 +155,13 @@ def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg
             default_status=sensor_status,
             description="Rebuilds metric partitions after their staged inputs change.",
         ),
+        dg.AutomationConditionSensorDefinition(
+            "dashboards_automation",
+            target=dg.AssetSelection.assets(*SERVING_ASSETS),
+            default_status=sensor_status,
+            description="Publishes the authors' dashboard documents (newsletter_dashboard_"
+            "documents) for the latest days once the metrics they read are rebuilt.",
+        ),
         _freshness_checks_sensor(sensor_status),
         freshness_alerts(
             [
