@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from theletter_data.checks import ROW_COUNT_ANOMALY
 from theletter_data.definitions import build_definitions
 from theletter_data.generate import generate_lake
 from theletter_data.launch import WorkspaceRuns
@@ -138,11 +139,14 @@ def run_summary(result: JobExecutionResult, elapsed: float) -> str:
     that did not pass, errors before warnings."""
     failed: dict[dg.AssetCheckSeverity, list[str]] = {}
     steps: list[str] = []
+    anomalies: list[str] = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             check = event.asset_check_evaluation_data
             if not check.passed:
                 failed.setdefault(check.severity, []).append(check.asset_check_key.to_user_string())
+                if check.check_name == ROW_COUNT_ANOMALY:
+                    anomalies += _anomalies(check)
         elif event.is_step_failure:
             error = event.step_failure_data.error
             message = error.message.strip().splitlines()[0] if error and error.message else ""
@@ -157,7 +161,29 @@ def run_summary(result: JobExecutionResult, elapsed: float) -> str:
         line += f", warnings: {', '.join(warnings)}"
     if result.success and not failed:
         line += ", all checks passed"
+    if anomalies:
+        line += "\n" + "\n".join(anomalies) + "\n" + ANOMALIES_IN_THE_WORLD
     return line + "\n"
+
+
+ANOMALIES_IN_THE_WORLD = (
+    "    (row_count_anomaly is a warning, not a failure. The generated world has such days: "
+    "which newsletters send varies from day to day, and its daily newsletters also send on "
+    "about a third of weekend days, so a Sunday when a big one sends can hold two to three "
+    "times the email events of the Sundays before.)"
+)
+
+
+def _anomalies(check: dg.AssetCheckEvaluation) -> list[str]:
+    """One line per flagged day, with its figures."""
+    anomalies = check.metadata.get("anomalies")
+    flagged = anomalies.value if anomalies is not None else {}
+    table = check.asset_key.to_user_string()
+    return [
+        f"    {table} {day}: {int(figures['rows']):,} rows against a median of "
+        f"{int(figures['median']):,} on the same weekday of the previous weeks"
+        for day, figures in sorted(flagged.items())  # type: ignore[union-attr]
+    ]
 
 
 def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 15) -> str:
