@@ -98,7 +98,12 @@ def run_demo(
         demo_range = requested or existing
         out.write(f"Using the lake at {lake.url} ({demo_range.start} to {demo_range.end}).\n")
 
+    started = time.monotonic()
     with WorkspaceRuns(instance, workspace_file) as runs:
+        out.write(
+            f"Loaded code location theletter_data from {runs.workspace_file.name} "
+            f"in {time.monotonic() - started:.0f} s (the runs are its runs, as in the UI).\n"
+        )
         _run_job(runs, "daily_refresh", demo_range.start, demo_range.end, out)
         weeks = demo_range.full_weeks()
         if weeks:
