@@ -17,6 +17,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster._utils.error import SerializableErrorInfo
 
 from theletter_data.checks import ROW_COUNT_ANOMALY
 from theletter_data.definitions import build_definitions
@@ -153,8 +154,7 @@ def run_summary(result: JobExecutionResult, elapsed: float) -> str:
                 if check.check_name == ROW_COUNT_ANOMALY:
                     anomalies += _anomalies(check)
         elif event.is_step_failure:
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error and error.message else ""
+            message = _first_line(event.step_failure_data.error)
             steps.append(f"{event.step_key} ({message[:200]})" if message else str(event.step_key))
     outcome = "succeeded" if result.success else "FAILED"
     line = f"  run {result.run_id}: {outcome} in {elapsed:.0f} s"
@@ -169,6 +169,15 @@ def run_summary(result: JobExecutionResult, elapsed: float) -> str:
     if anomalies:
         line += "\n" + "\n".join(anomalies) + "\n" + ANOMALIES_IN_THE_WORLD
     return line + "\n"
+
+
+def _first_line(error: SerializableErrorInfo | None) -> str:
+    """The error's first line without its exception class (`dagster...Failure: `)."""
+    if error is None or not error.message.strip():
+        return ""
+    line = error.message.strip().splitlines()[0]
+    kind, _, text = line.partition(": ")
+    return text if text and kind.split(".")[-1] == error.cls_name else line
 
 
 ANOMALIES_IN_THE_WORLD = (

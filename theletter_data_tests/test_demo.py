@@ -121,7 +121,8 @@ def test_every_partition_carries_its_own_figures(demo: Demo) -> None:
     emails = latest_by_partition(demo.instance, "stg_email_events")
     assert {(date.fromisoformat(p), m["dagster/row_count"]) for p, m in emails.items()} == per_day
     assert len({n for _, n in per_day}) > 1  # the days differ
-    assert all(m["reconciled"] and m["run_days"] == len(DAYS) for m in emails.values())
+    run = f"[{FIRST}, {LAST + timedelta(days=1)}): {len(DAYS)} days"
+    assert all(m["reconciled"] and m["run_window"] == run for m in emails.values())
 
     kpis = latest_by_partition(demo.instance, "platform_daily_kpis")
     table = demo.warehouse.query(
@@ -143,7 +144,8 @@ def test_every_partition_carries_its_own_figures(demo: Demo) -> None:
 
 
 def test_a_failed_run_is_reported_as_a_failure(tmp_path: Path, monkeypatch) -> None:
-    """A day's newsletters export without its required `slug` fails staging at once: the
+    """A day's newsletters export of ids only (no `slug`, no `created_at`) fails staging at once:
+    the
     summary says FAILED, names the step and its error, and never "all checks passed"."""
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
     monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
@@ -161,5 +163,5 @@ def test_a_failed_run_is_reported_as_a_failure(tmp_path: Path, monkeypatch) -> N
     (summary,) = [line for line in output.getvalue().splitlines() if line.startswith("  run ")]
     assert ": FAILED in " in summary
     assert "failed steps: " in summary and "stg_newsletters (The `newsletters` export" in summary
-    assert "lacks required column(s) ['slug']" in summary
+    assert "lacks required column(s) ['slug', 'created_at']" in summary
     assert "all checks passed" not in summary

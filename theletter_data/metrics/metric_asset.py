@@ -81,7 +81,7 @@ def metric_asset(
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
-        result = _write(
+        result, _ = _write(
             context, warehouse, table, sql, start, end, replace_from=start,
             expected_rows_sql=expected_rows_sql, lookback_days=lookback_days,
         )  # fmt: skip
@@ -134,12 +134,12 @@ def current_day_metric_asset(
         context: dg.AssetExecutionContext, config: CurrentDay, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         day = current_day(config.day)
-        result = _write(
+        result, rows = _write(
             context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST,
             expected_rows_sql=expected_rows_sql,
         )  # fmt: skip
         # Unpartitioned: the run's figures are the table's.
-        context.add_asset_metadata({"dagster/row_count": result.metadata["run_row_count"]})
+        context.add_asset_metadata({"dagster/row_count": rows})
         return result
 
     return _asset
@@ -181,9 +181,10 @@ def _write(
     replace_from: date,
     expected_rows_sql: str | None,
     lookback_days: int = 0,
-) -> dg.MaterializeResult:
+) -> tuple[dg.MaterializeResult, int]:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`; the
-    result holds the run's own metadata (its window, the warehouse cost) and the checks."""
+    result holds the run's own metadata (its window as text, which the UI does not plot, and
+    the warehouse cost) and the checks; and the rows written."""
     params = {"start_date": start, "end_date": end}
     with fail_fast_on(warehouse.permanent_errors()):
         written = warehouse.replace(
@@ -192,7 +193,7 @@ def _write(
         checks = run_table_checks(warehouse, table, start, end, expected_rows_sql, lookback_days)
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
-    metadata: dict[str, object] = {"run_window": f"[{start}, {end})", "run_row_count": rows}
+    metadata: dict[str, object] = {"run_window": f"[{start}, {end}): {rows} rows"}
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(metadata=metadata, check_results=checks), rows

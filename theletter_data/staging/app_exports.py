@@ -309,7 +309,11 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         )
         cost = warehouse.take_costs()
         return dg.MaterializeResult(
-            metadata={**(cost.metadata() if cost is not None else {}), "run_days": len(snapshots)},
+            metadata={
+                **(cost.metadata() if cost is not None else {}),
+                # The run's, as text (not plotted): each snapshot's figures are its own.
+                "run_window": f"[{first}, {last + timedelta(days=1)}): {len(snapshots)} snapshots",
+            },
             check_results=checks,
         )
 

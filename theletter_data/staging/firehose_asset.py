@@ -105,8 +105,10 @@ def day_metadata(d: StagedDay) -> dict[str, object]:
 
 def run_metadata(days: list[StagedDay]) -> dict[str, object]:
     """What belongs to the run rather than to a day (on every partition it wrote, named
-    `run_*`): how many days it staged and, for several, their table."""
-    metadata: dict[str, object] = {"run_days": len(days)}
+    `run_*`, as text so that the UI does not plot it): the days it staged and, for several,
+    their table."""
+    end = days[-1].day + timedelta(days=1)
+    metadata: dict[str, object] = {"run_window": f"[{days[0].day}, {end}): {len(days)} days"}
     if len(days) > 1:
         metadata["run_per_day"] = dg.MetadataValue.md(_per_day_table(days))
     return metadata
