@@ -13,5 +13,8 @@ mkdir -p "${DAGSTER_HOME:-$root/dagster_home}"
 export DAGSTER_HOME="$(cd "${DAGSTER_HOME:-$root/dagster_home}" && pwd -P)"
 # The code location finds its data folder from the working directory: keep it the checkout's.
 export THELETTER_DATA_DIR="${THELETTER_DATA_DIR:-$root/data}"
+# `dagster dev` also warns that `dg dev` supersedes it; `dg` is another package
+# (dagster-dg-cli) that this project does not need: `dagster dev` does the same here.
+export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore::FutureWarning:click.core"
 cd "$DAGSTER_HOME"
 exec "$root/.venv/bin/dagster" dev -w "$root/workspace.yaml" "$@"

@@ -1,6 +1,6 @@
 """The README's UI command, scripts/ui.sh: `dagster dev` over the local instance, without the
-warning that the top-level (production) dagster.yaml is ignored, and with the code location
-loaded."""
+warning that the top-level (production) dagster.yaml is ignored (nor any other), and with the
+code location loaded."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def test_the_ui_command_starts_without_the_instance_warning(tmp_path: Path) -> N
     output = log.read_text()
     assert locations == {"theletter_data": "RepositoryLocation"}, output
     assert IGNORED_INSTANCE_WARNING not in output
+    assert "Warning" not in output  # nor "dg dev supersedes dagster dev"
     assert (ROOT / "dagster.yaml").exists()  # the production instance stays where it is
 
 
