@@ -1,5 +1,5 @@
 """`theletter-data`: the platform's commands (`demo`, `generate`, `preview`, `trace`,
-`restore-archived`, `benchmark`)."""
+`restore-archived`, `benchmark`, `bigquery-setup`)."""
 
 from __future__ import annotations
 
@@ -75,8 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
     )
 
+    commands.add_parser(
+        "bigquery-setup",
+        help="Create the production BigQuery datasets (one per layer) if missing. Run once per "
+        "deployment by an administrator with their own credentials: runs cannot create "
+        "datasets (deploy/README.md, BigQuery side).",
+    )
+
     args = parser.parse_args(argv)
     settings = load_settings()
+    if args.command == "bigquery-setup":
+        return _bigquery_setup(settings)
     if args.command == "benchmark":
         from pathlib import Path
 
@@ -87,24 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
         return 0
     if args.command == "preview":
-        from pathlib import Path
-
-        from theletter_data.resources import resources_for
-        from theletter_data.resources.lake import Lake
-        from theletter_data.serving.preview import render_dashboard
-        from theletter_data.serving.publish import document_key, read_document
-
-        lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
-        if not lake.exists(document_key(args.newsletter_id)):
-            print(f"No document at {document_key(args.newsletter_id)} in {lake.url}: run the "
-                  "demo (or the publish_dashboards job) first.", file=sys.stderr)  # fmt: skip
-            return 1
-        html = render_dashboard(read_document(lake, args.newsletter_id))
-        out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(html)
-        print(out.resolve())
-        return 0
+        return _preview(args, settings)
     if args.command == "trace":
         return _trace(args, settings)
     if args.command == "restore-archived":
@@ -132,6 +124,34 @@ def main(argv: list[str] | None = None) -> int:
         newsletters=args.newsletters, readers=args.readers, seed=args.seed, workers=args.workers,
     )  # fmt: skip
     print(report.summary())
+    return 0
+
+
+def _preview(args: argparse.Namespace, settings: Settings) -> int:
+    """Render one document; the id is checked before any path is built from it, so the page is
+    written only inside the previews folder (or exactly at `--out`)."""
+    from pathlib import Path
+
+    from theletter_data.resources import resources_for
+    from theletter_data.resources.lake import Lake
+    from theletter_data.serving.preview import render_dashboard
+    from theletter_data.serving.publish import document_key, read_document
+
+    try:
+        key = document_key(args.newsletter_id)
+    except ValueError as error:
+        print(f"theletter-data preview: {error}", file=sys.stderr)
+        return 2
+    lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
+    if not lake.exists(key):
+        print(f"No document at {key} in {lake.url}: run the demo (or the publish_dashboards "
+              "job) first.", file=sys.stderr)  # fmt: skip
+        return 1
+    html = render_dashboard(read_document(lake, args.newsletter_id))
+    out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html)
+    print(out.resolve())
     return 0
 
 
@@ -177,6 +197,34 @@ def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
         f"readable as they are. Stage the days once S3 reports the restores done ({args.tier}: "
         f"{'up to 48 h' if args.tier == 'Bulk' else 'up to 12 h'}); copies stay {args.days} days."
     )
+    return 0
+
+
+def _bigquery_setup(settings: Settings) -> int:
+    from theletter_data.definitions import build_definitions
+    from theletter_data.resources import resources_for
+    from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
+
+    configured = resources_for(settings)["warehouse"]
+    if not isinstance(configured, BigQueryWarehouse):
+        print(
+            "bigquery-setup creates the production datasets: run it with "
+            "THELETTER_ENV=production and the THELETTER_BIGQUERY_* settings.",
+            file=sys.stderr,
+        )
+        return 2
+    # Every table asset names its `layer.table`; each layer is a dataset.
+    layers = sorted(
+        {
+            str(node.metadata["dagster/table_name"]).split(".")[0]
+            for node in build_definitions(settings).resolve_asset_graph().asset_nodes
+            if "dagster/table_name" in node.metadata
+        }
+    )
+    warehouse = configured.process_config_and_initialize()  # resolves the EnvVar settings
+    for dataset, created in warehouse.create_datasets(layers).items():
+        print(f"{dataset}: {'created' if created else 'exists'} ({warehouse.location})")
+    print("Grant the run identity roles/bigquery.dataEditor on each dataset (deploy/README.md).")
     return 0
 
 

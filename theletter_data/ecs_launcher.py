@@ -11,8 +11,10 @@ additions the deployment needs.
    `optional_secrets`): EcsRunLauncher's own lists fail on a variable that is not set, and the
    app database (extract/) is configured only where it is read.
 
-It is configured in the top-level dagster.yaml and runs inside the daemon, whose image holds
-this package.
+It is configured in the top-level dagster.yaml, so every process that loads the instance
+imports it: the daemon (launches), the webserver (stops a run's task) and each run task (which
+gets the launcher's settings for that: dagster.yaml's `env_vars`). Continuous delivery rolls
+all of them onto each new image (deploy/roll_services.py).
 """
 
 from __future__ import annotations

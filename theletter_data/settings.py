@@ -36,8 +36,11 @@ class Settings:
     pseudonym_key_set: bool
     """Whether THELETTER_PSEUDONYM_KEY is set (its value is read by the resource, via EnvVar)."""
     gcp_credentials_set: bool = False
-    """Whether THELETTER_GCP_CREDENTIALS is set; if not, BigQuery uses Application Default
-    Credentials (e.g. a Workload Identity Federation file in GOOGLE_APPLICATION_CREDENTIALS)."""
+    """Whether THELETTER_GCP_CREDENTIALS is set (its value is read by the resource, via EnvVar).
+    THELETTER_GCP_CREDENTIALS: Secret: base64 of a Google credential JSON, either a Workload
+    Identity Federation credential configuration for AWS (preferred: no key, the run task's own
+    role signs the exchange) or a service-account key. Unset: Application Default Credentials.
+    (resources/gcp_credentials.py builds them.)"""
     lake_endpoint_url: str | None = None
     """THELETTER_LAKE_ENDPOINT_URL: an S3-compatible endpoint instead of AWS (tests: moto)."""
     bigquery_api_endpoint: str | None = None

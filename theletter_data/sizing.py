@@ -4,15 +4,18 @@ metric that only submits SQL to the warehouse runs in the smallest task.
 
 The sizes travel as the op tags `ecs/cpu` and `ecs/memory` of each asset's step; the production
 run launcher (ecs_launcher.py) sizes every run, whoever launched it, as the largest of its steps.
+How long a run may take is a job's tag (`max_runtime`), enforced by run monitoring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 CPU_TAG = "ecs/cpu"
 MEMORY_TAG = "ecs/memory"
+MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 WAREHOUSE_POOL = "warehouse"
 """The concurrency pool of every step that writes the warehouse: the instance caps how many run
@@ -55,3 +58,13 @@ def size_for(step_tags: Iterable[Mapping[str, str] | None]) -> TaskSize | None:
         if tags and CPU_TAG in tags and MEMORY_TAG in tags
     ]
     return max(declared) if declared else None
+
+
+def max_runtime(limit: timedelta) -> dict[str, str]:
+    """A job's tags: the daemon's run monitoring fails a run of the job still going after
+    `limit` (its task stopped, the failure alerted, the run retried); a run of no job gets
+    `run_monitoring.max_runtime_seconds` of dagster.yaml."""
+    seconds = int(limit.total_seconds())
+    if seconds < 1:  # Dagster reads 0 (and anything but a number) as "no limit at all"
+        raise ValueError(f"a run's time limit must be at least a second, not {limit}")
+    return {MAX_RUNTIME_TAG: str(seconds)}

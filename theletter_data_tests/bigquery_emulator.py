@@ -109,8 +109,9 @@ class BigQueryEmulator:
         """gs://bucket/path in a load job's source URIs reads gcs_root/bucket/path."""
         return self.data_dir / "gcs"
 
-    def client(self, project: str | None = None) -> bigquery.Client:
-        """A google-cloud-bigquery client for the emulator (anonymous credentials)."""
+    def client(self, project: str | None = None, via: str | None = None) -> bigquery.Client:
+        """A google-cloud-bigquery client for the emulator (anonymous credentials), or for a
+        proxy in front of it (`via`, e.g. an IAM proxy's URL)."""
         from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import bigquery
@@ -118,7 +119,7 @@ class BigQueryEmulator:
         return bigquery.Client(
             project=project or self.project,
             credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=self.api_endpoint),
+            client_options=ClientOptions(api_endpoint=via or self.api_endpoint),
         )
 
     def new_dataset_name(self, hint: str = "") -> str:

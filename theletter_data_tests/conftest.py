@@ -12,16 +12,18 @@ from typing import Any
 import boto3
 import pytest
 
-from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
+from theletter_data_tests.bigquery_deployment import BigQueryDeployment, deployed_bigquery
 from theletter_data_tests.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
+from theletter_data_tests.container_credentials import container_credentials  # noqa: F401
 from theletter_data_tests.mariadb import mariadb  # noqa: F401
 from theletter_data_tests.postgres import postgres  # noqa: F401
 from theletter_data_tests.week import Week, generate_week
+from theletter_data_tests.zetasql_bigquery import zetasql  # noqa: F401
 
 TEST_KEY = "test-pseudonym-key"
 
@@ -36,18 +38,21 @@ def duckdb_warehouse(tmp_path: Path) -> DuckDBWarehouse:
     return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
 
 
+@pytest.fixture
+def bigquery_deployment(bigquery_emulator) -> Iterator[BigQueryDeployment]:  # noqa: F811
+    """Fresh datasets on the emulator, created by the setup identity; the warehouse used with
+    the run identity's roles, every call checked by the IAM proxy (bigquery_iam_proxy.py)."""
+    with deployed_bigquery(bigquery_emulator, conflict_backoff_seconds=0.05) as deployment:
+        yield deployment
+
+
 @pytest.fixture(params=["duckdb", "bigquery"])
 def warehouse(request: pytest.FixtureRequest, duckdb_warehouse: DuckDBWarehouse) -> Warehouse:
-    """The embedded default and the production warehouse (on the emulator): every test of a
-    staged or metric table runs its SQL on both."""
+    """The embedded default and the production warehouse (on the emulator, with the run
+    identity's roles): every test of a staged or metric table runs its SQL on both."""
     if request.param == "duckdb":
         return duckdb_warehouse
-    emulator = request.getfixturevalue("bigquery_emulator")
-    return BigQueryWarehouse(
-        project=emulator.project,
-        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
-        api_endpoint=emulator.api_endpoint,
-    )
+    return request.getfixturevalue("bigquery_deployment").warehouse
 
 
 @pytest.fixture

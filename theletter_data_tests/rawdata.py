@@ -132,8 +132,17 @@ def put_lines(lake: Lake, key: str, lines: Iterable[dict | bytes | str]) -> None
     lake.write_bytes(key, gzip.compress(b"\n".join(encoded) + b"\n", mtime=0))
 
 
-def put_export(lake: Lake, table: str, day: date, rows: Sequence[dict]) -> None:
-    """Write an app export snapshot (`rows` are dicts of the export's columns)."""
-    key = f"appdb/{table}/dt={day.isoformat()}/part-00000.parquet"
+def put_export(
+    lake: Lake,
+    table: str,
+    day: date,
+    rows: Sequence[dict],
+    *,
+    part: int = 0,
+    schema: pa.Schema | None = None,
+) -> None:
+    """Write an app export snapshot file (`rows` are dicts of the export's columns; `schema`
+    gives an empty file its columns)."""
+    key = f"appdb/{table}/dt={day.isoformat()}/part-{part:05d}.parquet"
     with lake.open_output(key) as out:
-        pq.write_table(pa.Table.from_pylist(list(rows)), out)
+        pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), out)

@@ -12,12 +12,14 @@ import json
 from datetime import date
 
 import dagster as dg
+import duckdb
 import pytest
 
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.app_exports import NEWSLETTERS, SUBSCRIPTIONS, stage_snapshot
 from theletter_data.staging.email_events import EMAIL_EVENTS
 from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.quarantine import masked_excerpt_sql
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
 
 D = date(2026, 11, 20)
@@ -193,9 +195,64 @@ def test_export_schema_drift_and_unknown_newsletters(resources) -> None:
         for export in (NEWSLETTERS, SUBSCRIPTIONS)
     )
     assert newsletters.staged == 1 and newsletters.extra_columns == ["launched_with_campaign"]
-    assert subscriptions.missing_optional_columns == ["reader_id", "plan", "unsubscribed_at"]
+    assert subscriptions.missing_optional_columns == [
+        "reader_id", "plan", "unsubscribed_at", "updated_at",
+    ]  # fmt: skip
     assert (subscriptions.rows_read, subscriptions.staged, subscriptions.quarantined) == (2, 1, 1)
     reasons = resources["warehouse"].query(
         "SELECT reason FROM staging.quarantine WHERE stream = 'appdb_subscriptions'"
     )
     assert reasons.column(0).to_pylist() == ["unknown_newsletter"]
+
+
+ADDRESS = "hanako.sato@example.jp"
+_PREFIX = (
+    '{"source_object":"appdb/subscriptions/dt=2026-11-20/part-00000.parquet","subscription_id":"'
+)
+_BEFORE_EMAIL = '","newsletter_id":"nl_404","email":"'
+
+
+def test_an_address_at_every_offset_around_the_excerpts_cut_leaves_nothing(resources) -> None:
+    """Quarantined rows (a newsletter the app does not have, and an id too long to be one) whose
+    excerpt holds an address starting 30 characters before the 300-character cut to 2 after it
+    (the long id in front moves it): no 3 characters in a row of the address survive."""
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_export(lake, "newsletters", D, [
+        {"newsletter_id": "nl_1", "slug": "a", "created_at": utc("2026-01-01 00:00:00")}
+    ])  # fmt: skip
+    offsets = range(300 - len(ADDRESS) - 8, 303)
+    fixed = len(_PREFIX) + len(_BEFORE_EMAIL)
+    put_export(lake, "subscriptions", D, [
+        {"subscription_id": "s" * (offset - fixed), "newsletter_id": "nl_404", "email": ADDRESS,
+         "subscribed_at": utc("2026-11-01 00:00:00")}
+        for offset in offsets
+    ])  # fmt: skip
+    result = stage_snapshot(SUBSCRIPTIONS, D, lake=lake, **engine_and_warehouse(resources))
+    assert result.quarantined == len(offsets) == 33
+
+    excerpts = warehouse.query(
+        "SELECT excerpt FROM staging.quarantine WHERE stream = 'appdb_subscriptions'"
+    ).column(0)
+    fragments = {ADDRESS[i : i + 3] for i in range(len(ADDRESS) - 2)}
+    assert len(excerpts) == len(offsets)
+    for excerpt in excerpts.to_pylist():
+        assert excerpt.startswith(_PREFIX) and len(excerpt) <= 300
+        assert not [f for f in fragments if f in excerpt], excerpt[-40:]
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ('{"to": "hanako@localhost"}', '{"to": "<email>"}'),  # no dot after the @
+        ('{"to": ["hanako.sato@ex', '{"to": ["<email>'),  # a line cut by its producer
+        ("to hanako%40example.jp now", "to <email> now"),  # URL-encoded
+        ('{"to": "hanako\\u0040example.jp"}', '{"to": "<email>"}'),  # JSON-escaped
+        ("to hanako\uff20example.jp now", "to <email> now"),  # full-width at sign
+        ("O'Brien+news@example.co.jp;x@y", "<email>;<email>"),
+        ("no address, 100% sure", "no address, 100% sure"),
+    ],
+)
+def test_addresses_in_other_shapes_are_masked(line: str, masked: str) -> None:
+    with duckdb.connect() as con:
+        (got,) = con.execute(f"SELECT {masked_excerpt_sql('$line')}", {"line": line}).fetchone()
+    assert got == masked

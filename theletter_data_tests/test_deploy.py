@@ -609,15 +609,18 @@ def test_each_process_has_what_the_production_instance_reads(
     """dagster.yaml's `{env: ...}` values must be set where each part is loaded: storage and
     compute logs everywhere (the code server builds the instance from the daemon's reference
     for sensor and schedule logs), the run launcher in the daemon (launches) and the webserver
-    (terminates), and the variables the launcher forwards to runs in the daemon."""
+    (terminates), the variables the launcher forwards to runs in the daemon; and the whole
+    file in run tasks, which get only what the launcher forwards (env_vars, secrets)."""
     instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     everywhere = _env_references(instance["storage"]) | _env_references(instance["compute_logs"])
     launcher = _env_references(instance["run_launcher"])
     forwarded = set(instance["run_launcher"]["config"]["env_vars"])
+    run_secrets = {s["name"] for s in instance["run_launcher"]["config"]["secrets"]}
     provided = {s: set(environment(d)) | set(secrets(d)) for s, d in task_definitions.items()}
     assert everywhere <= provided["code-server"]
     assert everywhere | launcher <= provided["webserver"]
     assert everywhere | launcher | forwarded <= provided["daemon"]
+    assert _env_references(instance) <= forwarded | run_secrets
     assert not {n for n in provided["code-server"] if n.startswith("THELETTER_ECS_")}
 
     daemon = environment(task_definitions["daemon"])
@@ -801,7 +804,7 @@ def _assert_arn_formats(action: str, types: list[str], resources: list[str]) -> 
         assert any(re.fullmatch(f, sample) for f in formats), (action, resource, formats)
 
 
-def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
+def test_pass_role_is_for_ecs_tasks_and_the_roles_each_launches_only(
     policies: dict[str, dict[str, Any]],
 ) -> None:
     passing = {
@@ -811,9 +814,10 @@ def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
         if any(a.lower().startswith("iam:") for a in _listed(statement["Action"]))
     }
     assert set(passing) == {"daemon-task-role", "github-deploy-role"}
+    services = [f"theletter-data-{s}" for s in SERVICES]
     for name, passed in (
-        ("daemon-task-role", "theletter-data-run"),
-        ("github-deploy-role", "theletter-data-code-server"),
+        ("daemon-task-role", ["theletter-data-run"]),
+        ("github-deploy-role", services),  # the services' roles, never the run role
     ):
         statement = passing[name]
         assert _listed(statement["Action"]) == ["iam:PassRole"]
@@ -821,7 +825,7 @@ def test_pass_role_is_for_ecs_tasks_and_the_two_run_roles_only(
             "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
         }
         assert sorted(r.rsplit("/", 1)[1] for r in statement["Resource"]) == sorted(
-            ["theletter-data-execution", passed]
+            ["theletter-data-execution", *passed]
         )
 
 
@@ -1079,40 +1083,67 @@ def test_no_policy_grants_a_whole_service_or_every_resource_beyond_the_unscopabl
 # --- continuous delivery ---------------------------------------------------------------------
 
 
-def test_cd_rolls_the_code_server_onto_a_new_image_within_its_role(
+roll = _load_module("roll_services.py")
+
+
+def _running_services(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """The three services (created when this test runs alone), as ECS describes them."""
+    ecs, cluster = deployment.client("ecs"), deployment.values["CLUSTER"]
+    for name in SERVICES:
+        found = ecs.describe_services(cluster=cluster, services=[f"theletter-data-{name}"])
+        if not [s for s in found["services"] if s["status"] == "ACTIVE"]:
+            ecs.create_service(**deployment.render(f"ecs/services/{name}.json"))
+    described = ecs.describe_services(cluster=cluster, services=list(roll.SERVICES))
+    return {s["serviceName"]: s for s in described["services"]}
+
+
+def _definitions(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    ecs = deployment.client("ecs")
+    return {
+        name: ecs.describe_task_definition(taskDefinition=s["taskDefinition"])["taskDefinition"]
+        for name, s in _running_services(deployment).items()
+    }
+
+
+def test_cd_rolls_every_service_onto_the_image_in_a_safe_order_within_its_role(
     deployment: Deployment,
     policies: dict[str, dict[str, Any]],
     task_definitions: dict[str, dict[str, Any]],
 ) -> None:
-    """deploy/roll_code_server.py, the workflow's last step, on moto: a new revision that
-    differs only in the image and DAGSTER_CURRENT_IMAGE, the service on it, and every call it
-    made allowed by the GitHub deploy role, which may not touch the other services."""
-    roll = _load_module("roll_code_server.py")
-    ecs = deployment.client("ecs")
-    cluster = deployment.values["CLUSTER"]
-    services = ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"]
-    if not [s for s in services if s["status"] == "ACTIVE"]:
-        ecs.create_service(**deployment.render("ecs/services/code-server.json"))
-    before = ecs.describe_task_definition(
-        taskDefinition=ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"][
-            0
-        ]["taskDefinition"]
-    )["taskDefinition"]
+    """deploy/roll_services.py, the workflow's last step, on moto: the webserver, then the
+    daemon, then the code server, each on a new revision that differs only in the image (and
+    the code server's DAGSTER_CURRENT_IMAGE), each stable before the next is touched; every
+    call allowed by the GitHub deploy role, which may not touch runs or other families."""
+    ecs, cluster = deployment.client("ecs"), deployment.values["CLUSTER"]
+    before = _definitions(deployment)
     image = f"{IMAGE.rsplit(':', 1)[0]}:{'b' * 40}"
-    cd = Recorder()
+    cd, steps = Recorder(), []
+    client = cd.attach(deployment.client("ecs"))
+    client.meta.events.register(
+        "provide-client-params.ecs.UpdateService",
+        lambda params, **_: steps.append(("update", params)),
+    )
 
-    revision = roll.roll(cd.attach(deployment.client("ecs")), cluster, image, wait=False)
+    rolled = roll.roll(client, cluster, image, wait=lambda s: steps.append(("stable", s)))
 
-    after = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]
-    assert after["family"] == before["family"] and after["revision"] > before["revision"]
-    assert container(after)["image"] == image
-    assert environment(after) == {**environment(before), "DAGSTER_CURRENT_IMAGE": image}
-    unchanged = ("command", "secrets", "healthCheck", "logConfiguration", "portMappings")
-    assert all(container(after).get(k) == container(before).get(k) for k in unchanged)
-    for key in ("taskRoleArn", "executionRoleArn", "cpu", "memory", "networkMode"):
-        assert after[key] == before[key] == task_definitions["code-server"][key], key
-    (service,) = ecs.describe_services(cluster=cluster, services=[roll.SERVICE])["services"]
-    assert service["taskDefinition"] == revision
+    assert [(step, p if step == "stable" else p["service"]) for step, p in steps] == [
+        ("update", "theletter-data-webserver"), ("stable", "theletter-data-webserver"),
+        ("update", "theletter-data-daemon"), ("stable", "theletter-data-daemon"),
+        ("update", "theletter-data-code-server"), ("stable", "theletter-data-code-server"),
+    ]  # fmt: skip
+    after = _definitions(deployment)
+    for name, definition in after.items():
+        old = before[name]
+        assert definition["taskDefinitionArn"] == rolled[name]
+        assert definition["family"] == old["family"] and definition["revision"] > old["revision"]
+        assert container(definition)["image"] == image
+        pinned = {"DAGSTER_CURRENT_IMAGE": image} if name == roll.CODE_SERVER else {}
+        assert environment(definition) == {**environment(old), **pinned}
+        unchanged = ("command", "secrets", "healthCheck", "logConfiguration", "portMappings")
+        assert all(container(definition).get(k) == container(old).get(k) for k in unchanged)
+        service = name.removeprefix("theletter-data-")
+        for key in ("taskRoleArn", "executionRoleArn", "cpu", "memory", "networkMode"):
+            assert definition[key] == old[key] == task_definitions[service][key], key
     policy = policies["github-deploy-role"]
     requests = iam_requests(cd, ecs)
     assert {r[0] for r in requests} == {
@@ -1120,18 +1151,72 @@ def test_cd_rolls_the_code_server_onto_a_new_image_within_its_role(
         "iam:PassRole", "ecs:UpdateService",
     }  # fmt: skip
     assert not refused(policy, requests)
+
+    # Again with the same image (a re-run of the workflow): checked, nothing registered.
+    again = Recorder()
+    assert roll.roll(again.attach(deployment.client("ecs")), cluster, image, wait=len) == rolled
+    assert "RegisterTaskDefinition" not in again.operations()
+    assert "UpdateService" not in again.operations()
+
     ecs_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
     role = f"arn:aws:iam::{ACCOUNT}:role"
     to_ecs = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    webserver_family = f"{ecs_arn}:task-definition/theletter-data-webserver"
     forbidden = [
-        ("ecs:UpdateService", f"{ecs_arn}:service/{cluster}/theletter-data-daemon", {}),
-        ("ecs:RegisterTaskDefinition", webserver_family, {}),
+        ("ecs:UpdateService", f"{ecs_arn}:service/{cluster}-other/theletter-data-daemon", {}),
+        ("ecs:UpdateService", f"{ecs_arn}:service/{cluster}/theletter-data-other", {}),
+        ("ecs:RegisterTaskDefinition", f"{ecs_arn}:task-definition/run_theletter_data", {}),
         ("ecs:RunTask", f"{ecs_arn}:task-definition/theletter-data-code-server", {}),
+        ("ecs:StopTask", f"{ecs_arn}:task/{cluster}/abc", {}),
         ("iam:PassRole", f"{role}/theletter-data-run", to_ecs),
+        ("iam:PassRole", f"{role}/theletter-data-daemon", {"iam:PassedToService": "lambda"}),
         ("ecr:PutImage", deployment.repository_arn.replace("/data", "/other"), {}),
     ]
     assert refused(policy, forbidden) == forbidden
+
+
+def test_cd_stops_at_a_service_ecs_rolled_back_and_before_any_change_without_the_pin(
+    deployment: Deployment,
+) -> None:
+    """A revision that does not start is rolled back by ECS's circuit breaker (here: done to
+    the daemon while the roll waits for it): the roll fails there, naming what it left, and
+    the code server keeps its image, never newer than the daemon's. A code server without
+    DAGSTER_CURRENT_IMAGE stops the roll before anything changes."""
+    ecs, cluster = deployment.client("ecs"), deployment.values["CLUSTER"]
+    before = {n: s["taskDefinition"] for n, s in _running_services(deployment).items()}
+    image = f"{IMAGE.rsplit(':', 1)[0]}:{'c' * 40}"
+
+    def circuit_breaker(service: str) -> None:
+        if service == "theletter-data-daemon":
+            ecs.update_service(cluster=cluster, service=service, taskDefinition=before[service])
+
+    with pytest.raises(roll.RolledBack, match=r"Not rolled: theletter-data-code-server\.$"):
+        roll.roll(deployment.client("ecs"), cluster, image, wait=circuit_breaker)
+    images = {n: container(d)["image"] for n, d in _definitions(deployment).items()}
+    assert images["theletter-data-webserver"] == image
+    assert images["theletter-data-daemon"] != image
+    assert (
+        _running_services(deployment)["theletter-data-code-server"]["taskDefinition"]
+        == (before["theletter-data-code-server"])
+    )
+
+    code_server = _definitions(deployment)[roll.CODE_SERVER]
+    unpinned = {k: code_server[k] for k in roll._REGISTERED if k in code_server}
+    container(unpinned)["environment"] = [
+        e for e in container(unpinned)["environment"] if e["name"] != "DAGSTER_CURRENT_IMAGE"
+    ]
+    arn = ecs.register_task_definition(**unpinned)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=cluster, service=roll.CODE_SERVER, taskDefinition=arn)
+    current = {n: s["taskDefinition"] for n, s in _running_services(deployment).items()}
+    try:
+        with pytest.raises(SystemExit, match=r"no DAGSTER_CURRENT_IMAGE.*Nothing was changed"):
+            roll.roll(deployment.client("ecs"), cluster, f"{image[:-1]}d", wait=len)
+        assert {n: s["taskDefinition"] for n, s in _running_services(deployment).items()} == (
+            current
+        )
+    finally:
+        ecs.update_service(
+            cluster=cluster, service=roll.CODE_SERVER, taskDefinition=before[roll.CODE_SERVER]
+        )
 
 
 def test_the_oidc_trust_admits_main_s_production_environment_only(deployment: Deployment) -> None:

@@ -51,3 +51,44 @@ def test_a_day_reads_the_arrival_hours_that_can_hold_it(lake: Lake) -> None:
     objects = SES_EVENTS.objects_for_day(lake, date(2026, 11, 20), timedelta(hours=3))
     hours = [o.key.split("/")[3] + "/" + o.key.split("/")[4] for o in objects]
     assert hours[0] == "19/14" and hours[-1] == "20/17" and len(hours) == 10 + 18
+
+
+ESCAPING_KEYS = [
+    "../outside.json",
+    "serving/v1/newsletters/../../../../outside.json",
+    "serving/../../outside.json",
+    "..",
+    "/etc/outside.json",
+    "//outside.json",
+    "serving\\..\\..\\outside.json",
+    "serving/nl\x00x.json",
+]
+
+
+@pytest.mark.parametrize("key", ESCAPING_KEYS)
+def test_a_key_never_resolves_outside_the_lake(tmp_path, key: str) -> None:
+    """Defence in depth: whatever built a key, the lake refuses one that would leave its root,
+    for every operation, and writes nothing anywhere."""
+    root = tmp_path / "deep" / "lake"
+    root.mkdir(parents=True)
+    lake = Lake(url=str(root))
+    operations = [
+        lambda: lake.write_bytes(key, b"x"),
+        lambda: lake.read_bytes(key),
+        lambda: lake.exists(key),
+        lambda: lake.list(key),
+        lambda: lake.delete(key),
+        lambda: lake.path(key),
+    ]
+    for operation in operations:
+        with pytest.raises(ValueError, match="would leave the lake's root: refused"):
+            operation()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_keys_inside_the_lake_are_unchanged(any_lake: Lake) -> None:
+    """Dots inside a name, a `.`-prefixed partial file and nested folders stay allowed."""
+    for key in ("serving/v1/newsletters/nl_1.json", "appdb/posts/dt=2026-11-20/.part.partial",
+                "a..b/c...json"):  # fmt: skip
+        any_lake.write_bytes(key, b"{}")
+        assert any_lake.read_bytes(key) == b"{}"

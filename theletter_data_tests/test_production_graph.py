@@ -1,6 +1,10 @@
 """The production configuration, end to end: the code location loaded with THELETTER_ENV=
 production resources, its raw logs in S3 (a moto server), its tables in BigQuery (the emulator),
-and the daily job run over two generated days, reconciled against the generator."""
+and the daily job run over two generated days, reconciled against the generator.
+
+BigQuery is reached as in production: `theletter-data bigquery-setup` creates the datasets with
+the administrator's role, then the job runs with the run identity's roles (deploy/README.md),
+every call checked by the IAM proxy (bigquery_iam_proxy.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +20,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from theletter_data.cli import main
 from theletter_data.definitions import build_definitions
 from theletter_data.generate import generate_lake
-from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.lake import Lake
 from theletter_data.settings import Environment, Settings
+from theletter_data_tests.bigquery_deployment import deployed_bigquery
 
 FIRST, LAST = date(2026, 11, 9), date(2026, 11, 10)
 
@@ -31,38 +36,39 @@ def production(moto_endpoint, aws_credentials, bigquery_emulator, monkeypatch): 
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
     )
-    prefix = f"p{uuid.uuid4().hex[:8]}_"
-    for key, value in {
-        "THELETTER_LAKE_URL": f"s3://{bucket}/raw",
-        "THELETTER_BIGQUERY_PROJECT": bigquery_emulator.project,
-        "THELETTER_BIGQUERY_LOCATION": "asia-northeast1",
-        "THELETTER_BIGQUERY_DATASET_PREFIX": prefix,
-        "THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED": str(10 * 2**30),
-        "THELETTER_PSEUDONYM_KEY": "production-test-key",
-    }.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings(
-        environment=Environment.PRODUCTION,
-        data_dir=Path("/nonexistent"),  # production keeps nothing on local disk
-        pseudonym_key_set=True,
-        lake_endpoint_url=moto_endpoint,
-        bigquery_api_endpoint=bigquery_emulator.api_endpoint,
-    )
-    defs = build_definitions(settings)
-    report = generate_lake(
-        Lake(url=f"s3://{bucket}/raw", endpoint_url=moto_endpoint),
-        FIRST, LAST, newsletters=4, readers=300, seed=5,
-    )  # fmt: skip
-    warehouse = BigQueryWarehouse(
-        project=bigquery_emulator.project,
-        dataset_prefix=prefix,
-        api_endpoint=bigquery_emulator.api_endpoint,
-    )
-    return defs, report, warehouse
+    with deployed_bigquery(bigquery_emulator, set_up=False) as deployment:
+        for key, value in {
+            "THELETTER_LAKE_URL": f"s3://{bucket}/raw",
+            "THELETTER_BIGQUERY_PROJECT": bigquery_emulator.project,
+            "THELETTER_BIGQUERY_LOCATION": "asia-northeast1",
+            "THELETTER_BIGQUERY_DATASET_PREFIX": deployment.dataset_prefix,
+            "THELETTER_BIGQUERY_MAXIMUM_BYTES_BILLED": str(10 * 2**30),
+            "THELETTER_PSEUDONYM_KEY": "production-test-key",
+        }.items():
+            monkeypatch.setenv(key, value)
+        # The administrator's setup step, once per deployment, with the setup identity's role.
+        with monkeypatch.context() as administrator:
+            administrator.setenv("THELETTER_ENV", "production")
+            administrator.setenv("THELETTER_BIGQUERY_API_ENDPOINT", deployment.setup_proxy.url)
+            assert main(["bigquery-setup"]) == 0
+        settings = Settings(
+            environment=Environment.PRODUCTION,
+            data_dir=Path("/nonexistent"),  # production keeps nothing on local disk
+            pseudonym_key_set=True,
+            lake_endpoint_url=moto_endpoint,
+            bigquery_api_endpoint=deployment.run_proxy.url,  # runs act as the run identity
+        )
+        defs = build_definitions(settings)
+        report = generate_lake(
+            Lake(url=f"s3://{bucket}/raw", endpoint_url=moto_endpoint),
+            FIRST, LAST, newsletters=4, readers=300, seed=5,
+        )  # fmt: skip
+        yield defs, report, deployment
 
 
 def test_the_daily_job_runs_on_s3_and_bigquery(production) -> None:  # type: ignore[no-untyped-def]
-    defs, report, warehouse = production
+    defs, report, deployment = production
+    warehouse = deployment.warehouse
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("daily_refresh").execute_in_process(
             instance=instance,
@@ -98,3 +104,18 @@ def test_the_daily_job_runs_on_s3_and_bigquery(production) -> None:  # type: ign
     ).to_pylist()
     assert [k["date"] for k in kpis] == [FIRST, LAST]
     assert all(k["emails_sent"] >= 0 and k["page_views"] > 0 for k in kpis)
+
+    # Every BigQuery call of the run was allowed by the run identity's roles, and none of them
+    # needed a permission on the project beyond starting jobs.
+    run = deployment.run_proxy
+    assert run.refused() == []
+    checked = run.checked()
+    assert checked["bigquery.datasets.create"] == 0
+    assert {
+        "bigquery.jobs.create", "bigquery.tables.create", "bigquery.tables.get",
+        "bigquery.tables.getData", "bigquery.tables.updateData", "bigquery.tables.delete",
+    } <= set(checked)  # fmt: skip
+    assert {d.resource.kind for d in run.decisions if d.permission != "bigquery.jobs.create"} == {
+        "dataset", "table"
+    }  # fmt: skip
+    assert deployment.setup_proxy.checked()["bigquery.datasets.create"] == 2

@@ -4,6 +4,10 @@ runs, one Fargate task per run launched through the ECS API (a moto server), com
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +15,7 @@ from pathlib import Path
 import boto3
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
@@ -27,6 +32,7 @@ from theletter_data.definitions import build_definitions
 from theletter_data.ecs_launcher import SizedEcsRunLauncher
 from theletter_data.settings import Environment, Settings
 from theletter_data.sizing import INGESTION, SNAPSHOT, WAREHOUSE_SQL
+from theletter_data_tests.container_credentials import ContainerCredentials
 
 REPOSITORY_ROOT = Path(__file__).parents[1]
 IMAGE = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/theletter-data:3f2a9c1"
@@ -140,6 +146,8 @@ def test_the_production_instance_is_postgres_queued_ecs_and_s3(instance) -> None
     assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
     assert instance.run_monitoring_enabled
+    assert instance.run_monitoring_max_runtime_seconds == 3 * 3600
+    assert instance.run_monitoring_max_resume_run_attempts == 0
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
     run = create_run(instance, ["stg_email_events"])
     assert instance.get_run_by_id(run.run_id).asset_selection == {dg.AssetKey("stg_email_events")}
@@ -246,3 +254,105 @@ def test_the_app_database_settings_reach_runs_only_where_they_are_set(
     secrets = {s["name"]: s["valueFrom"] for s in with_db["secrets"]}
     assert secrets["THELETTER_APPDB_PASSWORD"] == arn
     assert arn not in environment.values()
+
+
+# --- the instance inside a run task ----------------------------------------------------------
+
+# What Fargate itself sets in every container (platform 1.4), besides the task role's
+# credentials endpoint (a local stand-in here: container_credentials.py).
+FARGATE_VARIABLES = {
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+    "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/0f1e2d3c",
+}
+IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"  # python:3.11-slim
+
+LOAD_THE_INSTANCE = """
+import json
+import dagster as dg
+with dg.DagsterInstance.get() as instance:
+    launcher = instance.run_launcher
+    print(json.dumps({
+        "launcher": type(launcher).__name__,
+        "supports_resume_run": launcher.supports_resume_run,
+        "max_resume_run_attempts": instance.run_monitoring_max_resume_run_attempts,
+    }))
+"""
+
+
+def image_environment() -> dict[str, str]:
+    """The Dockerfile's `ENV` values (what every container of the image starts with)."""
+    text = (REPOSITORY_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            values.update(re.findall(r"(\w+)=(\S+)", line))
+    return values
+
+
+def run_task_environment(task: dict, credentials: ContainerCredentials) -> dict[str, str]:
+    """Exactly what a run's container sees: the image's ENV, Fargate's variables (the task
+    role's credentials endpoint among them), the run task definition's environment, its
+    secrets (fetched by ARN, as ECS does) and RunTask's container overrides."""
+    ecs, secrets = boto3.client("ecs"), boto3.client("secretsmanager")
+    definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])[
+        "taskDefinition"
+    ]
+    (container,) = definition["containerDefinitions"]
+    (overrides,) = task["overrides"]["containerOverrides"]
+    return {
+        "PATH": IMAGE_PATH,
+        **image_environment(),
+        **FARGATE_VARIABLES,
+        **credentials.environment,
+        **{e["name"]: e["value"] for e in container.get("environment", [])},
+        **{
+            s["name"]: secrets.get_secret_value(SecretId=s["valueFrom"])["SecretString"]
+            for s in container.get("secrets", [])
+        },
+        **{e["name"]: e["value"] for e in overrides.get("environment", [])},
+    }
+
+
+def load_instance_in(environment: dict[str, str], home: Path, instance_yaml: str) -> dict:
+    """Load the instance in a fresh process with exactly `environment`, its DAGSTER_HOME
+    holding `instance_yaml` (the image copies dagster.yaml there)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(instance_yaml)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_THE_INSTANCE],
+        env={**environment, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_run_task_loads_the_instance_and_its_run_launcher(
+    instance, container_credentials: ContainerCredentials, tmp_path: Path
+) -> None:
+    """A run worker loads dagster.yaml too: run monitoring's resume (and anything else that
+    asks for the instance's run launcher) needs the launcher's configuration to resolve in
+    the run task, from the environment the launcher gave that task and nothing else."""
+    task = launched_task(instance, create_run(instance, ["newsletter_daily_traffic"]))
+    environment = run_task_environment(task, container_credentials)
+    assert not {k for k in environment if k.startswith("AWS_ACCESS") or k == "AWS_ENDPOINT_URL"}
+    instance_yaml = (REPOSITORY_ROOT / "dagster.yaml").read_text()
+
+    loaded = load_instance_in(environment, tmp_path / "home", instance_yaml)
+
+    assert loaded["launcher"] == "SizedEcsRunLauncher"
+    assert loaded["supports_resume_run"]
+    # Resume can be turned on: with it, the instance builds its run launcher as it starts.
+    resuming = yaml.safe_load(instance_yaml)
+    resuming["run_monitoring"]["max_resume_run_attempts"] = 1
+    loaded = load_instance_in(environment, tmp_path / "resume", yaml.safe_dump(resuming))
+    assert loaded["max_resume_run_attempts"] == 1
+
+    # The check can fail: a variable the launcher's configuration needs, missing in the task.
+    missing = {k: v for k, v in environment.items() if k != "THELETTER_ECS_CLUSTER"}
+    with pytest.raises(AssertionError, match='"THELETTER_ECS_CLUSTER" which is not set'):
+        load_instance_in(missing, tmp_path / "missing", instance_yaml)

@@ -65,7 +65,19 @@ def test_the_merge_statements_the_warehouse_writes_are_bigquery() -> None:
                          (PLATFORM_DAILY_KPIS, {})):  # fmt: skip
         for scratch in ("p.theletter_staging._load_x", None):
             write = PartitionWrite(table, day, next_day, query="SELECT 1", scope=scope)
-            statement, params = warehouse._merge(write, scratch)
+            statement = warehouse._merge(write, scratch)
             (parsed,) = sqlglot.parse(statement, read="bigquery")
             assert isinstance(parsed, sqlglot.exp.Merge)
-            assert {"_window_start", "_window_end"} <= set(params)
+            # The window is literal (a transaction's statements share their parameters).
+            assert "CAST('2026-11-20' AS DATE)" in statement
+            assert all(f"= '{value}'" in statement for value in scope.values())
+
+
+def test_a_day_of_two_tables_is_one_bigquery_transaction() -> None:
+    from theletter_data.resources.bigquery_warehouse import _atomic
+
+    script = _atomic(["MERGE `p.d.a` AS t USING (SELECT 1 AS x) AS s ON FALSE "
+                      "WHEN NOT MATCHED THEN INSERT (x) VALUES (s.x)"] * 2)  # fmt: skip
+    parsed = [type(s).__name__ for s in sqlglot.parse(script, read="bigquery")]
+    assert parsed == ["Transaction", "Merge", "Merge", "Commit"]
+    assert script.startswith("BEGIN TRANSACTION;") and script.endswith("COMMIT TRANSACTION;")

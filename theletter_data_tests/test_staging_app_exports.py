@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import date
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.app_exports import (
     NEWSLETTERS,
+    POSTS,
     SUBSCRIPTIONS,
     stage_snapshot,
     stg_newsletters,
 )
-from theletter_data_tests.rawdata import put_export, utc
+from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
+from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.known_newsletters import known_newsletters
+from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
 
 D = date(2026, 11, 20)
 
@@ -62,7 +70,7 @@ def test_subscriptions_are_staged_with_pseudonyms_and_activity_at_day_end(resour
     result = stage(resources)
 
     assert (result.rows_read, result.staged, result.duplicates, result.quarantined) == (6, 3, 1, 2)
-    assert result.extra_columns == ["updated_at"] and result.missing_optional_columns == []
+    assert result.extra_columns == [] and result.missing_optional_columns == []
     staged = {
         r["subscription_id"]: r
         for r in resources["warehouse"].query("SELECT * FROM staging.stg_subscriptions").to_pylist()
@@ -91,10 +99,10 @@ def test_schema_drift_optional_columns_may_go_required_ones_may_not(resources):
     result = stage(resources, NEWSLETTERS)
     assert result.staged == 1
     assert result.extra_columns == ["brand_colour"]
-    assert result.missing_optional_columns == ["name", "category", "author_id"]
+    assert result.missing_optional_columns == ["name", "category", "author_id", "updated_at"]
 
     put_export(resources["lake"], "newsletters", date(2026, 11, 21), [{"newsletter_id": "nl_1"}])
-    with pytest.raises(dg.Failure, match=r"lacks required column\(s\) \['slug', 'created_at'\]"):
+    with pytest.raises(dg.Failure, match=r"lacks required column\(s\) `slug`, `created_at` in"):
         stage(resources, NEWSLETTERS, date(2026, 11, 21))
 
 
@@ -130,3 +138,365 @@ def test_a_backfill_records_each_snapshots_own_figures(resources):
         for m in result.asset_materializations_for_node("stg_newsletters")
     }
     assert by_partition == {"2026-11-20": (1, 1, 0, 0, True), "2026-11-21": (3, 4, 1, 0, True)}
+
+
+# --- Export drift: a renamed optional column, a shrunk or empty snapshot ---------------------
+
+NEXT = date(2026, 11, 21)
+
+
+def put_newsletters(lake, *days: date, ids=("nl_1",)) -> None:  # type: ignore[no-untyped-def]
+    for day in days:
+        put_export(lake, "newsletters", day, [
+            {"newsletter_id": i, "slug": i.replace("_", "-"), "name": f"Newsletter {i}",
+             "category": "tech", "author_id": "au_1", "created_at": utc("2026-01-01 00:00:00"),
+             "updated_at": utc("2026-01-01 00:00:00")}
+            for i in ids
+        ])  # fmt: skip
+
+
+def ten_subscriptions() -> list[dict]:
+    """10 subscriptions of nl_1: 4 cancelled before D ended, 3 paid."""
+    return [
+        subscription(
+            f"s{i}",
+            f"reader{i}@example.jp",
+            "2026-11-01 00:00:00",
+            "2026-11-10 00:00:00" if i < 4 else None,
+            plan="paid" if i >= 7 else "free",
+        )
+        for i in range(10)
+    ]
+
+
+def post(pid: str, title: str | None = "Hello") -> dict:
+    return {
+        "post_id": pid,
+        "newsletter_id": "nl_1",
+        "title": title,
+        "status": "published",
+        "published_at": utc("2026-11-02 00:00:00"),
+        "emailed": True,
+        "created_at": utc("2026-11-01 00:00:00"),
+        "updated_at": utc("2026-11-02 00:00:00"),
+    }
+
+
+def renamed(rows: list[dict], column: str) -> list[dict]:
+    return [{(f"{column}_v2" if k == column else k): v for k, v in row.items()} for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [("subscriptions", "unsubscribed_at"), ("subscriptions", "plan"), ("posts", "title")],
+)
+def test_an_optional_column_that_disappears_fails_instead_of_becoming_null(
+    resources, table: str, column: str
+) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D, NEXT)
+    export, rows = (
+        (SUBSCRIPTIONS, ten_subscriptions())
+        if table == "subscriptions"
+        else (POSTS, [post(f"po_{i}") for i in range(10)])
+    )
+    put_export(lake, table, D, rows)
+    put_export(lake, table, NEXT, renamed(rows, column))
+    assert stage(resources, export).staged == 10
+
+    with pytest.raises(dg.Failure) as failure:
+        stage(resources, export, NEXT)
+
+    first_line = (failure.value.description or "").splitlines()[0]
+    assert first_line.startswith(
+        f"The `{table}` export of {NEXT} (`appdb/{table}/dt={NEXT}/part-00000.parquet`) lacks "
+        f"column(s) `{column}` that the {D} snapshot had"
+    )
+    assert not failure.value.allow_retries
+    days = warehouse.query(f"SELECT DISTINCT snapshot_date FROM staging.stg_{table}").to_pylist()
+    assert days == [{"snapshot_date": D}]  # nothing written for the drifted day
+
+
+def test_a_column_dropped_on_purpose_can_be_accepted(resources) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D, NEXT)
+    put_export(lake, "subscriptions", D, ten_subscriptions())
+    put_export(lake, "subscriptions", NEXT, renamed(ten_subscriptions(), "plan"))
+    stage(resources)
+    accepting = IngestEngine(accepted_missing_columns=["subscriptions.plan"])
+
+    result = stage({**resources, "ingest_engine": accepting}, SUBSCRIPTIONS, NEXT)
+
+    assert result.staged == 10 and result.missing_optional_columns == ["plan"]
+    paid = warehouse.query(
+        "SELECT snapshot_date, COUNTIF(plan = 'paid') AS paid, COUNTIF(is_active) AS active "
+        "FROM staging.stg_subscriptions GROUP BY snapshot_date ORDER BY snapshot_date"
+    ).to_pylist()
+    assert paid == [
+        {"snapshot_date": D, "paid": 3, "active": 6},
+        {"snapshot_date": NEXT, "paid": 0, "active": 6},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "min_share", "fails_with"),
+    [
+        (0, 0.9, "has 0 rows, 0% of the 20 of the 2026-11-20 snapshot"),
+        (0, 0.0, "has 0 rows, 0% of the 20 of the 2026-11-20 snapshot"),
+        (17, 0.9, "has 17 rows, 85% of the 20 of the 2026-11-20 snapshot"),
+        (18, 0.9, None),
+        (17, 0.5, None),
+    ],
+)
+def test_a_snapshot_that_shrinks_beyond_the_plausible_share_fails_naming_the_export(
+    resources, rows: int, min_share: float, fails_with: str | None
+) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D, NEXT)
+    every = [subscription(f"s{i}", f"r{i}@example.jp", "2026-11-01 00:00:00") for i in range(20)]
+    put_export(lake, "subscriptions", D, every)
+    schema = pa.Table.from_pylist(every).schema
+    put_export(lake, "subscriptions", NEXT, every[:rows], schema=schema)
+    stage(resources)
+    engine = IngestEngine(min_snapshot_share=min_share)
+
+    if fails_with is None:
+        assert stage({**resources, "ingest_engine": engine}, SUBSCRIPTIONS, NEXT).staged == rows
+        return
+    with pytest.raises(dg.Failure) as failure:
+        stage({**resources, "ingest_engine": engine}, SUBSCRIPTIONS, NEXT)
+    message = failure.value.description or ""
+    assert message.startswith(
+        f"The `subscriptions` export of {NEXT} "
+        f"(`appdb/subscriptions/dt={NEXT}/part-00000.parquet`) {fails_with}"
+    )
+    assert "min_snapshot_share" in message and not failure.value.allow_retries
+    active = warehouse.query(
+        "SELECT snapshot_date, COUNTIF(is_active) AS active FROM staging.stg_subscriptions "
+        "GROUP BY snapshot_date"
+    ).to_pylist()
+    assert active == [{"snapshot_date": D, "active": 20}]  # the empty day did not count 0
+
+
+def test_an_empty_newsletters_export_fails_its_staging_and_the_streams_that_read_it(
+    resources,
+) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D, ids=("nl_1", "nl_2"))
+    schema = pa.Table.from_pylist([{"newsletter_id": "x", "slug": "x", "created_at": utc(
+        "2026-01-01 00:00:00")}]).schema  # fmt: skip
+    put_export(lake, "newsletters", NEXT, [], schema=schema)
+    for arrival in (utc("2026-11-20 02:00:00"), utc("2026-11-21 02:00:00")):
+        put_lines(lake, firehose_key("ses-events", arrival), [
+            ses("Send", arrival, message_id=f"{arrival:%d}-{i}") for i in range(30)
+        ])  # fmt: skip
+    others = {"engine": resources["ingest_engine"], "pseudonymizer": resources["pseudonymizer"],
+              "warehouse": warehouse}  # fmt: skip
+    assert stage_day(EMAIL_EVENTS, D, lake=lake, **others).staged == 30
+    expected = (
+        f"The `newsletters` export of {NEXT} (`appdb/newsletters/dt={NEXT}/part-00000.parquet`)"
+        " has 0 rows, 0% of the 2 of the 2026-11-20 snapshot"
+    )
+    with pytest.raises(dg.Failure, match=re.escape(expected)):
+        stage(resources, NEWSLETTERS, NEXT)
+    with pytest.raises(dg.Failure, match=re.escape(expected)) as failure:
+        stage_day(EMAIL_EVENTS, NEXT, lake=lake, **others)
+    assert not failure.value.allow_retries
+    # Nothing quarantined as `unknown_newsletter`: the stream failed before judging a line.
+    assert warehouse.query("SELECT COUNT(*) AS n FROM staging.quarantine").to_pylist() == [{"n": 0}]
+    assert warehouse.query(
+        "SELECT event_date, COUNT(*) AS n FROM staging.stg_email_events GROUP BY event_date"
+    ).to_pylist() == [{"event_date": D, "n": 30}]
+
+
+# --- A renamed required column: the export named, at once, in every stream that reads it ----
+
+
+def test_a_renamed_required_column_fails_at_once_with_the_export_key_and_column(
+    resources,
+) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D)
+    put_export(lake, "newsletters", NEXT, [
+        {"id": "nl_1", "slug": "nl-1", "created_at": utc("2026-01-01 00:00:00")}
+    ])  # fmt: skip
+    put_export(lake, "posts", NEXT, [post("po_1")])
+    arrival = utc("2026-11-21 02:00:00")
+    put_lines(lake, firehose_key("ses-events", arrival), [ses("Send", arrival)])
+    first_line = (
+        f"The `newsletters` export of {NEXT} lacks required column(s) `newsletter_id` in "
+        f"`appdb/newsletters/dt={NEXT}/part-00000.parquet`: the app's export changed"
+    )
+    others = {"engine": resources["ingest_engine"], "pseudonymizer": resources["pseudonymizer"],
+              "warehouse": warehouse}  # fmt: skip
+    for staging in (
+        lambda: stage(resources, NEWSLETTERS, NEXT),
+        lambda: stage(resources, POSTS, NEXT),
+        lambda: stage_day(EMAIL_EVENTS, NEXT, lake=lake, **others),
+    ):
+        with pytest.raises(dg.Failure) as failure:
+            staging()
+        assert (failure.value.description or "").startswith(first_line)
+        assert not failure.value.allow_retries
+
+
+def test_a_column_missing_from_one_file_of_a_snapshot_names_that_file(resources) -> None:
+    """The snapshot's second file lacks `email` (the first has it): staging it would have made
+    the second file's rows NULL-addressed; it fails naming that file."""
+    lake = resources["lake"]
+    put_newsletters(lake, D)
+    put_export(lake, "subscriptions", D, ten_subscriptions()[:5])
+    put_export(lake, "subscriptions", D, renamed(ten_subscriptions()[5:], "email"), part=1)
+    with pytest.raises(dg.Failure) as failure:
+        stage(resources)
+    assert (failure.value.description or "").startswith(
+        f"The `subscriptions` export of {D} lacks required column(s) `email` in "
+        f"`appdb/subscriptions/dt={D}/part-00001.parquet`"
+    )
+
+
+def test_a_file_that_is_not_parquet_fails_at_once_naming_it(resources) -> None:
+    lake = resources["lake"]
+    put_newsletters(lake, D)
+    put_export(lake, "posts", D, [post("po_1")])
+    key = f"appdb/posts/dt={D}/part-00000.parquet"
+    lake.write_bytes(key, lake.read_bytes(key)[:-100])  # an upload cut short
+    with pytest.raises(dg.Failure) as failure:
+        stage(resources, POSTS)
+    assert (failure.value.description or "").startswith(f"`{key}` is not a readable Parquet file")
+    assert not failure.value.allow_retries
+
+
+def test_the_renamed_column_fails_the_streams_step_once_not_retried(
+    lake, duckdb_warehouse, engine, pseudonymizer
+) -> None:
+    put_newsletters(lake, D)
+    put_export(lake, "newsletters", NEXT, [
+        {"id": "nl_1", "slug": "nl-1", "created_at": utc("2026-01-01 00:00:00")}
+    ])  # fmt: skip
+    arrival = utc("2026-11-21 02:00:00")
+    put_lines(lake, firehose_key("ses-events", arrival), [ses("Send", arrival)])
+    started = time.monotonic()
+    result = dg.materialize(
+        [stg_email_events],
+        resources={
+            "lake": lake,
+            "warehouse": duckdb_warehouse,
+            "ingest_engine": engine,
+            "pseudonymizer": pseudonymizer,
+        },
+        partition_key=str(NEXT),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert time.monotonic() - started < 60
+    kinds = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in kinds and kinds.count("STEP_FAILURE") == 1
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "lacks required column(s) `newsletter_id`" in message.splitlines()[0]
+    assert "FieldRef" not in message
+
+
+# --- Conflicting copies of one key: a documented choice, whatever the file order -------------
+
+
+def conflicting_pairs() -> list[tuple[dict, dict, str]]:
+    """(copy a, copy b, the copy that must be kept: 'a' or 'b') for 30 keys."""
+    pairs = []
+    for i in range(20):  # one copy active, one cancelled; the newer update wins
+        active = subscription(f"c{i:02d}", f"c{i}@example.jp", "2026-11-01 00:00:00")
+        cancelled = {**active, "unsubscribed_at": utc("2026-11-10 00:00:00")}
+        older, newer = utc("2026-11-05 00:00:00"), utc("2026-11-11 00:00:00")
+        if i % 2:
+            pairs.append(({**active, "updated_at": newer}, {**cancelled, "updated_at": older}, "a"))
+        else:
+            pairs.append(({**active, "updated_at": older}, {**cancelled, "updated_at": newer}, "b"))
+    for i in range(6):  # updated at the same instant: the greater value ('paid' > 'free')
+        free = subscription(f"t{i}", f"t{i}@example.jp", "2026-11-01 00:00:00")
+        pairs.append((free, {**free, "plan": "paid"}, "b"))
+    for i in range(4):  # one copy without updated_at: the one that has it
+        dated = subscription(f"u{i}", f"u{i}@example.jp", "2026-11-01 00:00:00")
+        pairs.append(({**dated, "plan": "paid", "updated_at": None}, dated, "b"))
+    return pairs
+
+
+@pytest.mark.parametrize("layout", ["two_files", "two_files_swapped", "one_file", "one_reversed"])
+def test_conflicting_copies_keep_the_newest_whatever_the_file_order(resources, layout) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D)
+    pairs = conflicting_pairs()
+    first, second = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
+    if layout.startswith("two_files"):
+        if layout.endswith("swapped"):
+            first, second = second, first
+        put_export(lake, "subscriptions", D, first)
+        put_export(lake, "subscriptions", D, second, part=1)
+    else:
+        rows = [row for pair in zip(first, second, strict=True) for row in pair]
+        put_export(lake, "subscriptions", D, rows[::-1] if layout == "one_reversed" else rows)
+
+    result = stage(resources)
+
+    staged = {
+        r["subscription_id"]: (r["is_active"], r["plan"])
+        for r in warehouse.query(
+            "SELECT subscription_id, is_active, plan FROM staging.stg_subscriptions"
+        ).to_pylist()
+    }
+    expected = {
+        (a if keep == "a" else b)["subscription_id"]: (
+            (a if keep == "a" else b)["unsubscribed_at"] is None,
+            (a if keep == "a" else b)["plan"],
+        )
+        for a, b, keep in pairs
+    }
+    wrong = sorted(k for k in expected if staged[k] != expected[k])
+    assert wrong == [], f"{len(wrong)} of {len(expected)} kept the wrong copy: {wrong}"
+    assert sum(active for active, _ in staged.values()) == 10 + 6 + 4
+    assert (result.staged, result.duplicates, result.conflicting_duplicates) == (30, 30, 30)
+
+
+# --- Ids that are not ids ----------------------------------------------------------------------
+
+BAD_IDS = [
+    "../../etc/x", "a/b", "../../../../../x", "x" * 5_000, "nl\x00x", "nl_1\n", "nl 1", "",
+    "\uff4e\uff4c_1", "x" * 65, "..", "nl_1.json",
+]  # fmt: skip
+
+
+def test_ids_that_are_not_ids_are_quarantined_and_never_known(resources) -> None:
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_newsletters(lake, D, ids=("nl_1", "nl_2", *BAD_IDS))
+    put_export(lake, "posts", D, [
+        post("po_1"), {**post("po_2"), "newsletter_id": "a/b"}, post("../po_3"), post("po/4"),
+    ])  # fmt: skip
+    put_export(lake, "subscriptions", D, [
+        subscription("s1", "a@example.jp", "2026-11-01 00:00:00"),
+        subscription("s/2", "b@example.jp", "2026-11-01 00:00:00"),
+        subscription("s3", "c@example.jp", "2026-11-01 00:00:00", reader_id="../rd"),
+        subscription("s4", "d@example.jp", "2026-11-01 00:00:00", reader_id=None),
+    ])  # fmt: skip
+
+    newsletters, posts, subscriptions = (
+        stage(resources, export) for export in (NEWSLETTERS, POSTS, SUBSCRIPTIONS)
+    )
+
+    assert (newsletters.staged, newsletters.quarantined) == (2, len(BAD_IDS))
+    assert (posts.staged, posts.quarantined) == (1, 3)
+    assert (subscriptions.staged, subscriptions.quarantined) == (2, 2)
+    reasons = warehouse.query(
+        "SELECT stream, reason, SUM(occurrences) AS n, MAX(LENGTH(excerpt)) AS longest "
+        "FROM staging.quarantine GROUP BY stream, reason ORDER BY stream, reason"
+    ).to_pylist()
+    assert [(r["stream"], r["reason"], r["n"]) for r in reasons] == [
+        ("appdb_newsletters", "invalid_id:newsletter_id", len(BAD_IDS)),
+        ("appdb_posts", "invalid_id:newsletter_id", 1),
+        ("appdb_posts", "invalid_id:post_id", 2),
+        ("appdb_subscriptions", "invalid_id:reader_id", 1),
+        ("appdb_subscriptions", "invalid_id:subscription_id", 1),
+    ]
+    assert max(r["longest"] for r in reasons) <= 300
+    ids = warehouse.query("SELECT newsletter_id FROM staging.stg_newsletters").column(0)
+    assert sorted(ids.to_pylist()) == ["nl_1", "nl_2"]
+    assert sorted(known_newsletters(lake, D).ids.column(0).to_pylist()) == ["nl_1", "nl_2"]

@@ -97,6 +97,25 @@ def test_log_lines_are_typed_masked_deduplicated_or_quarantined(resources) -> No
     assert "@" not in json.dumps([first, second, third], default=str)
 
 
+def test_addresses_without_a_dot_cut_or_in_a_path_are_masked(resources) -> None:
+    """The address pattern no longer needs a dot after the `@`, and request paths are masked
+    too (a path segment can be an address)."""
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    put_lines(lake, key("mailer"), [
+        line("2026-11-20T01:00:00.000Z", level="ERROR", message="bounce for hanako@localhost"),
+        line("2026-11-20T01:00:01.000Z", level="WARNING", message="cut: mail to taro.yamada@ex"),
+        line("2026-11-20T01:00:02.000Z", level="INFO", message="GET", method="GET", status=200,
+             path="/api/readers/jiro%40example.jp/settings?x=1"),
+    ])  # fmt: skip
+    assert stage(resources).staged == 3
+    masked = [(r["message"], r["http_path"]) for r in rows(warehouse)]
+    assert masked == [
+        ("bounce for <email>", None),
+        ("cut: mail to <email>", None),
+        ("GET", "/api/readers/<email>/settings"),
+    ]
+
+
 def test_trace_follows_a_request_across_services_in_order(resources, tmp_path, capsys, monkeypatch):
     lake = resources["lake"]
     put_lines(lake, key("api", stream="ecs/api/b1"), [

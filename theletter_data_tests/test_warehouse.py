@@ -1,12 +1,15 @@
-"""Both warehouses: partition replacement is atomic, scoped and confined to its window; SQL
-written for BigQuery runs on both. Then what only one of them has: DuckDB's file lock, and
-BigQuery's partitioned, clustered tables loaded by Parquet load jobs."""
+"""Both warehouses: partition replacement is atomic, scoped and confined to its window, and a day
+written to two tables changes both or neither; SQL written for BigQuery runs on both. Then what
+only one of them has: DuckDB's file lock; BigQuery's partitioned, clustered tables loaded by
+Parquet load jobs, written with nothing but the run identity's roles (every call checked by the
+IAM proxy), and writers colliding on a shared table retried until each lands exactly once."""
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import duckdb
@@ -17,6 +20,8 @@ from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.tables import Column, Table
+from theletter_data_tests.bigquery_conflicts import ConflictingBigQuery
+from theletter_data_tests.bigquery_deployment import deployed_bigquery
 
 DAY = date(2026, 11, 20)
 NEXT = DAY + timedelta(days=1)
@@ -35,10 +40,51 @@ T = Table(
 )
 
 
+QUARANTINE = Table(
+    layer="staging",
+    name="q",
+    grain="one row per stream, thing and day: shared by every stream, like staging.quarantine",
+    partition_by="date",
+    key=("date", "stream", "thing"),
+    cluster_by=("stream",),
+    columns=(
+        Column("date", "DATE", "Day."),
+        Column("stream", "STRING", "Stream."),
+        Column("thing", "STRING", "Thing."),
+    ),
+)
+
+
 def rows(*things: tuple[date, str, int]) -> pa.Table:
     return pa.Table.from_pylist(
         [{"date": d, "thing": t, "n": n} for d, t, n in things], schema=T.arrow_schema
     )
+
+
+def staged(stream: str) -> Table:
+    return Table(
+        layer="staging", name=f"s_{stream}", grain="one row per thing per day",
+        partition_by="date", key=("date", "thing"), columns=T.columns,
+    )  # fmt: skip
+
+
+def day_of(stream: str, good: int, bad: int) -> list[PartitionWrite]:
+    """A stream's day as staging writes it: its staged rows and its quarantine rows."""
+    quarantined = pa.Table.from_pylist(
+        [{"date": DAY, "stream": stream, "thing": f"bad{i}"} for i in range(bad)],
+        schema=QUARANTINE.arrow_schema,
+    )
+    return [
+        PartitionWrite(
+            staged(stream), DAY, NEXT, rows=rows(*((DAY, f"ok{i}", i) for i in range(good)))
+        ),
+        PartitionWrite(QUARANTINE, DAY, NEXT, rows=quarantined, scope={"stream": stream}),
+    ]
+
+
+def table_rows(warehouse: Warehouse, table: Table) -> list[tuple]:
+    result = warehouse.query(f"SELECT * FROM {table.qualified_name}")
+    return sorted(tuple(r.values()) for r in result.to_pylist())
 
 
 def content(warehouse: Warehouse) -> list[tuple]:
@@ -60,6 +106,22 @@ def test_a_failed_write_leaves_the_previous_partition_intact(warehouse: Warehous
     with pytest.raises(warehouse.permanent_errors()):
         warehouse.replace([good, broken])
     assert content(warehouse) == [(DAY, "a", 1)]
+
+
+def test_a_day_written_to_two_tables_changes_both_or_neither(warehouse: Warehouse) -> None:
+    warehouse.replace(day_of("a", good=2, bad=1))
+    before = table_rows(warehouse, staged("a")), table_rows(warehouse, QUARANTINE)
+    # The staged table's new rows fail only while the write runs (a bad cast of the rows it
+    # reads, which no dry run sees); the quarantine rows of the same day are fine.
+    failing = PartitionWrite(
+        staged("a"), DAY, NEXT,
+        query="SELECT date, thing, CAST(CONCAT('x', thing) AS INT64) AS n FROM staging.q",
+    )  # fmt: skip
+    quarantine = day_of("a", good=0, bad=3)[1]
+    with pytest.raises(warehouse.permanent_errors()):
+        warehouse.replace([failing, quarantine])
+    assert (table_rows(warehouse, staged("a")), table_rows(warehouse, QUARANTINE)) == before
+    assert len(before[0]) == 2 and len(before[1]) == 1
 
 
 def test_a_write_never_touches_rows_outside_its_window(warehouse: Warehouse) -> None:
@@ -129,14 +191,10 @@ def _hold_lock(path: str, holding, seconds: float) -> None:  # type: ignore[no-u
 
 
 @pytest.fixture
-def bigquery(bigquery_emulator) -> BigQueryWarehouse:  # type: ignore[no-untyped-def]
-    import uuid
-
-    return BigQueryWarehouse(
-        project=bigquery_emulator.project,
-        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
-        api_endpoint=bigquery_emulator.api_endpoint,
-        maximum_bytes_billed=123 * 2**30,
+def bigquery(bigquery_deployment) -> BigQueryWarehouse:  # type: ignore[no-untyped-def]
+    """The run identity's warehouse, with a bytes limit of its own."""
+    return bigquery_deployment.warehouse_as(
+        bigquery_deployment.run_proxy, maximum_bytes_billed=123 * 2**30
     )
 
 
@@ -172,3 +230,129 @@ def test_every_bigquery_job_carries_the_bytes_limit(bigquery) -> None:
         config = bigquery._job_config({"d": DAY}, dry_run=dry_run)
         assert config.maximum_bytes_billed == 123 * 2**30
         assert config.dry_run is dry_run
+
+
+# --- BigQuery as production runs it --------------------------------------------------------
+
+
+def test_bigquery_writes_with_only_the_run_identitys_roles(bigquery_deployment) -> None:
+    """deploy/README.md grants runs roles/bigquery.jobUser on the project and
+    roles/bigquery.dataEditor on the datasets, which the setup step created: no permission to
+    create datasets, which BigQuery checks on the project."""
+    warehouse = bigquery_deployment.warehouse
+    assert warehouse.replace(day_of("a", good=2, bad=1)) == {"staging.s_a": 2, "staging.q": 1}
+    assert len(table_rows(warehouse, QUARANTINE)) == 1
+    run = bigquery_deployment.run_proxy
+    assert run.refused() == []
+    checked = run.checked()
+    assert checked["bigquery.datasets.create"] == 0
+    assert {"bigquery.jobs.create", "bigquery.tables.create", "bigquery.tables.updateData"} <= set(
+        checked
+    )
+    assert bigquery_deployment.setup_proxy.checked()["bigquery.datasets.create"] == 2
+
+
+def test_a_refused_permission_is_permanent_and_names_the_permission_and_role(
+    bigquery_emulator,
+) -> None:
+    # Nobody ran the setup step: the datasets, and so their grants, do not exist.
+    with deployed_bigquery(bigquery_emulator, set_up=False) as deployment:
+        warehouse = deployment.warehouse
+        with pytest.raises(warehouse.permanent_errors()) as refused:
+            warehouse.replace(day_of("a", good=1, bad=0))
+        message = str(refused.value)
+        assert "bigquery.tables.get" in message
+        assert "roles/bigquery.dataEditor" in message
+        assert "theletter-data bigquery-setup" in message
+        assert len(deployment.run_proxy.refused()) == 1  # asked once, not retried
+
+
+def test_a_query_outside_the_granted_datasets_names_the_read_permission(
+    bigquery_deployment, bigquery_emulator
+) -> None:
+    with deployed_bigquery(bigquery_emulator) as other:
+        other.warehouse.replace([PartitionWrite(T, DAY, NEXT, rows=rows((DAY, "a", 1)))])
+        elsewhere = other.warehouse.table_id(T)
+        warehouse = bigquery_deployment.warehouse
+        with pytest.raises(warehouse.permanent_errors()) as refused:
+            warehouse.query(f"SELECT COUNT(*) AS n FROM `{elsewhere}`")
+    # BigQuery words this one "permission to query table": the warehouse names the permission.
+    assert "bigquery.tables.getData" in str(refused.value)
+    assert "roles/bigquery.dataEditor" in str(refused.value)
+
+
+def test_a_quota_403_is_not_permanent(bigquery_deployment) -> None:
+    """BigQuery answers "not now" with 403 too (quotaExceeded, rateLimitExceeded): those are
+    left to the step's retry policy."""
+    from google.api_core import exceptions
+
+    from theletter_data_tests.bigquery_proxy import BigQueryProxy, error_response
+
+    class QuotaExceeded(BigQueryProxy):
+        def answer(self, request):  # type: ignore[no-untyped-def]
+            if request.method == "POST" and request.path.endswith("/jobs"):
+                return error_response(
+                    403, "Quota exceeded: Your project exceeded quota for free query bytes "
+                    "scanned.", "quotaExceeded",
+                )  # fmt: skip
+            return None
+
+    proxy = QuotaExceeded(bigquery_deployment.run_proxy.url)
+    try:
+        warehouse = bigquery_deployment.warehouse_as(proxy)
+        with pytest.raises(exceptions.Forbidden) as refused:
+            warehouse.query("SELECT 1 AS x")
+        assert not isinstance(refused.value, warehouse.permanent_errors())
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["aborted", "applied-answer-lost"])
+def test_colliding_writers_are_retried_and_nothing_is_lost_or_doubled(
+    bigquery_deployment, applied: bool
+) -> None:
+    """Three streams stage the same day at once, each writing its staged table and its rows of
+    the shared quarantine in one transaction; BigQuery aborts two of the transactions as
+    colliding. `applied`: the aborted transaction's statements ran anyway (an answer lost)."""
+    conflicting = ConflictingBigQuery(
+        bigquery_deployment.run_proxy.url, conflicts=2, applied=applied
+    )
+    streams = {"a": (3, 2), "b": (1, 4), "c": (2, 0)}
+
+    def stage(stream: str) -> dict[str, int]:
+        warehouse = bigquery_deployment.warehouse_as(conflicting, conflict_backoff_seconds=0.05)
+        return warehouse.replace(day_of(stream, *streams[stream]))
+
+    try:
+        with ThreadPoolExecutor(len(streams)) as pool:
+            counts = dict(zip(streams, pool.map(stage, streams), strict=True))
+    finally:
+        conflicting.stop()
+    assert len(conflicting.injected) == 2
+    assert all("Transaction is aborted due to concurrent update" in m for m in conflicting.injected)
+    warehouse = bigquery_deployment.warehouse
+    for stream, (good, bad) in streams.items():
+        assert counts[stream] == {f"staging.s_{stream}": good, "staging.q": bad}
+        assert table_rows(warehouse, staged(stream)) == [(DAY, f"ok{i}", i) for i in range(good)]
+    expected = sorted((DAY, s, f"bad{i}") for s, (_, bad) in streams.items() for i in range(bad))
+    assert table_rows(warehouse, QUARANTINE) == expected  # 6 rows, each once
+
+
+def test_a_write_that_keeps_colliding_fails_for_the_step_to_retry(bigquery_deployment) -> None:
+    from theletter_data.resources.bigquery_errors import ConcurrentUpdate
+
+    conflicting = ConflictingBigQuery(bigquery_deployment.run_proxy.url, conflicts=99)
+    try:
+        warehouse = bigquery_deployment.warehouse_as(
+            conflicting, conflict_attempts=3, conflict_backoff_seconds=0.01
+        )
+        single = [PartitionWrite(T, DAY, NEXT, rows=rows((DAY, "a", 1)))]
+        with pytest.raises(ConcurrentUpdate):
+            warehouse.replace(single)
+    finally:
+        conflicting.stop()
+    assert not issubclass(ConcurrentUpdate, warehouse.permanent_errors())
+    # A lone MERGE collides with BigQuery's other wording; three attempts, then the step's turn.
+    assert len(conflicting.injected) == 3
+    assert all("Could not serialize access to table" in m for m in conflicting.injected)
+    assert content(bigquery_deployment.warehouse) == []

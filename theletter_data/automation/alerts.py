@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster._core.events import RunFailureReason
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from theletter_data.resources.alerts import Alert, Alerts
@@ -25,19 +26,22 @@ def run_failure_alert(
     step_failures: Sequence[dg.DagsterEvent],
     alerts: Alerts,
 ) -> Alert:
-    """What a failed run's alert says: which assets and partitions, what broke, where to look."""
+    """What a failed run's alert says: which assets and partitions, what broke, where to look.
+    A run failed from outside its steps (past its max runtime, its task lost) says so first:
+    its steps' errors are then only the interruption."""
     lines = [f"Job `{run.job_name}`, run `{run.run_id[:8]}`"]
     if assets:
         lines.append(f"Assets: {', '.join(sorted(assets))}")
     partition = run.tags.get("dagster/partition") or _partition_range(run.tags)
     if partition:
         lines.append(f"Partition: {partition}")
+    reason = getattr(failure.event_specific_data, "failure_reason", None)
+    if failure.message and (not step_failures or reason is not RunFailureReason.STEP_FAILURE):
+        lines.append(failure.message.strip()[:_MAX_ERROR])
     for step in step_failures:
         error = step.step_failure_data.error
         message = error.message.strip().splitlines()[0] if error else "failed"
         lines.append(f"Step `{step.step_key}`: {message[:_MAX_ERROR]}")
-    if not step_failures and failure.message:
-        lines.append(failure.message.strip()[:_MAX_ERROR])
     return Alert(title="Run failed", lines=tuple(lines), link=alerts.run_link(run.run_id))
 
 

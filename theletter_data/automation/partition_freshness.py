@@ -17,7 +17,7 @@ as a Python repr.
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -25,6 +25,7 @@ from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._utils.schedules import get_latest_completed_cron_tick, get_next_cron_tick
 
 from theletter_data.partitions import TIMEZONE, TOKYO
+from theletter_data.sizing import max_runtime
 
 CHECK_NAME = "partition_freshness"
 JOB_NAME = "partition_freshness"
@@ -108,6 +109,8 @@ def partition_freshness_job(
         JOB_NAME,
         selection=dg.AssetSelection.checks(*checks),
         description="Evaluate the partition freshness checks (freshness_checks_sensor runs it).",
+        # Seconds of lookups; the sensor waits while one runs, so a hung one must not last.
+        tags=max_runtime(timedelta(minutes=10)),
     )
 
 

@@ -9,6 +9,8 @@ after midnight JST. The database holds only its present state, so a partition ca
 for a past day's state: re-running an old partition writes the present state under that day.
 """
 
+from datetime import timedelta
+
 import dagster as dg
 
 from theletter_data.extract.app_database import AppDatabase
@@ -17,7 +19,7 @@ from theletter_data.partitions import TIMEZONE, daily_partitions, date_bounds
 from theletter_data.raw.assets import raw_appdb_exports
 from theletter_data.resources.lake import Lake
 from theletter_data.retries import IO_RETRY_POLICY
-from theletter_data.sizing import SNAPSHOT
+from theletter_data.sizing import SNAPSHOT, max_runtime
 
 
 class ExtractConfig(dg.Config):
@@ -76,6 +78,8 @@ appdb_extract_job = dg.define_asset_job(
     "appdb_extract_job",
     selection=dg.AssetSelection.assets(appdb_extract),
     description="Read the app's tables from MySQL into the lake as one day's snapshot.",
+    # Nightly at 00:20 JST, incremental and resumable: a hung read fails by 01:20, then retries.
+    tags=max_runtime(timedelta(hours=1)),
 )
 
 

@@ -1,10 +1,18 @@
 """The production warehouse: BigQuery, one dataset per layer (`<prefix>staging`, `<prefix>metrics`).
 
+The datasets are created once, by `theletter-data bigquery-setup` run by an administrator: the
+run identity's roles (deploy/README.md) hold no permission to create datasets, so the write path
+only reads what exists and creates a missing table (its dataset role allows that).
+
 Rows arrive by load job from Parquet (never streaming inserts) into a scratch table; a window
 is then replaced by one MERGE (`ON FALSE`: delete the window's old rows, insert the new ones),
 a single DML statement that BigQuery applies atomically, so re-runs and backfills never
-duplicate and a failure leaves the old rows. Partition-decorator loads (`table$20261120` with
-WRITE_TRUNCATE) cannot be exercised offline; the MERGE is, against an emulator.
+duplicate and a failure leaves the old rows. Tables written together (a staged table and its
+quarantine rows) are replaced by one multi-statement transaction (`BEGIN TRANSACTION; MERGE ...;
+MERGE ...; COMMIT TRANSACTION;`): both or neither. A write that collides with a concurrent one
+(BigQuery fails it as a serialization conflict) is run again after a pause. Partition-decorator
+loads (`table$20261120` with WRITE_TRUNCATE) cannot be exercised offline; the MERGE is, against
+an emulator.
 
 Every query carries `maximum_bytes_billed`; the bytes a dry run estimates and the bytes each job
 billed are kept in `last_costs`, which assets put in their materialization metadata.
@@ -12,14 +20,15 @@ billed are kept in `last_costs`, which assets put in their materialization metad
 
 from __future__ import annotations
 
-import base64
-import json
+import random
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
@@ -28,6 +37,14 @@ from google.cloud import bigquery
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
+from theletter_data.resources.bigquery_errors import (
+    SETUP_COMMAND,
+    AccessDenied,
+    classified_errors,
+    is_concurrent_update,
+)
+from theletter_data.resources.gcp_credentials import DESCRIPTION as CREDENTIALS_DESCRIPTION
+from theletter_data.resources.gcp_credentials import load_credentials
 from theletter_data.resources.warehouse import PartitionWrite, QueryCost, Warehouse
 from theletter_data.tables import Table
 
@@ -45,71 +62,115 @@ class BigQueryWarehouse(Warehouse):
         default=50 * 2**30, description="Every query fails instead of billing more than this."
     )
     gcp_credentials: str | None = Field(
-        default=None,
-        description="Base64 JSON credentials (service account key or Workload Identity "
-        "Federation config); unset: Application Default Credentials.",
+        default=None, description=f"THELETTER_GCP_CREDENTIALS. {CREDENTIALS_DESCRIPTION}"
     )
     api_endpoint: str | None = Field(
         default=None, description="API endpoint override (a local emulator in tests)."
     )
+    conflict_attempts: int = Field(
+        default=5,
+        description="Attempts at a write that collides with concurrent writes to the same "
+        "table before the step fails (and is retried by its retry policy).",
+    )
+    conflict_backoff_seconds: float = Field(
+        default=2.0, description="Pause before the second attempt; doubled each time, jittered."
+    )
 
     _client: bigquery.Client | None = PrivateAttr(default=None)
     _costs: QueryCost = PrivateAttr(default_factory=QueryCost)
+    _ready_tables: set[str] = PrivateAttr(default_factory=set)
 
     # -- the Warehouse interface --------------------------------------------------------------
 
     def replace(self, writes: Sequence[PartitionWrite]) -> dict[str, int]:
-        """Each write is one MERGE: the window's old rows deleted and the new ones inserted in a
-        single DML statement, which BigQuery applies atomically. Every statement is validated by
-        a dry run before the first one runs, and the first write's table (the staged table, say,
-        before its quarantine rows) is written last, so a failure leaves it as it was."""
+        """One table: one MERGE, which BigQuery applies atomically. Several: their MERGEs in one
+        transaction. Every statement is validated by a dry run before anything is written."""
         scratch: list[str] = []
-        try:
-            statements = []
-            for write in writes:
-                self._ensure_table(write.table)
-                loaded = None
-                if write.rows is not None:
-                    loaded = self._load_scratch(write.table, write.rows)
-                    scratch.append(loaded)
-                statement, params = self._merge(write, loaded)
-                self._dry_run(statement, params)
-                statements.append((statement, params))
-            for statement, params in reversed(statements):
-                self._run(statement, params)
-        finally:
-            for table_id in scratch:
-                self.client.delete_table(table_id, not_found_ok=True)
-        return {w.table.qualified_name: self._count(w) for w in writes}
+        with classified_errors():
+            try:
+                statements, params = [], {}
+                for write in writes:
+                    self._ensure_table(write.table)
+                    loaded = None
+                    if write.rows is not None:
+                        loaded = self._load_scratch(write.table, write.rows)
+                        scratch.append(loaded)
+                    statement = self._merge(write, loaded)
+                    self._dry_run(statement, write.params)
+                    statements.append(statement)
+                    params = _merged_params(params, write.params)
+                if statements:
+                    self._run_write(_atomic(statements), params)
+            finally:
+                for table_id in scratch:
+                    self.client.delete_table(table_id, not_found_ok=True)
+            return {w.table.qualified_name: self._count(w) for w in writes}
 
-    def _merge(self, write: PartitionWrite, scratch: str | None) -> tuple[str, dict[str, object]]:
+    def _merge(self, write: PartitionWrite, scratch: str | None) -> str:
         columns = write.table.column_names
-        window, params = _window(write)
+        window = _window(write)
         if scratch is not None:
             source = f"SELECT {', '.join(columns)} FROM `{scratch}`"
         else:
             assert write.query is not None
             source = f"SELECT {', '.join(columns)} FROM ({self._qualify(write.query)}) AS _result"
-            params = {**write.params, **params}
-        statement = (
+        return (
             f"MERGE `{self.table_id(write.table)}` AS target "
             f"USING ({source} WHERE {window('')}) AS source ON FALSE "
             f"WHEN NOT MATCHED BY SOURCE AND {window('target.')} THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
             f"VALUES ({', '.join(f'source.{c}' for c in columns)})"
         )
-        return statement, params
+
+    def _run_write(self, sql: str, params: Mapping[str, object]) -> None:
+        """Run a write; while it collides with a concurrent write to the same table, pause and
+        run it again. Safe: a collided statement or transaction changed nothing, and the write
+        replaces its window, so running it twice gives the same rows."""
+        for attempt in range(1, self.conflict_attempts + 1):
+            try:
+                self._run(sql, params)
+                return
+            except google_exceptions.BadRequest as error:
+                if not is_concurrent_update(error) or attempt == self.conflict_attempts:
+                    raise
+                pause = self.conflict_backoff_seconds * 2 ** (attempt - 1)
+                pause *= random.uniform(0.5, 1.5)
+                dg.get_dagster_logger().warning(
+                    f"Concurrent write to the same table (attempt {attempt} of "
+                    f"{self.conflict_attempts}); again in {pause:.1f} s: {error.message}"
+                )
+                time.sleep(pause)
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
-        qualified = self._qualify(sql)
-        self._dry_run(qualified, params or {})
-        job = self._run(qualified, params or {})
-        return job.result().to_arrow(create_bqstorage_client=False)
+        with classified_errors():
+            qualified = self._qualify(sql)
+            self._dry_run(qualified, params or {})
+            job = self._run(qualified, params or {})
+            return job.result().to_arrow(create_bqstorage_client=False)
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
-        # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset.
-        # Not 403: BigQuery also answers rateLimitExceeded with 403, and that passes.
-        return (google_exceptions.BadRequest, google_exceptions.NotFound)
+        # 400: bad SQL, or the maximum_bytes_billed limit hit; 404: no such table or dataset;
+        # AccessDenied: a 403 other than rateLimitExceeded/quotaExceeded (bigquery_errors.py).
+        # A serialization conflict, also a 400, arrives as ConcurrentUpdate: retried.
+        return (google_exceptions.BadRequest, google_exceptions.NotFound, AccessDenied)
+
+    def create_datasets(self, layers: Iterable[str]) -> dict[str, bool]:
+        """Create each layer's dataset in `location` if it does not exist (the one call that
+        needs `bigquery.datasets.create` on the project: `theletter-data bigquery-setup`).
+        Returns each dataset and whether it was created now."""
+        created: dict[str, bool] = {}
+        with classified_errors():
+            for layer in layers:
+                dataset_id = self.dataset(layer)
+                try:
+                    self.client.get_dataset(dataset_id)
+                    created[dataset_id] = False
+                except google_exceptions.NotFound:
+                    dataset = bigquery.Dataset(dataset_id)
+                    dataset.location = self.location
+                    self.client.create_dataset(dataset, exists_ok=True)
+                    created[dataset_id] = True
+        return created
 
     def has_table(self, table: Table) -> bool:
         try:
@@ -130,18 +191,13 @@ class BigQueryWarehouse(Warehouse):
             from google.api_core.client_options import ClientOptions
 
             options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
-            credentials = None
-            if self.api_endpoint:
+            credentials = None  # Application Default Credentials
+            if self.gcp_credentials:
+                credentials = load_credentials(self.gcp_credentials)
+            elif self.api_endpoint:
                 from google.auth.credentials import AnonymousCredentials
 
                 credentials = AnonymousCredentials()  # an emulator takes no credentials
-            elif self.gcp_credentials:
-                import google.auth
-
-                info = json.loads(base64.b64decode(self.gcp_credentials))
-                credentials, _ = google.auth.load_credentials_from_dict(
-                    info, scopes=["https://www.googleapis.com/auth/bigquery"]
-                )
             self._client = bigquery.Client(
                 project=self.project,
                 location=self.location,
@@ -157,18 +213,31 @@ class BigQueryWarehouse(Warehouse):
         return f"{self.dataset(table.layer)}.{table.name}"
 
     def _ensure_table(self, table: Table) -> None:
-        """Create the dataset and the day-partitioned, clustered table if missing (through the
-        API, which keeps clustering and column descriptions everywhere)."""
-        dataset = bigquery.Dataset(self.dataset(table.layer))
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        definition = bigquery.Table(self.table_id(table), schema=_bigquery_schema(table))
-        definition.description = table.grain
-        definition.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field=table.partition_by
-        )
-        definition.clustering_fields = list(table.cluster_by) or None
-        self.client.create_table(definition, exists_ok=True)
+        """Create the day-partitioned, clustered table if it is missing (through the API, which
+        keeps clustering and column descriptions everywhere). Reads first: creating needs
+        `bigquery.tables.create`, which the run identity holds on its datasets, and never
+        creates a dataset."""
+        table_id = self.table_id(table)
+        if table_id in self._ready_tables:
+            return
+        try:
+            self.client.get_table(table_id)
+        except google_exceptions.NotFound:
+            try:
+                self.client.get_dataset(self.dataset(table.layer))
+            except google_exceptions.NotFound as error:
+                raise google_exceptions.NotFound(
+                    f"Dataset {self.dataset(table.layer)} does not exist: create the datasets "
+                    f"once with `{SETUP_COMMAND}` (deploy/README.md)"
+                ) from error
+            definition = bigquery.Table(table_id, schema=_bigquery_schema(table))
+            definition.description = table.grain
+            definition.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=table.partition_by
+            )
+            definition.clustering_fields = list(table.cluster_by) or None
+            self.client.create_table(definition, exists_ok=True)
+        self._ready_tables.add(table_id)
 
     def _load_scratch(self, table: Table, rows: pa.Table | pa.RecordBatchReader) -> str:
         """Load rows into a new scratch table next to the target, by Parquet load job. The
@@ -199,9 +268,9 @@ class BigQueryWarehouse(Warehouse):
         return scratch
 
     def _count(self, write: PartitionWrite) -> int:
-        window, params = _window(write)
+        window = _window(write)
         job = self._run(
-            f"SELECT COUNT(*) AS n FROM `{self.table_id(write.table)}` WHERE {window('')}", params
+            f"SELECT COUNT(*) AS n FROM `{self.table_id(write.table)}` WHERE {window('')}", {}
         )
         return int(next(iter(job.result()))["n"])
 
@@ -238,19 +307,37 @@ class BigQueryWarehouse(Warehouse):
         )
 
 
-def _window(write: PartitionWrite) -> tuple[Callable[[str], str], dict[str, object]]:
-    """The write's window as a predicate (for a column qualifier) and its parameters."""
+def _window(write: PartitionWrite) -> Callable[[str], str]:
+    """The write's window as a predicate, for a column qualifier. Its bounds and scope are
+    literals (dates and stream names, rendered by sqlglot): a transaction's statements share
+    one parameter namespace, and the emulator binds no parameters inside a script."""
     column = write.table.partition_by
-    scope = sorted(write.scope.items())
-    params: dict[str, object] = {"_window_start": write.start, "_window_end": write.end}
-    params.update({f"_scope_{j}": value for j, (_, value) in enumerate(scope)})
+    bounds = [f"{column} >= {_literal(write.start)}", f"{column} < {_literal(write.end)}"]
+    scope = [f"{name} = {_literal(value)}" for name, value in sorted(write.scope.items())]
 
     def predicate(qualifier: str) -> str:
-        parts = [f"{qualifier}{column} >= @_window_start", f"{qualifier}{column} < @_window_end"]
-        parts += [f"{qualifier}{name} = @_scope_{j}" for j, (name, _) in enumerate(scope)]
-        return " AND ".join(parts)
+        return " AND ".join(f"{qualifier}{part}" for part in (*bounds, *scope))
 
-    return predicate, params
+    return predicate
+
+
+def _literal(value: object) -> str:
+    return exp.convert(value).sql(dialect="bigquery")
+
+
+def _atomic(statements: Sequence[str]) -> str:
+    """One statement as it is; several as one multi-statement transaction."""
+    if len(statements) == 1:
+        return statements[0]
+    return "\n".join(["BEGIN TRANSACTION;", *(f"{s};" for s in statements), "COMMIT TRANSACTION;"])
+
+
+def _merged_params(params: Mapping[str, object], more: Mapping[str, object]) -> dict[str, object]:
+    """Statements of one transaction share their parameters: a name may not mean two values."""
+    clashes = {k for k in params.keys() & more.keys() if params[k] != more[k]}
+    if clashes:
+        raise ValueError(f"writes of one transaction give different values to {sorted(clashes)}")
+    return {**params, **more}
 
 
 def _parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:

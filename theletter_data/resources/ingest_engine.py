@@ -38,6 +38,19 @@ class IngestEngine(dg.ConfigurableResource):
     quarantine_share_min_records: int = Field(
         default=1_000, description="Partitions with fewer records are not judged by share."
     )
+    min_snapshot_share: float = Field(
+        default=0.9,
+        description="An app export snapshot with fewer rows than this share of the previous "
+        "snapshot's fails its staging, and the streams that check newsletters against it, "
+        "naming the export (rows are deleted rarely: a shrink is a broken export). 0 rows "
+        "after a snapshot with rows always fails. Lower it for one run to accept a real shrink.",
+    )
+    accepted_missing_columns: list[str] = Field(
+        default_factory=list,
+        description="`<table>.<column>` optional app export columns that may be missing although "
+        "the previous snapshot had them (the app dropped them on purpose); any other such "
+        "column fails the snapshot's staging instead of being staged as NULL.",
+    )
     allowed_lateness_hours: int = Field(
         default=3,
         description="Records delivered up to this long after their Japan-time day ends are "

@@ -23,6 +23,16 @@ import pyarrow.fs as pafs
 from pydantic import Field, PrivateAttr
 
 
+def checked_key(key: str) -> str:
+    """`key` if it names a place inside the lake's root, else ValueError (defence in depth:
+    keys built from data are validated where they are built, see `theletter_data.ids`)."""
+    parts = key.replace("\\", "/").split("/")
+    if key.startswith("/") or "\0" in key or ".." in parts:
+        shown = repr(key) if len(key) <= 80 else f"{key[:77]!r}..."
+        raise ValueError(f"lake key {shown} would leave the lake's root: refused")
+    return key
+
+
 @dataclass(frozen=True)
 class LakeObject:
     key: str
@@ -65,8 +75,11 @@ class Lake(dg.ConfigurableResource):
         return self._filesystem
 
     def path(self, key: str) -> str:
-        """The filesystem path of a key (for pyarrow readers that take a filesystem + path)."""
-        return f"{self._root}/{key.lstrip('/')}"
+        """The filesystem path of a key (for pyarrow readers that take a filesystem + path).
+
+        A key is relative to the lake's root and never leaves it: one with a `..` segment, a
+        NUL byte or a leading `/` (an absolute path) is refused, whatever built it."""
+        return f"{self._root}/{checked_key(key)}"
 
     def _key(self, path: str) -> str:
         return path[len(self._root) + 1 :]

@@ -5,7 +5,9 @@ The web app reads `serving/v1/newsletters/<newsletter_id>.json` (S3 in productio
 querying the warehouse on every page view: last 30 and 90 days of traffic, traffic sources,
 the email funnel of recent posts, subscriber growth and cohort retention. The schema is
 `theletter_data/serving/newsletter_dashboard.v1.schema.json`; only documents whose numbers
-changed are rewritten. A partition publishes the numbers as of its last day.
+changed are rewritten. A partition publishes the numbers as of its last day. A newsletter whose
+id is not a valid id (`theletter_data.ids`; staging quarantines those) gets no document: it is
+named by the `every_document_published` check, and the others are published.
 """
 
 from datetime import timedelta
@@ -24,11 +26,12 @@ from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
 from theletter_data.serving.documents import SERIES_DAYS, build_documents
-from theletter_data.serving.publish import MANIFEST_KEY, document_key, publish
+from theletter_data.serving.publish import MANIFEST_KEY, PREFIX, publish
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
 from theletter_data.staging.app_exports import stg_newsletters, stg_posts
 from theletter_data.staging.page_views import stg_page_views
 
+PUBLISHED_CHECK = "every_document_published"
 _SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_subscriber_growth)
 
 
@@ -54,7 +57,17 @@ _SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_su
     retry_policy=IO_RETRY_POLICY,
     op_tags=WAREHOUSE_SQL.op_tags,
     pool=WAREHOUSE_POOL,  # it only reads, but locally that takes the DuckDB file's lock too
-    metadata={"lake_prefix": document_key("<newsletter_id>"), "manifest": MANIFEST_KEY},
+    metadata={
+        "lake_prefix": f"{PREFIX}/newsletters/<newsletter_id>.json",
+        "manifest": MANIFEST_KEY,
+    },
+    check_specs=[
+        dg.AssetCheckSpec(
+            PUBLISHED_CHECK,
+            asset="newsletter_dashboard_documents",
+            description="Every newsletter's document was published (none refused for its id).",
+        )
+    ],
 )
 def newsletter_dashboard_documents(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
@@ -66,8 +79,14 @@ def newsletter_dashboard_documents(
     published = publish(lake, documents, as_of)
     context.log.info(
         f"Dashboards as of {as_of}: {len(published.rewritten)} rewritten, "
-        f"{published.unchanged} unchanged, {len(published.newer_kept)} kept (newer numbers)"
+        f"{published.unchanged} unchanged, {len(published.newer_kept)} kept (newer numbers), "
+        f"{len(published.repaired)} manifest entries repaired"
     )
+    if published.refused:
+        context.log.error(
+            f"{len(published.refused)} document(s) not published, invalid newsletter id: "
+            + ", ".join(published.refused[:10])
+        )
     metadata: dict[str, object] = {
         "as_of": str(as_of),
         "newsletters": len(documents),
@@ -75,7 +94,14 @@ def newsletter_dashboard_documents(
         "unchanged": published.unchanged,
         "kept_newer": len(published.newer_kept),
         "rewritten_newsletters": dg.MetadataValue.json(published.rewritten[:100]),
+        "refused": len(published.refused),
+        "manifest_entries_repaired": dg.MetadataValue.json(published.repaired[:100]),
     }
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
-    return dg.MaterializeResult(metadata=metadata)
+    refused = dg.AssetCheckResult(
+        check_name=PUBLISHED_CHECK,
+        passed=not published.refused,
+        metadata={"refused_ids": dg.MetadataValue.json(published.refused[:100])},
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[refused])

@@ -1,11 +1,20 @@
 """Staged snapshots of the app database: stg_newsletters, stg_posts, stg_subscriptions.
 
 Each day's export is a full snapshot taken after the Japan-time day closed, staged as that day's
-partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. Columns the staged
-table needs must be in the export (a missing one fails the run and names it); optional ones may
-be absent (NULL) and extra ones are ignored and reported, so a schema change in the app is
-visible without breaking the nightly run. Rows without their key, and posts or subscriptions
-of a newsletter the day's newsletters export does not have, are quarantined.
+partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. The export is
+judged before its rows are read (staging/export_snapshot.py): a missing required column, an
+optional column that the previous snapshot had, or a snapshot shrunk beyond
+`IngestEngine.min_snapshot_share` of the previous one fails the staging at once, naming the
+export. An optional column absent from every snapshot so far is staged as NULL; extra columns
+are ignored and reported, so a schema change in the app is visible.
+
+Rows without their key, with an id that is not a valid id (`theletter_data.ids`:
+`invalid_id:<column>`), and posts or subscriptions of a newsletter the day's newsletters export
+does not have, are quarantined. Several copies of one key keep exactly one, whatever the files'
+order: the copy with the newest `updated_at` (a copy without one loses), then, among copies
+updated at the same instant, the one whose staged values, compared column by column in the
+table's order, are greatest (NULL least). Copies that differ are counted as
+`conflicting_duplicates`.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from theletter_data.checks import run_table_checks
+from theletter_data.ids import ID_PATTERN
 from theletter_data.partitions import day_bounds_utc, days_in
 from theletter_data.raw.assets import raw_appdb_exports
 from theletter_data.raw.layout import appdb_export_prefix
@@ -26,6 +36,12 @@ from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import SNAPSHOT
 from theletter_data.sql import duckdb_params, duckdb_string, read_sql
+from theletter_data.staging.export_snapshot import (
+    check_size,
+    dropped_optional_columns,
+    previous_snapshot,
+    read_snapshot,
+)
 from theletter_data.staging.known_newsletters import known_newsletters
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
@@ -59,6 +75,8 @@ class StagedSnapshot:
     rows_read: int = 0
     staged: int = 0
     duplicates: int = 0
+    conflicting_duplicates: int = 0
+    """Keys whose copies differ in a staged value (one is kept by the documented rule)."""
     quarantined: int = 0
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
@@ -72,7 +90,7 @@ def _snapshot_column(description: str) -> Column:
 NEWSLETTERS = AppExport(
     source_table="newsletters",
     required=("newsletter_id", "slug", "created_at"),
-    optional=("name", "category", "author_id"),
+    optional=("name", "category", "author_id", "updated_at"),
     description="stg_newsletters: one row per newsletter per snapshot day. Owner: platform team. "
     "The app's newsletters as they were at the end of the Japan-time day.",
     table=Table(
@@ -96,7 +114,7 @@ NEWSLETTERS = AppExport(
 POSTS = AppExport(
     source_table="posts",
     required=("post_id", "newsletter_id", "status"),
-    optional=("title", "published_at", "emailed", "created_at"),
+    optional=("title", "published_at", "emailed", "created_at", "updated_at"),
     description="stg_posts: one row per post per snapshot day. Owner: platform team. "
     "Drafts and published posts as they were at the end of the Japan-time day.",
     table=Table(
@@ -124,7 +142,7 @@ POSTS = AppExport(
 SUBSCRIPTIONS = AppExport(
     source_table="subscriptions",
     required=("subscription_id", "newsletter_id", "email", "subscribed_at"),
-    optional=("reader_id", "plan", "unsubscribed_at"),
+    optional=("reader_id", "plan", "unsubscribed_at", "updated_at"),
     description="stg_subscriptions: one row per subscription per snapshot day. Owner: platform "
     "team. A reader who leaves and returns has two subscriptions. The address is replaced by "
     "`reader_hash`, the same keyed pseudonym as stg_email_events.recipient_hash, so email "
@@ -164,49 +182,47 @@ def stage_snapshot(
 ) -> StagedSnapshot:
     """Replace `day`'s snapshot partition of the staged table from the lake's export."""
     prefix = appdb_export_prefix(export.source_table, day)
-    objects = [o for o in lake.list(prefix) if o.key.endswith(".parquet")]
-    if not objects:
+    snapshot = read_snapshot(lake, export.source_table, day)
+    if snapshot is None:
         raise dg.Failure(
             f"No export of `{export.source_table}` for {day} under `{prefix}` in the lake: "
             "the app's nightly export has not delivered it (yet).",
             allow_retries=True,
         )
-    result = StagedSnapshot(day=day, objects=len(objects))
+    snapshot.require_columns(export.required)
+    previous = previous_snapshot(lake, export.source_table, day)
+    check_size(snapshot, previous, engine)
+    result = StagedSnapshot(day=day, objects=len(snapshot.files))
+    result.missing_optional_columns = dropped_optional_columns(
+        snapshot, previous, export.optional, engine
+    )
+    present = snapshot.columns_anywhere
+    result.extra_columns = sorted(present - set(export.required) - set(export.optional))
     table = export.table
     carried = [c for c in table.column_names if c != table.partition_by]
     _, snapshot_end = day_bounds_utc(day)
-    with engine.session() as con, lake.local_files([o.key for o in objects]) as paths:
+    keys = snapshot.keys
+    with engine.session() as con, lake.local_files(keys) as paths:
         con.register(
             "export_files",
-            pa.table({"source_object": [o.key for o in objects], "path": [str(p) for p in paths]}),
+            pa.table({"source_object": keys, "path": [str(p) for p in paths]}),
         )
         files = "[" + ", ".join(duckdb_string(str(p)) for p in paths) + "]"
         con.execute(
             f"CREATE TEMP VIEW export_file_rows AS SELECT * FROM read_parquet({files}, "
             "union_by_name = true, filename = true, hive_partitioning = false)"
         )
-        present = {row[0] for row in con.execute("DESCRIBE export_file_rows").fetchall()} - {
-            "filename"
-        }
-        missing = [c for c in export.required if c not in present]
-        if missing:
-            raise dg.Failure(
-                f"The `{export.source_table}` export for {day} lacks required column(s) "
-                f"{missing}; it has {sorted(present)}.",
-                allow_retries=False,
-            )
-        result.missing_optional_columns = [c for c in export.optional if c not in present]
-        result.extra_columns = sorted(present - set(export.required) - set(export.optional))
         columns = [*export.required, *export.optional]
         select = ", ".join(c if c in present else f"NULL AS {c}" for c in columns)
         con.execute(
             f"CREATE TEMP VIEW export_rows AS SELECT f.source_object, {select} "
             "FROM export_file_rows AS r JOIN export_files AS f ON r.filename = f.path"
         )
-        known = known_newsletters(lake, day)
+        known = known_newsletters(lake, day, engine)
         con.register("known_newsletters", known.ids)
         params = {
             **pseudonymizer.sql_params(),
+            "id_pattern": ID_PATTERN,
             "snapshot_end": snapshot_end,
             "check_newsletters": known.checked,
         }
@@ -219,6 +235,11 @@ def stage_snapshot(
         ).fetchall()[0]
         result.rows_read, result.quarantined, result.staged = (int(n) for n in counts)
         result.duplicates = result.rows_read - result.quarantined - result.staged
+        (conflicts,) = con.execute(
+            f"SELECT COUNT(*) FROM (SELECT {key} FROM projected WHERE reject_reason IS NULL "
+            f"GROUP BY {key} HAVING COUNT(DISTINCT row({', '.join(carried)})) > 1)"
+        ).fetchall()[0]
+        result.conflicting_duplicates = int(conflicts)
         by_object = con.execute(
             "SELECT source_object, string_agg(DISTINCT reject_reason, ', ' ORDER BY "
             "reject_reason), COUNT(*) AS n FROM projected WHERE reject_reason IS NOT NULL "
@@ -231,7 +252,8 @@ def stage_snapshot(
         staged = con.sql(
             f"SELECT CAST($day AS DATE) AS {table.partition_by}, {', '.join(carried)} "
             f"FROM projected WHERE reject_reason IS NULL "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY source_object, raw_line) = 1",
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_newest_copy_first(carried)})"
+            " = 1",
             params={"day": day},
         ).to_arrow_reader()
         next_day = day + timedelta(days=1)
@@ -245,6 +267,12 @@ def stage_snapshot(
         )
     result.rows_in_table = written[table.qualified_name]
     return result
+
+
+def _newest_copy_first(carried: list[str]) -> str:
+    """The order in which copies of one key are kept (the first): documented in the module's
+    docstring; it names no file or line, so the files' order cannot change the choice."""
+    return ", ".join(f"{c} DESC NULLS LAST" for c in ["updated_at", *carried])
 
 
 def _quarantine_rows(con: duckdb.DuckDBPyConnection, export: AppExport, day: date) -> pa.Table:
@@ -296,7 +324,8 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         for s in snapshots:
             context.log.info(
                 f"{table.name} {s.day}: {s.rows_read} rows read, {s.staged} staged, "
-                f"{s.duplicates} duplicates, {s.quarantined} quarantined"
+                f"{s.duplicates} duplicates ({s.conflicting_duplicates} keys with differing "
+                f"copies), {s.quarantined} quarantined"
             )
             context.add_asset_metadata(snapshot_metadata(s), partition_key=s.day.isoformat())
         unbalanced = [str(s.day) for s in snapshots if not _reconciles(s)]
@@ -330,6 +359,7 @@ def snapshot_metadata(s: StagedSnapshot) -> dict[str, object]:
         "dagster/row_count": s.rows_in_table,
         "rows_read": s.rows_read,
         "duplicates_dropped": s.duplicates,
+        "conflicting_duplicates": s.conflicting_duplicates,
         "quarantined": s.quarantined,
         "reconciled": _reconciles(s),
         "extra_columns": dg.MetadataValue.json(s.extra_columns),

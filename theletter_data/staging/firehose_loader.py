@@ -206,7 +206,7 @@ def _stage_together(
         """Read a batch of objects, hand over its new events, forget all but their ids: the
         day streams through, so memory and spill hold one batch, not the day."""
         for result, (day, objects) in zip(results, group, strict=True):
-            known = known_newsletters(lake, day)
+            known = known_newsletters(lake, day, engine)
             result.newsletters_checked_against = known.as_of
             with engine.session() as con:
                 work = _DayWork(

@@ -7,6 +7,7 @@ addresses masked, never the record itself.
 
 from __future__ import annotations
 
+from theletter_data.sql import duckdb_string
 from theletter_data.tables import Column, Table
 
 QUARANTINE = Table(
@@ -45,14 +46,35 @@ QUARANTINE = Table(
             required=False,
         ),
         Column(
-            "excerpt", "STRING", "First 300 characters, email addresses masked.", required=False
+            "excerpt",
+            "STRING",
+            "The line with email addresses masked, then cut to 300 characters.",
+            required=False,
         ),
     ),
 )
 
-EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
+_FULLWIDTH_AT = "\uff20"
+_WORD = rf"""[^\s@{_FULLWIDTH_AT}"<>()\[\]{{}},;:\\/]"""
+_AT = rf"(?:@|{_FULLWIDTH_AT}|%40|\\u0040)"
+EMAIL_PATTERN = f"{_WORD}*{_AT}{_WORD}*"
+"""RE2 (DuckDB): every word holding an `@` (also written as the full-width at sign, `%40` or
+`\\u0040`), with what surrounds it up to a space, a quote or punctuation. Wider than an address
+on purpose: `hanako@localhost`, a cut `hanako.sato@ex` or a lone `@example.jp` is masked too,
+and nothing of an address is left for a later cut to expose."""
+
+EXCERPT_CHARACTERS = 300
+_MASKED_WINDOW = EXCERPT_CHARACTERS + 1_000
+"""Only this much of a line is masked (a 10 MB line is not scanned whole): a word reaching past
+it would need more than 1,000 characters before its `@` to leave a part in the excerpt unmasked,
+far beyond an address's 64-character local part."""
 
 
 def masked_excerpt_sql(expression: str) -> str:
-    """DuckDB SQL: the first 300 characters of a raw line with email addresses masked."""
-    return f"regexp_replace(left({expression}, 300), '{EMAIL_PATTERN}', '<email>', 'g')"
+    """DuckDB SQL: a raw line's email addresses masked, then its first 300 characters (masking
+    first: an address that straddles the cut leaves nothing of itself)."""
+    masked = (
+        f"regexp_replace(left({expression}, {_MASKED_WINDOW}), "
+        f"{duckdb_string(EMAIL_PATTERN)}, '<email>', 'g')"
+    )
+    return f"left({masked}, {EXCERPT_CHARACTERS})"

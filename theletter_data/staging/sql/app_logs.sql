@@ -74,7 +74,9 @@ SELECT
     regexp_replace(message, $email_pattern, '<email>', 'g') AS message,
     m.error_type AS error_type,
     m.method AS http_method,
-    regexp_replace(m.path, '[?#].*$', '') AS http_path,
+    -- A path segment can be an address too (`/readers/hanako@example.jp`).
+    regexp_replace(regexp_replace(m.path, '[?#].*$', ''), $email_pattern, '<email>', 'g')
+        AS http_path,
     try_cast(m.status AS BIGINT) AS http_status,
     try_cast(m.duration_ms AS DOUBLE) AS duration_ms
 FROM judged

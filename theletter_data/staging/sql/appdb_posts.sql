@@ -1,5 +1,6 @@
 -- App export rows -> stg_posts columns, or a reject reason. DuckDB dialect (ingestion engine),
 -- over export_rows(source_object, <the export's columns>) and known_newsletters.
+-- Parameters: $id_pattern (theletter_data.ids).
 WITH judged AS (
     SELECT
         *,
@@ -7,6 +8,10 @@ WITH judged AS (
         CASE
             WHEN post_id IS NULL THEN 'missing_field:post_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN NOT regexp_full_match(CAST(post_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:post_id'
+            WHEN NOT regexp_full_match(CAST(newsletter_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:newsletter_id'
             WHEN $check_newsletters AND CAST(newsletter_id AS VARCHAR) NOT IN
                 (SELECT newsletter_id FROM known_newsletters) THEN 'unknown_newsletter'
             WHEN status IS NULL THEN 'missing_field:status'
@@ -26,5 +31,7 @@ SELECT
     CAST(status AS VARCHAR) AS status,
     CAST(published_at AS TIMESTAMPTZ) AS published_at,
     coalesce(CAST(emailed AS BOOLEAN), false) AS emailed,
-    CAST(created_at AS TIMESTAMPTZ) AS created_at
+    CAST(created_at AS TIMESTAMPTZ) AS created_at,
+    -- Not staged: it decides which of several copies of a key is kept.
+    CAST(updated_at AS TIMESTAMPTZ) AS updated_at
 FROM judged

@@ -1,6 +1,7 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
 -- engine), over export_rows(source_object, <the export's columns>) and known_newsletters.
--- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
+-- Parameters: $id_pattern (theletter_data.ids), $hmac_ipad, $hmac_opad (pseudonymisation),
+-- $snapshot_end (end of the day, UTC).
 WITH judged AS (
     SELECT
         *,
@@ -8,6 +9,13 @@ WITH judged AS (
         CASE
             WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
+            WHEN NOT regexp_full_match(CAST(subscription_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:subscription_id'
+            WHEN NOT regexp_full_match(CAST(newsletter_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:newsletter_id'
+            WHEN reader_id IS NOT NULL
+                AND NOT regexp_full_match(CAST(reader_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:reader_id'
             WHEN $check_newsletters AND CAST(newsletter_id AS VARCHAR) NOT IN
                 (SELECT newsletter_id FROM known_newsletters) THEN 'unknown_newsletter'
             WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
@@ -30,5 +38,7 @@ SELECT
     coalesce(CAST(plan AS VARCHAR), 'free') AS plan,
     CAST(subscribed_at AS TIMESTAMPTZ) AS subscribed_at,
     CAST(unsubscribed_at AS TIMESTAMPTZ) AS unsubscribed_at,
-    unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active
+    unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active,
+    -- Not staged: it decides which of several copies of a key is kept.
+    CAST(updated_at AS TIMESTAMPTZ) AS updated_at
 FROM judged
