@@ -3,6 +3,8 @@
 # materialize the whole graph for its days (local lake + DuckDB; no cloud account, no Docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+# An explicit (empty) extras argument: without one, the sourced script would see the demo's own
+# options ("$@") as its extras.
+source scripts/setup.sh ""
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
 exec .venv/bin/theletter-data demo "$@"

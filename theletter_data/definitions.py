@@ -1,12 +1,16 @@
 """The code location's one entry point: every asset of the graph, its checks and automation,
 with the resources of the environment this process runs in (see settings.py)."""
 
-import warnings
 from datetime import timedelta
 
 import dagster as dg
 
 from theletter_data.automation.alerts import freshness_alerts, run_failure_alerts
+from theletter_data.automation.partition_freshness import (
+    freshness_checks_sensor,
+    partition_freshness_checks,
+    partition_freshness_job,
+)
 from theletter_data.automation.policies import (
     DAILY_DEADLINE_CRON,
     INTRADAY_CRON,
@@ -70,38 +74,19 @@ ALL_ASSETS = [
 ]
 
 
-def _partition_freshness_checks() -> list[dg.AssetChecksDefinition]:
-    """Each day's (week's) partition must have landed by 10:00 JST. Dagster calls these checks
-    superseded by FreshnessPolicy, which every asset also has; but in 1.13 a FreshnessPolicy
-    judges the asset's last materialization, not whether yesterday's partition exists, so both
-    are kept (the checks' warning is silenced here, deliberately)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return [
-            *dg.build_time_partition_freshness_checks(
-                assets=[*STAGING_ASSETS, *DAILY_METRIC_ASSETS, *SERVING_ASSETS],
-                deadline_cron=DAILY_DEADLINE_CRON,
-                timezone=TIMEZONE,
-            ),
-            *dg.build_time_partition_freshness_checks(
-                assets=WEEKLY_METRIC_ASSETS, deadline_cron=WEEKLY_DEADLINE_CRON, timezone=TIMEZONE
-            ),
-        ]
-
-
-FRESHNESS_CHECKS = _partition_freshness_checks()
-
-
-def _freshness_checks_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
-    """Evaluates the partition freshness checks every ten minutes, whether or not runs happen."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # superseded: see _partition_freshness_checks
-        return dg.build_sensor_for_freshness_checks(
-            freshness_checks=FRESHNESS_CHECKS,
-            minimum_interval_seconds=600,
-            name="freshness_checks_sensor",
-            default_status=status,
-        )
+FRESHNESS_CHECKS = [
+    partition_freshness_checks(
+        [*STAGING_ASSETS, *DAILY_METRIC_ASSETS, *SERVING_ASSETS],
+        DAILY_DEADLINE_CRON,
+        name="partition_freshness_daily",
+    ),
+    partition_freshness_checks(
+        WEEKLY_METRIC_ASSETS, WEEKLY_DEADLINE_CRON, name="partition_freshness_weekly"
+    ),
+]
+"""Each daily (weekly) partition must have landed by 10:00 JST: see
+automation/partition_freshness.py, which also says why these are not Dagster's own."""
+partition_freshness = partition_freshness_job(FRESHNESS_CHECKS)
 
 
 def _assets_without_freshness_checks(*assets: dg.AssetsDefinition) -> dg.AssetSelection:
@@ -164,7 +149,14 @@ def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg
             default_status=sensor_status,
             description="Rebuilds metric partitions after their staged inputs change.",
         ),
-        _freshness_checks_sensor(sensor_status),
+        dg.AutomationConditionSensorDefinition(
+            "dashboards_automation",
+            target=dg.AssetSelection.assets(*SERVING_ASSETS),
+            default_status=sensor_status,
+            description="Publishes the authors' dashboard documents (newsletter_dashboard_"
+            "documents) for the latest days once the metrics they read are rebuilt.",
+        ),
+        freshness_checks_sensor(FRESHNESS_CHECKS, partition_freshness, sensor_status),
         freshness_alerts(
             [
                 key
@@ -195,7 +187,13 @@ def assets_for(settings: Settings) -> list[dg.AssetsDefinition | dg.AssetSpec]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     schedules, sensors = automation(settings)
-    jobs = [daily_refresh_job, weekly_cohorts_job, publish_dashboards_job, intraday_refresh_job]
+    jobs = [
+        daily_refresh_job,
+        weekly_cohorts_job,
+        publish_dashboards_job,
+        intraday_refresh_job,
+        partition_freshness,
+    ]
     if settings.reads_app_database:
         jobs.append(appdb_extract_job)
     return dg.Definitions(

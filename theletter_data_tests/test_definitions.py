@@ -95,10 +95,20 @@ def test_automation_runs_by_itself_only_in_production(environment, status, tmp_p
     sensors = {s.name: s.default_status.name for s in loaded.sensors}
     schedules = {s.name: s.default_status.name for s in loaded.schedules}
     assert sensors == dict.fromkeys(
-        ["raw_arrivals_sensor", "metrics_automation", "freshness_checks_sensor",
-         "freshness_alerts", "run_failure_alerts"], status,
+        ["raw_arrivals_sensor", "metrics_automation", "dashboards_automation",
+         "freshness_checks_sensor", "freshness_alerts", "run_failure_alerts"], status,
     )  # fmt: skip
     assert schedules == {"intraday_refresh_schedule": status}
+
+
+def test_every_sensor_the_ui_lists_is_named_and_described(tmp_path: Path) -> None:
+    """Assets with an automation condition that no named sensor targets would get Dagster's
+    anonymous `default_automation_condition_sensor`."""
+    settings = Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
+    repository = build_definitions(settings).get_repository_def()
+    described = {s.name: bool(s.description) for s in repository.sensor_defs}
+    assert "default_automation_condition_sensor" not in described
+    assert all(described.values()), described
 
 
 def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path) -> None:

@@ -104,6 +104,10 @@ def test_one_day_of_the_business_overview(warehouse):
         "paid_subscriptions": 1,
         "subscribed_readers": 1,
     }
+    # The UI's plotted figures: rates to four significant digits, not 0.3333333333333333.
+    (materialization,) = result.asset_materializations_for_node("platform_daily_kpis")
+    plotted = {k: materialization.metadata[k].value for k in ("bounce_rate", "complaint_rate")}
+    assert plotted == {"bounce_rate": 0.25, "complaint_rate": 0.3333}
 
 
 def test_a_day_without_data_still_has_a_row_of_zeros(warehouse):
@@ -183,6 +187,12 @@ def test_the_newsletters_that_grew_most_over_30_days(warehouse):
     overview = materialization.metadata["overview"].value
     assert overview.splitlines()[2] == "| 1 | B \\| weekly | 140 | 90 | 90 | 180.00% | 300 |"
     assert materialization.metadata["overview_day"].value == "2026-11-20"
+    # nl_d's empty growth rate is explained under the table.
+    assert overview.endswith(
+        "_growth_rate_30d is empty where nothing was subscribed 30 days before the day: a "
+        "newsletter launched within the month, or subscriber history shorter than 30 days "
+        "(the demo's four weeks)._"
+    )
 
 
 def test_the_kpis_show_in_the_ui_as_a_table_and_plotted_numbers(warehouse):
@@ -191,12 +201,21 @@ def test_the_kpis_show_in_the_ui_as_a_table_and_plotted_numbers(warehouse):
     write_rows(warehouse, STG_EMAIL_EVENTS, [email("send", r) for r in "ab"], D, NEXT)
     write_rows(warehouse, SUBSCRIPTIONS.table, [], D, NEXT + timedelta(days=1))
     result = materialize(platform_daily_kpis, warehouse, "2026-11-20", "2026-11-21")
-    # One materialization per partition of the range, each with the run's overview.
-    *_, materialization = result.asset_materializations_for_node("platform_daily_kpis")
-    metadata = materialization.metadata
-    lines = metadata["overview"].value.splitlines()
+    # One materialization per partition of the range, each with its own day's figures (which
+    # the Plots tab draws day by day) and the overview up to that day.
+    metadata = {
+        m.partition: m.metadata
+        for m in result.asset_materializations_for_node("platform_daily_kpis")
+    }
+    assert {
+        day: (m["overview_day"].value, m["emails_sent"].value) for day, m in metadata.items()
+    } == {
+        "2026-11-20": ("2026-11-20", 2),
+        "2026-11-21": ("2026-11-21", 0),
+    }
+    lines = metadata["2026-11-21"]["overview"].value.splitlines()
     assert lines[0].startswith("| date | active_readers | unique_visitors | emails_sent |")
     assert lines[2].startswith("| 2026-11-21 | 0 | 0 | 0 |")  # newest first
     assert lines[3].startswith("| 2026-11-20 | 0 | 0 | 2 |")
-    assert metadata["overview_day"].value == "2026-11-21"
-    assert metadata["emails_sent"].value == 0 and metadata["active_subscriptions"].value == 0
+    assert len(metadata["2026-11-20"]["overview"].value.splitlines()) == 3  # up to its own day
+    assert metadata["2026-11-21"]["active_subscriptions"].value == 0

@@ -56,6 +56,7 @@ def test_every_job_has_a_runtime_limit_within_the_instance_s() -> None:
         "publish_dashboards": 3600,
         "intraday_refresh": 3600,
         "appdb_extract_job": 3600,
+        "partition_freshness": 600,
     }
     assert all(0 < limit <= default for limit in limits.values())
 

@@ -279,6 +279,26 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
     assert two["recent_posts"] == [] and two["traffic"]["daily"] == []
 
 
+def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehouse) -> None:
+    """Days are published before any Monday-to-Sunday week has ended (a new platform, a demo of
+    three days): no cohort table exists yet, and the documents say "no cohorts" instead of
+    failing to publish."""
+    day = date(2026, 10, 3)
+    end = day + timedelta(days=1)
+    write_rows(warehouse, NEWSLETTERS.table, [
+        {"snapshot_date": day, "created_at": utc("2026-01-01 00:00:00"), "newsletter_id": "nl_1",
+         "slug": "one", "name": "One"},
+    ], day, end)  # fmt: skip
+    read = (POSTS.table, STG_PAGE_VIEWS, NEWSLETTER_DAILY_TRAFFIC, NEWSLETTER_TRAFFIC_SOURCES)
+    for table in (*read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH):
+        write_rows(warehouse, table, [], day, end)
+
+    docs = build_documents(warehouse, day)
+
+    validate(docs["nl_1"])
+    assert docs["nl_1"]["cohorts"] == [] and docs["nl_1"]["subscribers"]["total"] == 0
+
+
 # --- Ids that are not ids never become paths --------------------------------------------------
 
 BAD_IDS = ["../../etc/x", "a/b", "../../../../../x", "x" * 5_000, "nl\x00x", "nl_1\n"]

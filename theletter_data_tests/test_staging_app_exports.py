@@ -9,9 +9,19 @@ from datetime import date
 import dagster as dg
 import pyarrow as pa
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from theletter_data.resources.ingest_engine import IngestEngine
-from theletter_data.staging.app_exports import NEWSLETTERS, POSTS, SUBSCRIPTIONS, stage_snapshot
+from theletter_data.staging.app_exports import (
+    NEWSLETTERS,
+    POSTS,
+    SUBSCRIPTIONS,
+    stage_snapshot,
+    stg_newsletters,
+)
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.staging.known_newsletters import known_newsletters
@@ -99,6 +109,35 @@ def test_schema_drift_optional_columns_may_go_required_ones_may_not(resources):
 def test_a_missing_export_fails_with_a_clear_message(resources):
     with pytest.raises(dg.Failure, match="No export of `subscriptions` for 2026-11-20"):
         stage(resources)
+
+
+def test_a_backfill_records_each_snapshots_own_figures(resources):
+    """One run over two snapshots: each partition's materialization carries its own rows and
+    reconciliation, not the run's sums."""
+    base = {"slug": "s", "created_at": utc("2026-01-01 00:00:00")}
+    put_export(resources["lake"], "newsletters", D, [{**base, "newsletter_id": "nl_1"}])
+    put_export(
+        resources["lake"],
+        "newsletters",
+        date(2026, 11, 21),
+        [{**base, "newsletter_id": n} for n in ("nl_1", "nl_2", "nl_2", "nl_3")],
+    )
+
+    result = dg.materialize(
+        [stg_newsletters],
+        resources=resources,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2026-11-20",
+            ASSET_PARTITION_RANGE_END_TAG: "2026-11-21",
+        },
+    )
+
+    figures = ("dagster/row_count", "rows_read", "duplicates_dropped", "quarantined", "reconciled")
+    by_partition = {
+        m.partition: tuple(getattr(m.metadata.get(name), "value", None) for name in figures)
+        for m in result.asset_materializations_for_node("stg_newsletters")
+    }
+    assert by_partition == {"2026-11-20": (1, 1, 0, 0, True), "2026-11-21": (3, 4, 1, 0, True)}
 
 
 # --- Export drift: a renamed optional column, a shrunk or empty snapshot ---------------------

@@ -13,10 +13,14 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.arrival_windows import REPLAY_TAG, replay_until
-from theletter_data.staging.email_events import EMAIL_EVENTS
+from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
 from theletter_data.staging.firehose_loader import replay_of_late_records, stage_day, stage_days
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
 
@@ -474,3 +478,39 @@ def test_a_replay_instant_to_come_or_without_an_offset_is_refused():
         with pytest.raises(dg.Failure, match=refusal) as failure:
             replay_until({REPLAY_TAG: text}, now)
         assert not failure.value.allow_retries
+
+
+def test_a_backfill_records_each_days_own_figures(resources):
+    """One run over two days: each partition's materialization carries that day's rows, reads,
+    duplicates, quarantine and reconciliation, not the run's sums (the UI's row count and plots
+    read them per partition)."""
+    days = [D, D + timedelta(days=1)]
+    for i, (day, events) in enumerate(zip(days, (3, 5), strict=True)):
+        noon = utc(f"{day - timedelta(days=1)} 16:00:00")  # 01:00 in Japan on `day`
+        lines = [ses("Send", noon, message_id=f"d{i}-{n}") for n in range(events)]
+        # The second day also gets a re-delivered copy and a bad line.
+        lines += [ses("Send", noon, message_id=f"d{i}-0"), "{not json"] * i
+        put_lines(resources["lake"], firehose_key("ses-events", noon + timedelta(minutes=5)), lines)
+
+    result = dg.materialize(
+        [stg_email_events],
+        resources=resources,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: str(days[0]),
+            ASSET_PARTITION_RANGE_END_TAG: str(days[1]),
+        },
+    )
+
+    figures = (
+        "dagster/row_count",
+        "records_read",
+        "duplicates_dropped",
+        "quarantined",
+        "reconciled",
+    )
+    by_partition = {
+        m.partition: tuple(getattr(m.metadata.get(name), "value", None) for name in figures)
+        for m in result.asset_materializations_for_node("stg_email_events")
+    }
+    assert by_partition == {"2026-11-20": (3, 3, 0, 0, True), "2026-11-21": (5, 7, 1, 1, True)}
+    assert staged_rows(resources["warehouse"], days[1])[0]["event_date"] == days[1]

@@ -6,6 +6,7 @@ IAM proxy), and writers colliding on a shared table retried until each lands exa
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,13 @@ def table_rows(warehouse: Warehouse, table: Table) -> list[tuple]:
 def content(warehouse: Warehouse) -> list[tuple]:
     result = warehouse.query("SELECT date, thing, n FROM metrics.t ORDER BY date, thing")
     return [tuple(r.values()) for r in result.to_pylist()]
+
+
+def test_a_table_exists_once_written(warehouse: Warehouse) -> None:
+    assert not warehouse.has_table(T)
+    warehouse.replace([PartitionWrite(T, DAY, NEXT, rows=rows())])
+    assert warehouse.has_table(T)
+    assert not warehouse.has_table(dataclasses.replace(T, name="t_never_written"))
 
 
 def test_a_failed_write_leaves_the_previous_partition_intact(warehouse: Warehouse) -> None:

@@ -81,12 +81,37 @@ def metric_asset(
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
-        return _write(
+        result, _ = _write(
             context, warehouse, table, sql, start, end, replace_from=start,
-            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days, overview=overview,
+            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days,
         )  # fmt: skip
+        _add_partition_metadata(context, warehouse, table, partitions_def, start, end, overview)
+        return result
 
     return _asset
+
+
+def _add_partition_metadata(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    table: Table,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    start: date,
+    end: date,
+    overview: Overview | None,
+) -> None:
+    """Each partition's materialization gets its own figures (rows, the overview of its day),
+    not the run's: a backfill of a month in one run still shows and plots every day."""
+    rows = warehouse.rows_per_day(table, start, end)
+    days = overview(warehouse, start, end) if overview is not None else {}
+    for key in context.partition_keys:
+        first, last = date_bounds(partitions_def.time_window_for_partition_key(key))
+        metadata = {
+            "dagster/row_count": sum(n for day, n in rows.items() if first <= day < last),
+            "window": f"[{first}, {last})",
+            **days.get(first, {}),
+        }
+        context.add_asset_metadata(metadata, partition_key=key)
 
 
 def current_day_metric_asset(
@@ -109,10 +134,13 @@ def current_day_metric_asset(
         context: dg.AssetExecutionContext, config: CurrentDay, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         day = current_day(config.day)
-        return _write(
+        result, rows = _write(
             context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST,
             expected_rows_sql=expected_rows_sql,
         )  # fmt: skip
+        # Unpartitioned: the run's figures are the table's.
+        context.add_asset_metadata({"dagster/row_count": rows})
+        return result
 
     return _asset
 
@@ -153,9 +181,10 @@ def _write(
     replace_from: date,
     expected_rows_sql: str | None,
     lookback_days: int = 0,
-    overview: Overview | None = None,
-) -> dg.MaterializeResult:
-    """Compute [start, end) and make it the table's content from `replace_from` to `end`."""
+) -> tuple[dg.MaterializeResult, int]:
+    """Compute [start, end) and make it the table's content from `replace_from` to `end`; the
+    result holds the run's own metadata (its window as text, which the UI does not plot, and
+    the warehouse cost) and the checks; and the rows written."""
     params = {"start_date": start, "end_date": end}
     with fail_fast_on(warehouse.permanent_errors()):
         written = warehouse.replace(
@@ -165,9 +194,7 @@ def _write(
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
     log_failed_checks(context, table, checks)
-    metadata: dict[str, object] = {"dagster/row_count": rows, "window": f"[{start}, {end})"}
-    if overview is not None:
-        metadata.update(overview(warehouse, start, end))
+    metadata: dict[str, object] = {"run_window": f"[{start}, {end}): {rows} rows"}
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(metadata=metadata, check_results=checks), rows

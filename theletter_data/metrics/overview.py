@@ -1,6 +1,7 @@
-"""What a business table shows in the Dagster UI on each materialization, so its numbers can be
-read there without a BI tool: a Markdown table of the newest rows, and the newest day's figures
-as numeric metadata, which the UI plots across materializations (the asset's Plots tab)."""
+"""What a business table shows in the Dagster UI on each partition's materialization, so its
+numbers can be read there without a BI tool: a Markdown table of the partition's newest rows,
+and the partition's own figures as numeric metadata, which the UI plots partition by partition
+(the asset's Plots tab)."""
 
 from __future__ import annotations
 
@@ -13,44 +14,64 @@ import dagster as dg
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.tables import Table
 
-Overview = Callable[[Warehouse, date, date], Mapping[str, Any]]
-"""(warehouse, start, end) of the written window -> materialization metadata."""
+Overview = Callable[[Warehouse, date, date], Mapping[date, Mapping[str, Any]]]
+"""(warehouse, start, end) of the written window -> each day's materialization metadata."""
 
 
 def recent_days_table(
     table: Table, columns: Sequence[str], plotted: Sequence[str], days: int = 14
 ) -> Overview:
-    """The window's last `days` days as a table, newest first; `plotted` columns of the last
-    day as numbers."""
+    """For each day of the window: the `days` days up to it as a table, newest first, and its
+    own `plotted` columns as numbers (which the asset's Plots tab draws day by day)."""
 
-    def overview(warehouse: Warehouse, start: date, end: date) -> Mapping[str, Any]:
-        first = max(start, end - timedelta(days=days))
-        rows = _rows(warehouse, table, [table.partition_by, *columns], first, end)
-        rows.sort(key=lambda row: row[table.partition_by], reverse=True)
-        metadata: dict[str, Any] = {
-            "overview": dg.MetadataValue.md(markdown_table(table, rows)),
-        }
-        if rows:
-            metadata["overview_day"] = str(rows[0][table.partition_by])
-            metadata.update({c: _number(rows[0][c]) for c in plotted})
-        return metadata
+    def overview(warehouse: Warehouse, start: date, end: date) -> dict[date, dict[str, Any]]:
+        column = table.partition_by
+        rows = _rows(warehouse, table, [column, *columns], start - timedelta(days=days - 1), end)
+        by_day = {row[column]: row for row in rows}
+        result: dict[date, dict[str, Any]] = {}
+        for day in _days(start, end):
+            recent = [by_day[d] for d in sorted(by_day, reverse=True) if 0 <= (day - d).days < days]
+            metadata: dict[str, Any] = {
+                "overview": dg.MetadataValue.md(markdown_table(table, recent)),
+                "overview_day": str(day),
+            }
+            if day in by_day:
+                metadata.update({c: _number(by_day[day][c]) for c in plotted})
+            result[day] = metadata
+        return result
+
+    return overview
+
+
+def latest_day_table(
+    table: Table,
+    columns: Sequence[str],
+    order_by: str,
+    limit: int,
+    note: Callable[[Sequence[Mapping[str, Any]]], str | None] | None = None,
+) -> Overview:
+    """For each day of the window: its rows, the first `limit` by `order_by`, and `note`'s
+    remark on them, if any, under the table."""
+
+    def overview(warehouse: Warehouse, start: date, end: date) -> dict[date, dict[str, Any]]:
+        column = table.partition_by
+        by_day: dict[date, list[dict[str, Any]]] = {day: [] for day in _days(start, end)}
+        for row in _rows(warehouse, table, [column, *columns], start, end):
+            by_day[row.pop(column)].append(row)
+        result: dict[date, dict[str, Any]] = {}
+        for day, rows in by_day.items():
+            shown = sorted(rows, key=lambda row: row[order_by])[:limit]
+            text = markdown_table(table, shown)
+            if note is not None and (remark := note(shown)):
+                text += f"\n\n_{remark}_"
+            result[day] = {"overview_day": str(day), "overview": dg.MetadataValue.md(text)}
+        return result
 
     return overview
 
 
-def latest_day_table(table: Table, columns: Sequence[str], order_by: str, limit: int) -> Overview:
-    """The rows of the window's last day, the first `limit` by `order_by`."""
-
-    def overview(warehouse: Warehouse, start: date, end: date) -> Mapping[str, Any]:
-        day = end - timedelta(days=1)
-        rows = _rows(warehouse, table, columns, day, end)
-        rows = sorted(rows, key=lambda row: row[order_by])[:limit]
-        return {
-            "overview_day": str(day),
-            "overview": dg.MetadataValue.md(markdown_table(table, rows)),
-        }
-
-    return overview
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
 def markdown_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
@@ -90,6 +111,10 @@ def _cell(value: Any, name: str) -> str:
 
 
 def _number(value: Any) -> dg.MetadataValue:
+    """A figure to plot; fractions keep four significant digits (a rate of 1.553%, not
+    0.01553156146179402)."""
     if isinstance(value, int):
         return dg.MetadataValue.int(value)
-    return dg.MetadataValue.float(float(value) if value is not None else float("nan"))
+    if value is None:
+        return dg.MetadataValue.float(float("nan"))
+    return dg.MetadataValue.float(float(f"{float(value):.4g}"))

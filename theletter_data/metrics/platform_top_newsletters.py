@@ -8,6 +8,9 @@ over the 30 days up to that day. Owner: business team (business overview).
 Ties rank by newsletter id, so the ranking is the same on every run.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from theletter_data.metrics.metric_asset import BUSINESS, Upstream, metric_asset
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
@@ -43,6 +46,18 @@ PLATFORM_TOP_NEWSLETTERS = Table(
     ),
 )
 
+
+def _why_no_growth_rate(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Say why a growth rate is blank rather than leave an empty cell unexplained."""
+    if not any(row["growth_rate_30d"] is None for row in rows):
+        return None
+    return (
+        f"growth_rate_30d is empty where nothing was subscribed {WINDOW_DAYS} days before the "
+        f"day: a newsletter launched within the month, or subscriber history shorter than "
+        f"{WINDOW_DAYS} days (the demo's four weeks)."
+    )
+
+
 platform_top_newsletters = metric_asset(
     table=PLATFORM_TOP_NEWSLETTERS,
     sql=read_sql(__file__, "platform_top_newsletters"),
@@ -67,5 +82,6 @@ platform_top_newsletters = metric_asset(
         ),
         order_by="rank",
         limit=10,
+        note=_why_no_growth_rate,
     ),
 )

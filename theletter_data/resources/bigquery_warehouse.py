@@ -176,6 +176,13 @@ class BigQueryWarehouse(Warehouse):
                     created[dataset_id] = True
         return created
 
+    def has_table(self, table: Table) -> bool:
+        try:
+            self.client.get_table(self.table_id(table))
+        except google_exceptions.NotFound:
+            return False
+        return True
+
     def take_costs(self) -> QueryCost:
         costs, self._costs = self._costs, QueryCost()
         return costs

@@ -82,6 +82,15 @@ class DuckDBWarehouse(Warehouse):
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         return ENGINE_PERMANENT_ERRORS
 
+    def has_table(self, table: Table) -> bool:
+        with self.connect() as con:
+            (found,) = con.execute(
+                "SELECT COUNT(*) FROM information_schema.tables "
+                "WHERE table_schema = $layer AND table_name = $name",
+                {"layer": table.layer, "name": table.name},
+            ).fetchone() or (0,)
+        return bool(found)
+
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
         with self.connect() as con:
             return con.sql(to_duckdb(sql), params=dict(params or {})).to_arrow_table()

@@ -78,6 +78,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Create `table` (and its layer) if it does not exist, for a read before any write."""
 
     @abstractmethod
+    def has_table(self, table: Table) -> bool:
+        """Whether `table` exists yet (a table is created by its first write): a reader of a
+        table that nothing has written, such as the weekly cohorts before any week ended, can
+        tell "nothing measured yet" from an error."""
+
+    @abstractmethod
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that retrying cannot fix (bad SQL, a missing table): fail at once."""
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import jsonschema
 
+from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.sql import read_sql
 
@@ -67,7 +68,10 @@ def build_documents(warehouse: Warehouse, as_of: date) -> dict[str, Document]:
     newsletters = rows("newsletters")
     traffic, totals = rows("traffic_daily"), rows("traffic_totals")
     sources, posts = rows("traffic_sources"), rows("recent_posts")
-    subscribers, cohorts = rows("subscribers_daily"), rows("cohorts")
+    subscribers = rows("subscribers_daily")
+    # Cohorts are measured once a week ends: before the first week, there are none to show.
+    measured = warehouse.has_table(NEWSLETTER_SUBSCRIBER_COHORTS)
+    cohorts = rows("cohorts") if measured else defaultdict(list)
     documents = {}
     for newsletter_id, (newsletter,) in sorted(newsletters.items()):
         documents[newsletter_id] = {

@@ -327,11 +327,8 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
                 f"{s.duplicates} duplicates ({s.conflicting_duplicates} keys with differing "
                 f"copies), {s.quarantined} quarantined"
             )
-        unbalanced = [
-            str(s.day)
-            for s in snapshots
-            if s.rows_read != s.staged + s.duplicates + s.quarantined or s.rows_in_table != s.staged
-        ]
+            context.add_asset_metadata(snapshot_metadata(s), partition_key=s.day.isoformat())
+        unbalanced = [str(s.day) for s in snapshots if not _reconciles(s)]
         checks.append(
             dg.AssetCheckResult(
                 check_name=RECONCILIATION,
@@ -339,24 +336,35 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
                 metadata={"days_not_balanced": dg.MetadataValue.json(unbalanced)},
             )
         )
-        latest = snapshots[-1]
         cost = warehouse.take_costs()
         return dg.MaterializeResult(
             metadata={
                 **(cost.metadata() if cost is not None else {}),
-                "dagster/row_count": sum(s.rows_in_table for s in snapshots),
-                "snapshots": len(snapshots),
-                "rows_read": sum(s.rows_read for s in snapshots),
-                "duplicates_dropped": sum(s.duplicates for s in snapshots),
-                "conflicting_duplicates": sum(s.conflicting_duplicates for s in snapshots),
-                "quarantined": sum(s.quarantined for s in snapshots),
-                "extra_columns": dg.MetadataValue.json(latest.extra_columns),
-                "missing_optional_columns": dg.MetadataValue.json(latest.missing_optional_columns),
+                # The run's, as text (not plotted): each snapshot's figures are its own.
+                "run_window": f"[{first}, {last + timedelta(days=1)}): {len(snapshots)} snapshots",
             },
             check_results=checks,
         )
 
     return _asset
+
+
+def _reconciles(s: StagedSnapshot) -> bool:
+    return s.rows_read == s.staged + s.duplicates + s.quarantined and s.rows_in_table == s.staged
+
+
+def snapshot_metadata(s: StagedSnapshot) -> dict[str, object]:
+    """One snapshot's own figures, on its partition's materialization (not the run's sums)."""
+    return {
+        "dagster/row_count": s.rows_in_table,
+        "rows_read": s.rows_read,
+        "duplicates_dropped": s.duplicates,
+        "conflicting_duplicates": s.conflicting_duplicates,
+        "quarantined": s.quarantined,
+        "reconciled": _reconciles(s),
+        "extra_columns": dg.MetadataValue.json(s.extra_columns),
+        "missing_optional_columns": dg.MetadataValue.json(s.missing_optional_columns),
+    }
 
 
 stg_newsletters, stg_posts, stg_subscriptions = (app_export_asset(e) for e in APP_EXPORTS)

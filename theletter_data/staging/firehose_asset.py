@@ -66,12 +66,15 @@ def firehose_staging_asset(
                         f"{table.name} {staged.day}: {len(staged.outside_layout)} keys outside "
                         f"the lake layout were not read: {', '.join(staged.outside_layout[:20])}"
                     )
+                context.add_asset_metadata(
+                    day_metadata(staged), partition_key=staged.day.isoformat()
+                )
                 days.append(staged)
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
         checks.append(reconciliation_result(days))
         log_failed_checks(context, table, checks)
-        metadata = _metadata(days)
+        metadata = run_metadata(days)
         if (replay := replay_of_late_records(days, ingest_engine)) is not None:
             context.log.warning(
                 f"{replay['records']} records arrived after their day's window; the "
@@ -107,40 +110,44 @@ def reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
 _MAX_NAMED_KEYS = 100
 
 
-def _metadata(days: list[StagedDay]) -> dict[str, object]:
-    reasons: dict[str, int] = {}
-    for d in days:
-        for reason, n in d.quarantine_reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + n
+def day_metadata(d: StagedDay) -> dict[str, object]:
+    """One partition's own figures, on that partition's materialization: a backfill of many
+    days in one run still shows each day's rows (the asset's row count and plots are per day)."""
     metadata: dict[str, object] = {
-        "dagster/row_count": sum(d.rows_in_table for d in days),
-        "days": len(days),
-        "raw_objects": sum(d.objects for d in days),
-        "raw_bytes": sum(d.bytes for d in days),
-        "records_read": sum(d.records_read for d in days),
-        "duplicates_dropped": sum(d.duplicates for d in days),
-        "quarantined": sum(d.quarantined for d in days),
-        "quarantine_reasons": dg.MetadataValue.json(reasons),
-        "late_records_accepted": sum(d.late_accepted for d in days),
-        "newsletters_checked_against": dg.MetadataValue.json(
-            sorted({str(d.newsletters_checked_against) for d in days})
-        ),
-        "blank_lines": sum(d.blank_lines for d in days),
-        "unreadable_objects": dg.MetadataValue.json(
-            [{"key": k, "bytes": n, "cause": c} for d in days for k, n, c in d.unreadable]
-        ),
-        "keys_outside_layout": dg.MetadataValue.json(
-            sorted({k for d in days for k in d.outside_layout})[:_MAX_NAMED_KEYS]
-        ),
-        "days_declared_empty": dg.MetadataValue.json(
-            [str(d.day) for d in days if d.declared_empty]
-        ),
-        "arrival_windows_widened": dg.MetadataValue.json(
-            {str(d.day): d.window_end.isoformat() for d in days if d.window_end is not None}
-        ),
+        "dagster/row_count": d.rows_in_table,
+        "raw_objects": d.objects,
+        "raw_bytes": d.bytes,
+        "records_read": d.records_read,
+        "duplicates_dropped": d.duplicates,
+        "quarantined": d.quarantined,
+        "quarantine_reasons": dg.MetadataValue.json(dict(sorted(d.quarantine_reasons.items()))),
+        "reconciled": d.reconciles and d.rows_in_table == d.staged,
+        "late_records_accepted": d.late_accepted,
+        "blank_lines": d.blank_lines,
+        "newsletters_checked_against": str(d.newsletters_checked_against),
+        "declared_empty": d.declared_empty,
     }
+    if d.unreadable:
+        metadata["unreadable_objects"] = dg.MetadataValue.json(
+            [{"key": k, "bytes": n, "cause": c} for k, n, c in d.unreadable]
+        )
+    if d.outside_layout:
+        metadata["keys_outside_layout"] = dg.MetadataValue.json(
+            sorted(d.outside_layout)[:_MAX_NAMED_KEYS]
+        )
+    if d.window_end is not None:
+        metadata["arrival_window_widened_until"] = d.window_end.isoformat()
+    return metadata
+
+
+def run_metadata(days: list[StagedDay]) -> dict[str, object]:
+    """What belongs to the run rather than to a day (on every partition it wrote, named
+    `run_*`, as text so that the UI does not plot it): the days it staged and, for several,
+    their table."""
+    end = days[-1].day + timedelta(days=1)
+    metadata: dict[str, object] = {"run_window": f"[{days[0].day}, {end}): {len(days)} days"}
     if len(days) > 1:
-        metadata["per_day"] = dg.MetadataValue.md(_per_day_table(days))
+        metadata["run_per_day"] = dg.MetadataValue.md(_per_day_table(days))
     return metadata
 
 
