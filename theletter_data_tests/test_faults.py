@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -380,3 +381,42 @@ def test_a_read_only_warehouse_fails_at_once_naming_the_file_and_the_fix(tmp_pat
     assert elapsed < 60
     assert after == before
 
+
+_FIRST_MATERIALIZATION = """
+import sys, time
+import dagster as dg
+
+@dg.asset
+def first() -> int:
+    return 1
+
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # all start together
+with dg.DagsterInstance.get() as instance:
+    assert dg.materialize([first], instance=instance).success
+"""
+
+
+def test_a_new_local_instance_can_be_started_by_several_processes_at_once(tmp_path: Path) -> None:
+    """Three processes materialize at the same moment on each of three brand-new DAGSTER_HOMEs
+    (the repository's local instance configuration): each creating the instance's SQLite tables
+    at once used to crash some (`table secondary_indexes already exists`, `UNIQUE constraint
+    failed: alembic_version.version_num`) and could leave two schema versions stamped."""
+    homes = [LocalDeployment(tmp_path / f"new-{i}") for i in range(3)]
+    at = time.time() + 10
+    command = [sys.executable, "-c", _FIRST_MATERIALIZATION, str(at)]
+    processes = [
+        subprocess.Popen(
+            command, env=home.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for home in homes
+        for _ in range(3)
+    ]
+    crashed = []
+    for process in processes:
+        output, _ = process.communicate(timeout=300)
+        if process.returncode:
+            crashed.append(output.strip().splitlines()[-1])
+    assert crashed == []
+    for home in homes:
+        with home.instance() as instance:
+            assert len(instance.get_runs()) == 3
