@@ -340,8 +340,9 @@ def test_a_damaged_warehouse_file_is_refused_before_anything_is_written(
 
 @contextmanager
 def _unwritable(path: Path) -> Iterator[None]:
-    """The file made read-only; for root, whom permissions do not stop, also immutable."""
-    path.chmod(0o444)
+    """The file or folder made read-only; for root, whom permissions do not stop, immutable."""
+    mode = path.stat().st_mode
+    path.chmod(0o555 if path.is_dir() else 0o444)
     immutable = False
     try:
         if os.geteuid() == 0:
@@ -353,13 +354,18 @@ def _unwritable(path: Path) -> Iterator[None]:
     finally:
         if immutable:
             subprocess.run(["chattr", "-i", str(path)], check=True)
-        path.chmod(0o644)
+        path.chmod(mode)
 
 
-def test_a_read_only_warehouse_fails_at_once_naming_the_file_and_the_fix(tmp_path: Path) -> None:
-    path = tmp_path / "warehouse.duckdb"
+@pytest.mark.parametrize("unwritable", ["file", "folder"])
+def test_a_read_only_warehouse_fails_at_once_naming_the_file_and_the_fix(
+    tmp_path: Path, unwritable: str
+) -> None:
+    """The warehouse file read-only, or its folder (where DuckDB writes its log at a commit)."""
+    folder = tmp_path / "data"
+    path = folder / "warehouse.duckdb"
     write_rows(DuckDBWarehouse(path=str(path)), STG_PAGE_VIEWS, [], D, D + timedelta(days=1))
-    with _unwritable(path):
+    with _unwritable(path if unwritable == "file" else folder):
         before = _files(tmp_path)
         started = time.monotonic()
         with dg.instance_for_test() as instance:
@@ -372,10 +378,12 @@ def test_a_read_only_warehouse_fails_at_once_naming_the_file_and_the_fix(tmp_pat
 
     (first_line,) = _first_lines_of_failures(result).values()
     reason = "Operation not permitted" if os.geteuid() == 0 else "Permission denied"
+    file = path if unwritable == "file" else path.with_name("warehouse.duckdb.wal")
     assert first_line == (
-        f"dagster._core.definitions.events.Failure: The warehouse file {path} is not writable "
-        f"({reason}): make it writable for the user running Dagster (its permissions, "
-        "`chattr -i`, a read-only mount), or set THELETTER_DATA_DIR to a writable folder."
+        f"dagster._core.definitions.events.Failure: The warehouse file {file} is not writable "
+        f"({reason}): make it and its folder writable for the user running Dagster "
+        "(permissions, `chattr -i`, a read-only mount), or set THELETTER_DATA_DIR to a writable "
+        "folder."
     )
     assert _retries(result) == 0
     assert elapsed < 60

@@ -90,8 +90,8 @@ class DuckDBWarehouse(Warehouse):
                 self._checked_inode = inode
             con.execute("SET TimeZone = 'UTC'")
             yield con
-        except duckdb.IOException as error:
-            fault = _file_fault(path, error)
+        except (duckdb.IOException, duckdb.TransactionException) as error:
+            fault = _file_fault(path, error)  # a commit fails when the log cannot be written
             if fault is None:
                 raise
             raise fault from error
@@ -250,10 +250,10 @@ def _check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise _corrupt(path, f"truncated: {actual:,} bytes, its blocks need {needed:,}")
 
 
-def _file_fault(path: Path, error: duckdb.IOException) -> dg.Failure | None:
+def _file_fault(path: Path, error: duckdb.Error) -> dg.Failure | None:
     """The permanent failure an I/O error of DuckDB stands for, if it is one."""
     message = str(error)
-    if any(marker in message for marker in _CORRUPT):
+    if isinstance(error, duckdb.IOException) and any(marker in message for marker in _CORRUPT):
         return _corrupt(path, message.removeprefix("IO Error: "))
     reason = next((marker for marker in _NOT_WRITABLE if marker in message), None)
     if reason is None:
@@ -261,9 +261,9 @@ def _file_fault(path: Path, error: duckdb.IOException) -> dg.Failure | None:
     named = _FILE_IN_MESSAGE.search(message)
     file = named.group("file") if named else str(path)
     return dg.Failure(
-        description=f"The warehouse file {file} is not writable ({reason}): make it writable "
-        "for the user running Dagster (its permissions, `chattr -i`, a read-only mount), or "
-        "set THELETTER_DATA_DIR to a writable folder.",
+        description=f"The warehouse file {file} is not writable ({reason}): make it and its "
+        "folder writable for the user running Dagster (permissions, `chattr -i`, a read-only "
+        "mount), or set THELETTER_DATA_DIR to a writable folder.",
         allow_retries=False,
     )
 

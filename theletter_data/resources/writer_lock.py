@@ -118,7 +118,8 @@ class WriterLock:
     def _fail_dead_writers(self) -> None:
         """A run still named the writer while this one holds the lock died holding it."""
         for run in self._writers():
-            pid = int(run.tags.get(WRITER_PID_TAG, "0"))
+            tag = run.tags.get(WRITER_PID_TAG, "")
+            pid = int(tag) if tag.isdigit() else 0
             if not pid or pid == os.getpid() or _alive(pid):
                 continue  # not provably dead (a reused pid looks alive): leave it alone
             message = (
