@@ -13,6 +13,10 @@ from dagster._core.errors import DagsterHomeNotSetError
 from theletter_data.partitions import TOKYO
 from theletter_data.settings import Settings, load_settings
 
+TRACE_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The app logs' levels (staging/app_logs.py's LEVELS; kept here so that parsing the command
+line imports no staging code; a test holds them equal)."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="theletter-data", description=__doc__)
@@ -51,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("--day", type=date.fromisoformat, help="A Japan-time day (YYYY-MM-DD).")
     trace.add_argument("--from", dest="start", type=_moment, help="Start, ISO time (JST if naive).")
     trace.add_argument("--to", dest="end", type=_moment, help="End (exclusive).")
-    trace.add_argument("--level", default="DEBUG", help="Lowest level shown (default DEBUG).")
+    trace.add_argument(
+        "--level", default="DEBUG", type=str.upper, choices=TRACE_LEVELS,
+        help="Lowest level shown (default DEBUG; any case).",
+    )  # fmt: skip
 
     restore = commands.add_parser(
         "restore-archived",
@@ -158,6 +165,7 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
 def _trace(args: argparse.Namespace, settings: Settings) -> int:
     from theletter_data.partitions import day_bounds_utc
     from theletter_data.resources import resources_for
+    from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
     from theletter_data.tracing import format_trace, trace
 
     if args.day and not (args.start or args.end):
@@ -167,10 +175,17 @@ def _trace(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("Give the window as --day, or as --from and --to.", file=sys.stderr)
         return 2
-    events = trace(
-        resources_for(settings)["warehouse"], start, end, request_id=args.request_id,
-        newsletter_id=args.newsletter, min_level=args.level.upper(),
-    )  # fmt: skip
+    warehouse = resources_for(settings)["warehouse"]
+    if isinstance(warehouse, DuckDBWarehouse):  # a reader: never creates the file, nor writes it
+        warehouse = DuckDBWarehouse(path=warehouse.path, read_only=True)
+    try:
+        events = trace(
+            warehouse, start, end, request_id=args.request_id, newsletter_id=args.newsletter,
+            min_level=args.level,
+        )  # fmt: skip
+    except (dg.Failure, TimeoutError, *warehouse.permanent_errors()) as error:
+        print(f"Cannot trace: {error}", file=sys.stderr)
+        return 1
     subject = f"request {args.request_id}" if args.request_id else f"newsletter {args.newsletter}"
     window = " to ".join(f"{m.astimezone(TOKYO):%Y-%m-%d %H:%M}" for m in (start, end))
     print(f"{len(events):,} log events of {subject}, {window} JST" + (":" if events else "."))

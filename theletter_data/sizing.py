@@ -18,8 +18,9 @@ MEMORY_TAG = "ecs/memory"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 WAREHOUSE_POOL = "warehouse"
-"""The concurrency pool of every step that writes the warehouse: the instance caps how many run
-at once (dagster.yaml; one locally, where DuckDB has a single writer)."""
+"""The concurrency pool of every step that writes the warehouse: the production instance caps how
+many run at once (dagster.yaml). Locally the DuckDB warehouse's own writer lock lets one run write
+at a time (resources/writer_lock.py)."""
 
 
 @dataclass(frozen=True, order=True)

@@ -7,10 +7,12 @@ import gzip
 import json
 from datetime import UTC, date, datetime
 
-from theletter_data.cli import main
+import pytest
+
+from theletter_data.cli import TRACE_LEVELS, main
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.lake import Lake
-from theletter_data.staging.app_logs import APP_LOG_EVENTS
+from theletter_data.staging.app_logs import APP_LOG_EVENTS, LEVELS
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.tracing import trace
 from theletter_data_tests.rawdata import put_export, put_lines, utc
@@ -186,3 +188,32 @@ def test_crlf_log_lines_keep_no_carriage_return(resources):
 
     assert (result.records_read, result.staged, result.blank_lines) == (2, 2, 0)
     assert not any("\r" in str(value) for r in rows(warehouse) for value in r.values())
+
+
+def test_trace_refuses_an_unknown_level_naming_the_levels(capsys) -> None:
+    assert TRACE_LEVELS == LEVELS
+    with pytest.raises(SystemExit) as exited:
+        main(["trace", "--request-id", "req-9", "--day", str(D), "--level", "bogus"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        "theletter-data trace: error: argument --level: invalid choice: 'BOGUS' "
+        "(choose from 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')"
+    )
+
+
+@pytest.mark.parametrize("folder", ["empty", "missing"])
+def test_trace_in_a_folder_without_a_warehouse_creates_nothing(
+    tmp_path, capsys, monkeypatch, folder: str
+) -> None:
+    data = tmp_path / "elsewhere"
+    if folder == "empty":
+        data.mkdir()
+    monkeypatch.setenv("THELETTER_DATA_DIR", str(data))
+    assert main(["trace", "--newsletter", "nl_1", "--day", str(D), "--level", "error"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"Cannot trace: No warehouse at {data / 'warehouse.duckdb'}: THELETTER_DATA_DIR points "
+        "at a folder without one. Set THELETTER_DATA_DIR to the data folder (default `data`), "
+        "or build a warehouse there with `theletter-data demo`."
+    )
+    assert sorted(tmp_path.rglob("*")) == ([data] if folder == "empty" else [])

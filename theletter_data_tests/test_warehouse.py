@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
 
+from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
+from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data.tables import Column, Table
 from theletter_data_tests.bigquery_conflicts import ConflictingBigQuery
 from theletter_data_tests.bigquery_deployment import deployed_bigquery
+from theletter_data_tests.staged import write_rows
 
 DAY = date(2026, 11, 20)
 NEXT = DAY + timedelta(days=1)
@@ -188,6 +193,63 @@ def _hold_lock(path: str, holding, seconds: float) -> None:  # type: ignore[no-u
     holding.set()
     time.sleep(seconds)
     con.close()
+
+
+def _hold_lock_until(path: str, holding, release) -> None:  # type: ignore[no-untyped-def]
+    con = duckdb.connect(path)
+    holding.set()
+    release.wait(300)
+    con.close()
+
+
+def test_another_program_holding_the_file_costs_a_step_minutes_not_an_hour() -> None:
+    """Worst case of a step behind a program that keeps DuckDB's lock (a BI tool left open):
+    each attempt waits `lock_timeout_seconds`, retried `lock_retries` times."""
+    default = DuckDBWarehouse(path="unused.duckdb")
+    worst = (default.lock_retries + 1) * default.lock_timeout_seconds + (
+        default.lock_retries * default.lock_retry_delay_seconds
+    )
+    assert worst == 200
+
+
+def test_a_held_lock_is_retried_a_few_times_then_fails_naming_the_holder(tmp_path) -> None:
+    path = tmp_path / "held.duckdb"
+    write_rows(DuckDBWarehouse(path=str(path)), STG_PAGE_VIEWS, [], DAY, NEXT)
+    context = multiprocessing.get_context("spawn")
+    holding, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock_until, args=(str(path), holding, release))
+    holder.start()
+    try:
+        assert holding.wait(timeout=60), "the other process never took the lock"
+        impatient = DuckDBWarehouse(
+            path=str(path), lock_timeout_seconds=1, lock_retries=1, lock_retry_delay_seconds=1
+        )
+        started = time.monotonic()
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                [newsletter_daily_traffic], instance=instance, partition_key=DAY.isoformat(),
+                resources={"warehouse": impatient}, raise_on_error=False,
+            )  # fmt: skip
+            logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(timeout=60)
+
+    events = [e.event_type_value for e in result.all_events]
+    assert events.count("STEP_UP_FOR_RETRY") == 1
+    first_line = result.failure_data_for_node("newsletter_daily_traffic").error.message
+    holder_named = rf"[^()]*python[^()]*, PID {holder.pid}"
+    assert re.fullmatch(
+        rf"dagster\._core\.definitions\.events\.Failure: The warehouse {re.escape(str(path))} "
+        rf"is locked by another process \({holder_named}\) and stayed locked for 1 s: close "
+        r"that program's connection to it \(even a read-only one blocks writes\), or point the "
+        r"program at a copy; then re-run\. \(Attempt 2 of 2\.\)",
+        first_line.splitlines()[0],
+    ), first_line
+    waits = [m for m in logs if m.startswith("Waiting up to 1 s for DuckDB's lock on")]
+    assert len(waits) == 2 and all(re.search(holder_named, m) for m in waits)
+    assert elapsed < 30
 
 
 @pytest.fixture
