@@ -187,8 +187,10 @@ def test_the_sensor_replays_the_day_of_a_late_object(lake, duckdb_warehouse, tmp
     sensor = raw_arrivals_sensor(dg.DefaultSensorStatus.STOPPED)
 
     def tick(instance, cursor):  # type: ignore[no-untyped-def]
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        result = sensor(context)
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=resources
+        ) as context:
+            result = sensor(context)
         replays = [r for r in result.run_requests if REPLAY_TAG in r.tags]
         return replays, result.cursor
 
