@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "benchmark":
         from pathlib import Path
 
-        from theletter_data.benchmark.run import run_benchmark
+        from theletter_data_dev.benchmark.run import run_benchmark
 
         root = Path(args.root) if args.root else settings.data_dir / "benchmark"
         sizes = [int(size) for size in args.sizes.split(",")]
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "restore-archived":
         return _restore_archived(args, settings)
     if args.command == "demo":
-        from theletter_data.demo import DemoRange, run_demo
+        from theletter_data_dev.demo import DemoRange, run_demo
 
         requested = DemoRange(args.start, args.end) if args.start and args.end else None
         run_demo(
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         return 0
 
-    from theletter_data.demo import default_range
-    from theletter_data.generate import generate_lake
     from theletter_data.resources import resources_for
     from theletter_data.resources.lake import Lake
+    from theletter_data_dev.demo import default_range
+    from theletter_data_dev.generate import generate_lake
 
     lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
     fallback = default_range()

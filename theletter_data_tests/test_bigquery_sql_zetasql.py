@@ -36,8 +36,6 @@ from google.cloud import bigquery
 
 from theletter_data.checks import COLUMN_VALUES, run_table_checks
 from theletter_data.definitions import INTRADAY_ASSETS, build_definitions
-from theletter_data.demo import DemoRange, newsletter_summary
-from theletter_data.generate import generate_lake
 from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
 from theletter_data.partitions import TOKYO
 from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
@@ -45,6 +43,8 @@ from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.settings import Environment, Settings
 from theletter_data.tracing import trace
+from theletter_data_dev.demo import DemoRange, newsletter_summary
+from theletter_data_dev.generate import generate_lake
 from theletter_data_tests.bigquery_statements import (
     PACKAGE,
     RESOURCES,

@@ -22,13 +22,13 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.demo import DemoRange, run_demo
-from theletter_data.generate import generate_lake
 from theletter_data.raw.layout import appdb_export_prefix
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.serving.publish import PREFIX
 from theletter_data.settings import DATA_DIR_VARIABLE, ENVIRONMENT_VARIABLE, load_settings
+from theletter_data_dev.demo import DemoRange, run_demo
+from theletter_data_dev.generate import generate_lake
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 3)  # Thursday to Saturday: no whole week
 WORLD = {"newsletters": 6, "readers": 800, "seed": 7, "workers": 1}

@@ -28,7 +28,6 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import generate_lake
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.ingest_engine import IngestEngine
@@ -40,6 +39,7 @@ from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
 from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data.tables import Column, Table
+from theletter_data_dev.generate import generate_lake
 from theletter_data_tests.fault_proxy import FaultyS3
 from theletter_data_tests.local_runs import LocalDeployment
 from theletter_data_tests.rawdata import firehose_key, put_lines, ses, utc

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from theletter_data.generate import GenerationReport, StreamCounts, generate_lake
 from theletter_data.resources.lake import Lake
+from theletter_data_dev.generate import GenerationReport, StreamCounts, generate_lake
 
 JST = timezone(timedelta(hours=9))
 LAUNCH = datetime(2024, 10, 1, tzinfo=JST)

@@ -9,9 +9,11 @@ variants of them (each must be caught).
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -307,3 +309,27 @@ def test_the_test_script_replays_the_image_install() -> None:
     assert '--no-deps --no-build-isolation "$work/src"' in check
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "uv==0.13.8" in pyproject["project"]["optional-dependencies"]["test"]
+
+
+def runtime_imports_of_dev_tools(package: Path) -> list[str]:
+    """Modules of the runtime package that import the development tools at module level: the
+    image copies `theletter_data` alone, so such an import would fail there. Only the CLI may
+    name them, inside the functions of the commands that need them."""
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                names.append(getattr(node, "module", None) or "")
+                if any(n.split(".")[0] == "theletter_data_dev" for n in names):
+                    wrong.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    return wrong
+
+
+def test_the_runtime_package_does_not_import_the_development_tools(tmp_path: Path) -> None:
+    assert runtime_imports_of_dev_tools(ROOT / "theletter_data") == []
+    assert not (ROOT / "theletter_data" / "generate").exists()
+    broken = tmp_path / "theletter_data"
+    broken.mkdir()
+    (broken / "assets.py").write_text("import dagster\nfrom theletter_data_dev.demo import x\n")
+    assert runtime_imports_of_dev_tools(broken) == ["theletter_data/assets.py:2"]

@@ -17,7 +17,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from theletter_data.generate import generate_lake
+from theletter_data_dev.generate import generate_lake
 from theletter_data_tests.postgres import PostgresServer
 from theletter_data_tests.week import definitions, run
 

@@ -13,8 +13,8 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import generate_lake
 from theletter_data.settings import Environment, Settings
+from theletter_data_dev.generate import generate_lake
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
 INTRADAY = ("stg_page_views_today", "newsletter_traffic_today", "newsletter_traffic_sources_today")

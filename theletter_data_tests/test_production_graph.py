@@ -22,9 +22,9 @@ from dagster._core.storage.tags import (
 
 from theletter_data.cli import main
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import generate_lake
 from theletter_data.resources.lake import Lake
 from theletter_data.settings import Environment, Settings
+from theletter_data_dev.generate import generate_lake
 from theletter_data_tests.bigquery_deployment import deployed_bigquery
 
 FIRST, LAST = date(2026, 11, 9), date(2026, 11, 10)

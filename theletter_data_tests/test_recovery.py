@@ -17,11 +17,11 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import generate_lake
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.settings import Environment, Settings
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
+from theletter_data_dev.generate import generate_lake
 from theletter_data_tests.staged import write_rows
 
 

@@ -14,8 +14,8 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import GenerationReport, generate_lake
 from theletter_data.settings import Environment, Settings
+from theletter_data_dev.generate import GenerationReport, generate_lake
 
 MONDAY = date(2026, 11, 9)
 SUNDAY = MONDAY + timedelta(days=6)

@@ -21,14 +21,14 @@ from dagster._utils.error import SerializableErrorInfo
 
 from theletter_data.checks import ROW_COUNT_ANOMALY
 from theletter_data.definitions import build_definitions
-from theletter_data.generate import generate_lake
-from theletter_data.launch import WorkspaceRuns
 from theletter_data.partitions import TOKYO
 from theletter_data.raw.layout import appdb_export_days
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.serving.publish import PREFIX
 from theletter_data.settings import Settings
+from theletter_data_dev.generate import generate_lake
+from theletter_data_dev.launch import WorkspaceRuns
 
 DEMO_DAYS = 28
 

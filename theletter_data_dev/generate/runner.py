@@ -13,7 +13,8 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..resources.lake import Lake
+from theletter_data.resources.lake import Lake
+
 from . import appdb
 from .app_logs import LogDay, write_app_logs
 from .clock import FIRST_DAY, day_number

@@ -17,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
-from theletter_data.generate import generate_lake
-from theletter_data.generate.firehose import SES_EVENTS
 from theletter_data.partitions import day_bounds_utc
 from theletter_data.resources.lake import Lake
+from theletter_data_dev.generate import generate_lake
+from theletter_data_dev.generate.firehose import SES_EVENTS
 
 DAY = date(2026, 11, 20)
 RECORDS_PER_OBJECT = 100_000

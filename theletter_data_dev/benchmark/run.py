@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from theletter_data.benchmark.contenders import CONTENDERS
-from theletter_data.benchmark.incremental import incremental_cost, orchestration_overhead
-from theletter_data.benchmark.lakes import DAY, scaled_day, small_day, template_day
-from theletter_data.benchmark.measure import Measured, run_contender
+from theletter_data_dev.benchmark.contenders import CONTENDERS
+from theletter_data_dev.benchmark.incremental import incremental_cost, orchestration_overhead
+from theletter_data_dev.benchmark.lakes import DAY, scaled_day, small_day, template_day
+from theletter_data_dev.benchmark.measure import Measured, run_contender
 
 PANDAS_MAX_EVENTS = 1_000_000
 """pandas holds the whole day in memory (3 GB at a million events); it is not run beyond."""

@@ -31,7 +31,7 @@ def run_contender(name: str, lake_dir: Path, work: Path) -> Measured:
     temp = work / "temp"
     temp.mkdir()
     command = [
-        sys.executable, "-m", "theletter_data.benchmark.contenders",
+        sys.executable, "-m", "theletter_data_dev.benchmark.contenders",
         name, str(lake_dir), str(work / "out.duckdb"), str(temp),
     ]  # fmt: skip
     watcher = _FolderWatcher(temp)

@@ -1,6 +1,6 @@
 """The ways of turning one day of SES gzip JSON lines into a table that the benchmark compares.
 
-Each runs in its own process (`python -m theletter_data.benchmark.contenders NAME LAKE DB TEMP`)
+Each runs in its own process (`python -m theletter_data_dev.benchmark.contenders NAME LAKE DB TEMP`)
 so that its peak RSS is its own, and prints `{"rows": ..., "seconds": ...}`: the time of the
 work alone, after imports. All write a DuckDB file, as staging does.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import duckdb
 
-from theletter_data.benchmark.lakes import DAY
 from theletter_data.raw.layout import SES_EVENTS
 from theletter_data.sql import duckdb_string
+from theletter_data_dev.benchmark.lakes import DAY
 
 BENCHMARK_KEY = "benchmark-pseudonym-key-not-a-secret"
 ENGINE_MEMORY = "1GB"
