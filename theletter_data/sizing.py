@@ -3,7 +3,8 @@ asset declares the Fargate task its run needs, so heavy ingestion gets CPU and m
 metric that only submits SQL to the warehouse runs in the smallest task.
 
 The sizes travel as the op tags `ecs/cpu` and `ecs/memory` of each asset's step; the production
-run launcher (ecs_launcher.py) sizes every run, whoever launched it, as the largest of its steps.
+run launcher (ecs_launcher.py, through dagster-aws's `get_cpu_and_memory_overrides`) sizes every
+run, whoever launched it, as the largest of its steps.
 How long a run may take is a job's tag (`max_runtime`), enforced by run monitoring.
 """
 
@@ -33,6 +34,11 @@ class TaskSize:
     @property
     def op_tags(self) -> dict[str, str]:
         return {CPU_TAG: str(self.cpu), MEMORY_TAG: str(self.memory)}
+
+    @property
+    def task_overrides(self) -> dict[str, str]:
+        """As ECS's RunTask overrides name them (what EcsRunLauncher's sizing hook returns)."""
+        return {"cpu": str(self.cpu), "memory": str(self.memory)}
 
     @property
     def memory_limit_for_engine(self) -> str:
