@@ -53,11 +53,16 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _instance() -> dg.DagsterInstance:
-    """The Dagster instance of DAGSTER_HOME, so runs show in `dagster dev`; else a temporary one.
-    (`DagsterInstance.get()` fails exactly when DAGSTER_HOME is unset or empty.)"""
+    """The Dagster instance of DAGSTER_HOME, so runs show in `dagster dev`; else a temporary one
+    on disk (not in memory: the code location's server that creates the runs must reach it).
+    `DagsterInstance.get()` fails exactly when DAGSTER_HOME is unset or empty."""
     if not os.environ.get("DAGSTER_HOME"):
-        print("DAGSTER_HOME is not set: runs are recorded in a temporary instance.")
-        return dg.DagsterInstance.ephemeral()
+        instance = dg.DagsterInstance.local_temp()
+        print(
+            "DAGSTER_HOME is not set: runs are recorded in a temporary instance "
+            f"({instance.root_directory})."
+        )
+        return instance
     return dg.DagsterInstance.get()
 
 

@@ -4,6 +4,7 @@ is not installed (the production image) they say where to find them instead of a
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,26 @@ def test_a_development_package_that_fails_to_import_is_not_taken_for_a_missing_o
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
         main(["demo"])
+
+
+def test_the_demo_without_dagster_home_records_runs_its_code_location_can_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`theletter-data demo` without DAGSTER_HOME: the runs are created by the code location's
+    server, which must reach the temporary instance (an in-memory one failed every demo with
+    "Attempted to prepare an ineligible DagsterInstance (InstanceType.EPHEMERAL) for cross
+    process communication")."""
+    from theletter_data_dev.cli import _instance
+    from theletter_data_dev.launch import WorkspaceRuns
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("THELETTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with _instance() as instance, WorkspaceRuns(instance) as runs:
+        run = runs.create("daily_refresh", tags={"dagster/partition": "2026-10-01"})
+        assert instance.get_run_by_id(run.run_id) is not None
+    assert capsys.readouterr().out == (
+        "DAGSTER_HOME is not set: runs are recorded in a temporary instance "
+        f"({instance.root_directory}).\n"
+    )
+    assert Path(instance.root_directory).is_relative_to(tmp_path)
