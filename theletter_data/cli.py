@@ -198,12 +198,14 @@ def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
     from theletter_data.archive import raw_prefixes, restore
     from theletter_data.resources import resources_for
 
-    lake = resources_for(settings)["lake"]
+    resources = resources_for(settings)
+    lake = resources["lake"]
     if lake.is_local:
         print("The lake is a local folder: nothing is ever archived.", file=sys.stderr)
         return 2
     result = restore(
-        lake.s3_client(), lake.bucket, lake.root_in_bucket, raw_prefixes(args.first, args.last),
+        lake.s3_client(), lake.bucket, lake.root_in_bucket,
+        raw_prefixes(args.first, args.last, resources["ingest_engine"].allowed_lateness),
         days=args.days, tier=args.tier,
     )  # fmt: skip
     print(

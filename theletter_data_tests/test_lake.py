@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import boto3
 import pytest
 
-from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.resources.lake import Lake
 
 
