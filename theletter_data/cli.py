@@ -199,7 +199,7 @@ def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
     from theletter_data.resources import resources_for
 
     resources = resources_for(settings)
-    lake = resources["lake"]
+    lake = resources["lake"].process_config_and_initialize()  # resolves THELETTER_LAKE_URL
     if lake.is_local:
         print("The lake is a local folder: nothing is ever archived.", file=sys.stderr)
         return 2

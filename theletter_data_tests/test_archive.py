@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from theletter_data import cli
 from theletter_data.archive import raw_prefixes, restore
 from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.resources.lake import Lake
@@ -91,3 +92,25 @@ def test_a_restore_asks_for_exactly_the_objects_staging_reads(s3_lake: Lake) -> 
         "ses-events/2025/01/09", "ses-events/2025/01/10"
     }  # fmt: skip
     assert len(restored) == 48
+
+
+def test_the_command_restores_a_production_lake(
+    s3_lake: Lake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`theletter-data restore-archived` with the production settings, as an operator runs it:
+    it read the lake's URL before resolving its `EnvVar` (the text `THELETTER_LAKE_URL`, no
+    `s3://`), said "The lake is a local folder: nothing is ever archived." and exited 2."""
+    deep = put(s3_lake, "ses-events/2025/01/09/16/a.gz", "DEEP_ARCHIVE")
+    put(s3_lake, "appdb/posts/dt=2025-01-10/part-00000.parquet", "STANDARD")
+    monkeypatch.setenv("THELETTER_ENV", "production")
+    monkeypatch.setenv("THELETTER_LAKE_URL", s3_lake.url)
+    monkeypatch.setenv("THELETTER_LAKE_ENDPOINT_URL", str(s3_lake.endpoint_url))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+
+    assert cli.main(["restore-archived", "--from", "2025-01-10", "--to", "2025-01-10"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "2025-01-10 to 2025-01-10: restore requested for 1 objects, 0 already being restored, "
+        "1 readable as they are."
+    )
+    head = s3_lake.s3_client().head_object(Bucket=s3_lake.bucket, Key=s3_lake.root_in_bucket + deep)
+    assert 'ongoing-request="false"' in head["Restore"]
