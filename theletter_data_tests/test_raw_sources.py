@@ -112,6 +112,8 @@ def test_the_app_tables_are_the_declared_snapshots_everywhere() -> None:
     with pytest.raises(ValueError, match="unknown app database table 'comments'"):
         sources.appdb_export_prefix("comments", date(2026, 11, 20))
     assert publish.PREFIX.startswith(f"{SERVING.prefix}/")
+    with pytest.raises(ValueError, match="'appdb_posts' is not a source of text lines"):
+        sources.line_stream("appdb_posts")
 
 
 def test_the_allowed_lateness_is_declared_once_and_the_engine_overrides_it(lake: Lake) -> None:

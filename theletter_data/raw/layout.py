@@ -1,5 +1,6 @@
 """The key layouts of the raw sources, as behaviour: which keys are a source's objects, when
-each arrived, and which folders can hold a given Japan-time day.
+each arrived, and which folders can hold a given Japan-time day. (Over 300 lines: the three
+layouts answer one protocol and are best read side by side.)
 
 Three layouts, one class each: Kinesis Firehose's hourly delivery folders (`FirehoseStream`),
 CloudWatch Logs' daily exports (`LogExportStream`) and daily Parquet snapshots

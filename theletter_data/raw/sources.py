@@ -262,15 +262,17 @@ ALLOWED_LATENESS = LATE_ARRIVALS.allowed_lateness
 """The default of `IngestEngine.allowed_lateness_hours`, which overrides it."""
 
 
-def _line_stream(name: str) -> LineStream:
+def line_stream(name: str) -> LineStream:
+    """The stream of the line source `name`, for its staging module."""
     stream = SOURCE_BY_NAME[name].stream
-    assert isinstance(stream, FirehoseStream | LogExportStream), name
+    if not isinstance(stream, FirehoseStream | LogExportStream):
+        raise ValueError(f"{name!r} is not a source of text lines")
     return stream
 
 
-SES_EVENTS = _line_stream("ses_events")
-PAGE_VIEWS = _line_stream("page_views")
-APP_LOGS = _line_stream("app_logs")
+SES_EVENTS = line_stream("ses_events")
+PAGE_VIEWS = line_stream("page_views")
+APP_LOGS = line_stream("app_logs")
 
 APPDB_TABLES = tuple(s.app_table for s in SOURCES if s.app_table)
 
