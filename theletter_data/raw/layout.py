@@ -157,10 +157,11 @@ class FirehoseStream:
         return f"{self.prefix}/{folder_day:%Y/%m/%d}/"
 
     def folders(self, first: date, last: date, lateness: timedelta) -> list[str]:
-        """The UTC-date folders of every delivery hour in the days' arrival windows."""
+        """The UTC-date folders of every delivery hour in the days' arrival windows (also of
+        a window that ends within an hour)."""
         start, _ = self.arrival_window(first, lateness)
         _, end = self.arrival_window(last, lateness)
-        return [self.listing_folder(d) for d in _days(start.date(), (end - _HOUR).date())]
+        return [self.listing_folder(d) for d in _days(start.date(), (end - _INSTANT).date())]
 
     def days_holding(self, key: str, lateness: timedelta) -> list[date]:
         hour = self.arrival_hour(key)
@@ -185,7 +186,7 @@ class FirehoseStream:
         return self.list_window(lake, day, lateness).objects
 
 
-_HOUR = timedelta(hours=1)
+_INSTANT = timedelta(microseconds=1)
 _FIREHOSE_KEY = re.compile(
     r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/(?P<name>[^/]+\.gz)"
 )
