@@ -108,7 +108,12 @@ def preview_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"theletter-data preview: {error}", file=sys.stderr)
         return 2
-    lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
+    # The environment's lake with its EnvVar settings resolved (production: THELETTER_LAKE_URL).
+    lake = (
+        Lake(url=args.lake)
+        if args.lake
+        else resources_for(settings)["lake"].process_config_and_initialize()
+    )
     if not lake.exists(key):
         print(f"No document at {key} in {lake.url}: run the demo (or the publish_dashboards "
               "job) first.", file=sys.stderr)  # fmt: skip
@@ -160,6 +165,8 @@ def trace_command(args: argparse.Namespace) -> int:
     warehouse = resources_for(settings)["warehouse"]
     if isinstance(warehouse, DuckDBWarehouse):  # a reader: never creates the file, nor writes it
         warehouse = DuckDBWarehouse(path=warehouse.path, read_only=True)
+    else:  # production: resolve its EnvVar settings (the project, the dataset prefix)
+        warehouse = warehouse.process_config_and_initialize()
     try:
         events = trace(
             warehouse, start, end, request_id=args.request_id, newsletter_id=args.newsletter,
@@ -202,12 +209,14 @@ def restore_archived_command(args: argparse.Namespace) -> int:
     from theletter_data.archive import raw_prefixes, restore
     from theletter_data.resources import resources_for
 
-    lake = resources_for(load_settings())["lake"]
+    resources = resources_for(load_settings())
+    lake = resources["lake"].process_config_and_initialize()  # resolves THELETTER_LAKE_URL
     if lake.is_local:
         print("The lake is a local folder: nothing is ever archived.", file=sys.stderr)
         return 2
     result = restore(
-        lake.s3_client(), lake.bucket, lake.root_in_bucket, raw_prefixes(args.first, args.last),
+        lake.s3_client(), lake.bucket, lake.root_in_bucket,
+        raw_prefixes(args.first, args.last, resources["ingest_engine"].allowed_lateness),
         days=args.days, tier=args.tier,
     )  # fmt: skip
     print(

@@ -1341,7 +1341,7 @@ def test_the_oidc_trust_admits_main_s_production_environment_only(deployment: De
 def test_the_lake_lifecycle_archives_the_raw_prefixes_and_never_serving(
     deployment: Deployment,
 ) -> None:
-    from theletter_data.raw.layout import APP_LOGS, PAGE_VIEWS, SES_EVENTS
+    from theletter_data.raw.sources import SOURCES
 
     script = _load_module("apply_lake_lifecycle.py")
     configuration = script.rules(deployment.values)
@@ -1352,15 +1352,19 @@ def test_the_lake_lifecycle_archives_the_raw_prefixes_and_never_serving(
 
     prefix = deployment.values["LAKE_PREFIX"]
     archived = {r["Filter"]["Prefix"]: r["Transitions"] for r in held if "Transitions" in r}
-    assert set(archived) == {
-        f"{prefix}{p}/" for p in (SES_EVENTS.prefix, PAGE_VIEWS.prefix, APP_LOGS.prefix, "appdb")
-    }
+    assert set(archived) == {f"{prefix}{s.prefix}/" for s in SOURCES}
+    for raw in ("ses-events/", "pageviews/", "app-logs/", "appdb/posts/"):
+        assert f"{prefix}{raw}" in archived
     for transitions in archived.values():
         assert transitions == [
             {"Days": 90, "StorageClass": "GLACIER_IR"},
             {"Days": 365, "StorageClass": "DEEP_ARCHIVE"},
         ]
-    for key in ("serving/v1/manifest.json", "serving/v1/newsletters/nl_00001.json"):
+    for key in (
+        "serving/v1/manifest.json",
+        "serving/v1/newsletters/nl_00001.json",
+        "appdb/_extract/posts/state.json",  # rewritten each run: never archived
+    ):
         assert not any(f"{prefix}{key}".startswith(p) for p in archived), key
     (abort,) = [r for r in held if "AbortIncompleteMultipartUpload" in r]
     assert abort["Filter"] == {"Prefix": prefix}
@@ -1423,13 +1427,21 @@ def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
 ) -> None:
     bucket = f"arn:aws:s3:::{deployment.values['LAKE_BUCKET']}"
     writes = policies["appdb-extract-run-role"]
-    for key in (
-        "lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet",
-        "lake/appdb/_extract/subscriptions/dt=2026-11-20/changes-00001.parquet",
-    ):
+    work = "lake/appdb/_extract/subscriptions/dt=2026-11-20/changes-00001.parquet"
+    for key in ("lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet", work):
         for action in ("s3:PutObject", "s3:DeleteObject"):
             assert allows(writes, action, f"{bucket}/{key}")
-    for key in ("lake/ses-events/2026/11/20/00/x.gz", "lake/serving/v1/manifest.json", "appdb/x"):
+    # Its cursors and batches: only this policy reads and lists them.
+    assert allows(writes, "s3:GetObject", f"{bucket}/{work}")
+    assert allows(writes, "s3:ListBucket", bucket, {"s3:prefix": work.rsplit("/", 1)[0] + "/"})
+    for name in ("run-task-role", "code-server-task-role"):
+        assert not allows(policies[name], "s3:GetObject", f"{bucket}/{work}")
+    for key in (
+        "lake/ses-events/2026/11/20/00/x.gz",
+        "lake/serving/v1/manifest.json",
+        "appdb/x",
+        "lake/appdb/other/x",
+    ):
         assert not allows(writes, "s3:PutObject", f"{bucket}/{key}")
     password = policies["appdb-extract-execution-role"]
     secret = deployment.values["APPDB_PASSWORD_SECRET_ARN"]

@@ -28,7 +28,7 @@ from theletter_data.checks import run_table_checks
 from theletter_data.ids import ID_PATTERN
 from theletter_data.partitions import day_bounds_utc, days_in
 from theletter_data.raw.assets import raw_appdb_exports
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer

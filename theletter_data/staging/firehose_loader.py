@@ -35,7 +35,8 @@ import duckdb
 import pyarrow as pa
 
 from theletter_data.partitions import FIRST_DAY, TIMEZONE, day_bounds_utc
-from theletter_data.raw.layout import CLOCK_SKEW, LineStream, empty_day_marker
+from theletter_data.raw.layout import LineStream, empty_day_marker
+from theletter_data.raw.sources import CLOCK_SKEW
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake, LakeObject
 from theletter_data.resources.pseudonymizer import Pseudonymizer
