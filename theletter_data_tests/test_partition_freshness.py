@@ -145,3 +145,6 @@ def test_every_sensor_target_reads_as_a_selection_or_a_job(tmp_path: Path) -> No
     assert targets["dashboards_automation"] == (
         'key:"newsletter_dashboard_documents" and code_location:"theletter_data"'
     )
+    assert targets["raw_arrivals_sensor"] == (
+        'group:"staging" and tag:"theletter/cadence"="daily" and code_location:"theletter_data"'
+    )
