@@ -143,7 +143,10 @@ def test_every_sensor_target_reads_as_a_selection_or_a_job(tmp_path: Path) -> No
             targets[sensor.name] = sensor.job_name
     assert targets["freshness_checks_sensor"] == JOB_NAME
     assert targets["dashboards_automation"] == (
-        'key:"newsletter_dashboard_documents" and code_location:"theletter_data"'
+        'group:"serving" and code_location:"theletter_data"'
+    )
+    assert targets["raw_arrivals_sensor"] == (
+        'group:"staging" and tag:"theletter/cadence"="daily" and code_location:"theletter_data"'
     )
 
 

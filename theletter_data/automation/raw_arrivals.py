@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from theletter_data.automation.selection import DAILY_STAGING
 from theletter_data.partitions import daily_partitions
 from theletter_data.raw.layout import RawLayout
 from theletter_data.raw.sources import SOURCES, RawSource
@@ -229,6 +230,7 @@ def dump_cursor(cursor: dict[str, PrefixCursor]) -> str:
 def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.sensor(
         name="raw_arrivals_sensor",
+        asset_selection=DAILY_STAGING,  # without a target Dagster refuses every request
         minimum_interval_seconds=120,
         default_status=default_status,
         description="Stages exactly the partitions new lake objects change: a day once its "

@@ -18,6 +18,7 @@ from theletter_data.automation.policies import (
     WEEKLY_FRESHNESS,
     WEEKLY_METRIC_AUTOMATION,
 )
+from theletter_data.automation.selection import Cadence
 from theletter_data.checks import log_failed_checks, run_table_checks, table_check_specs
 from theletter_data.metrics.overview import Overview
 from theletter_data.partitions import (
@@ -77,6 +78,7 @@ def metric_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=WEEKLY_METRIC_AUTOMATION if weekly else DAILY_METRIC_AUTOMATION,
         freshness_policy=WEEKLY_FRESHNESS if weekly else DAILY_FRESHNESS,
+        tags=(Cadence.WEEKLY if weekly else Cadence.DAILY).tags,
         **_shape(table, sql, description, owner, expected_rows_sql),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -128,6 +130,7 @@ def current_day_metric_asset(
     @dg.asset(
         deps=list(upstream),
         freshness_policy=INTRADAY_FRESHNESS,
+        tags=Cadence.INTRADAY.tags,
         **_shape(table, sql, description, AUTHOR_DASHBOARD, expected_rows_sql),
     )
     def _asset(

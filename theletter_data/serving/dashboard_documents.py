@@ -15,6 +15,7 @@ from datetime import timedelta
 import dagster as dg
 
 from theletter_data.automation.policies import DAILY_FRESHNESS, after_inputs
+from theletter_data.automation.selection import Cadence
 from theletter_data.metrics.metric_asset import AUTHOR_DASHBOARD, Upstream
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.metrics.newsletter_subscriber_cohorts import newsletter_subscriber_cohorts
@@ -41,6 +42,7 @@ _SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_su
     description=__doc__,
     kinds={"python", "json", "s3"},
     owners=[AUTHOR_DASHBOARD],
+    tags=Cadence.DAILY.tags,
     deps=[
         *_SAME_DAY,
         post_email_funnel,
