@@ -19,7 +19,7 @@ from theletter_data.metrics.metric_asset import MetricSql
 from theletter_data.metrics.parameters import named_parameters
 from theletter_data.partitions import TIMEZONE
 from theletter_data.serving.documents import document_params
-from theletter_data.serving.sections import published_sections
+from theletter_data.serving.registry import published_sections
 
 PACKAGE = Path(theletter_data.__file__).parent
 METRIC_SQL = PACKAGE / "metrics" / "sql"

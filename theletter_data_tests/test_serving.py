@@ -34,7 +34,7 @@ from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
 from theletter_data.partitions import daily_partitions
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.lake import Lake
-from theletter_data.serving import sections
+from theletter_data.serving import registry
 from theletter_data.serving.documents import build_documents, content_hash, validate
 from theletter_data.serving.fields import count, day
 from theletter_data.serving.preview import render_dashboard
@@ -46,12 +46,12 @@ from theletter_data.serving.publish import (
     read_document,
     read_manifest,
 )
+from theletter_data.serving.registry import register
 from theletter_data.serving.schema import dashboard_schema, schema_bytes
 from theletter_data.serving.sections import (
     DashboardSection,
     PreviewColumn,
     RankedTable,
-    register,
 )
 from theletter_data.staging.app_exports import NEWSLETTERS, POSTS
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
@@ -344,7 +344,7 @@ def busiest_days() -> Iterator[DashboardSection]:
     register(section, newsletter_daily_traffic, NEWSLETTER_DAILY_TRAFFIC, daily_partitions)
     dashboard_schema.cache_clear()
     yield section
-    sections._PUBLISHED.pop(section.name)  # this test's alone
+    registry._PUBLISHED.pop(section.name)  # this test's alone
     dashboard_schema.cache_clear()
 
 

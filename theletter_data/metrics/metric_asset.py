@@ -36,7 +36,8 @@ from theletter_data.partitions import (
 )
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
-from theletter_data.serving.sections import DashboardSection, register
+from theletter_data.serving.registry import register
+from theletter_data.serving.sections import DashboardSection
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
 from theletter_data.sql import with_tables
 from theletter_data.tables import Table

@@ -23,7 +23,7 @@ from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
 from theletter_data.serving.documents import build_documents
 from theletter_data.serving.publish import MANIFEST_KEY, PREFIX, SCHEMA_KEY, publish
-from theletter_data.serving.sections import published_sections
+from theletter_data.serving.registry import published_sections
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
 from theletter_data.staging.app_exports import stg_newsletters
 

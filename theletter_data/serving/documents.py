@@ -23,14 +23,13 @@ import jsonschema
 
 from theletter_data.metrics.parameters import STANDARD, bind
 from theletter_data.resources.warehouse import Warehouse
+from theletter_data.serving.registry import PublishedSection, published_sections
 from theletter_data.serving.schema import SCHEMA_VERSION, dashboard_schema
 from theletter_data.serving.sections import (
     EXPORT_DAYS,
     SERIES_DAYS,
     SHORT_PERIOD_DAYS,
-    PublishedSection,
     Row,
-    published_sections,
 )
 from theletter_data.sql import read_sql
 

@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 
 from theletter_data.serving.documents import SERIES_DAYS, Document
+from theletter_data.serving.registry import published_sections
 from theletter_data.serving.sections import (
     SHORT_PERIOD_DAYS,
     CohortTriangle,
@@ -23,7 +24,6 @@ from theletter_data.serving.sections import (
     Part,
     PreviewColumn,
     RankedTable,
-    published_sections,
 )
 
 _TEMPLATES = jinja2.Environment(

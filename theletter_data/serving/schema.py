@@ -14,7 +14,7 @@ from typing import Any
 
 from theletter_data.ids import ID_PATTERN
 from theletter_data.serving.fields import DEFS, object_schema
-from theletter_data.serving.sections import published_sections
+from theletter_data.serving.registry import published_sections
 
 SCHEMA_VERSION = "1"
 
