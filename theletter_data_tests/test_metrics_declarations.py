@@ -20,6 +20,7 @@ from theletter_data.metrics.parameters import named_parameters
 from theletter_data.partitions import TIMEZONE
 from theletter_data.serving.documents import document_params
 from theletter_data.serving.registry import published_sections
+from theletter_data.serving.sections import SERIES_DAYS, SHORT_PERIOD_DAYS
 
 PACKAGE = Path(theletter_data.__file__).parent
 METRIC_SQL = PACKAGE / "metrics" / "sql"
@@ -82,7 +83,8 @@ def test_no_serving_sql_writes_a_constant_the_documents_declare() -> None:
     params = document_params(date(2026, 11, 20), published_sections())
     numbers = {k: v for k, v in params.items() if isinstance(v, int)}
     assert {"export_days", "cohort_weeks_shown"} <= set(numbers)
-    windows = {"series": 90, "short_period": 30}  # bound as dates: @start_date, @start_30
+    # The windows are bound as dates (@start_date, @start_30): their days are no SQL's either.
+    windows = {"series_days": SERIES_DAYS, "short_period_days": SHORT_PERIOD_DAYS}
     for path in sorted(SERVING_SQL.glob("*.sql")):
         written = numbers_in(path.read_text())
         for parameter, value in {**numbers, **windows}.items():
