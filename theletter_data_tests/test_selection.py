@@ -26,7 +26,7 @@ from theletter_data_tests.graph_snapshot import environments, render
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses
 
 ROOT = Path(__file__).resolve().parents[1]
-NEW = "newsletter_daily_traffic_copy"
+NEW = "platform_daily_kpis_copy"
 
 
 def _asset(name: str, **kwargs: Any) -> dg.AssetsDefinition:
@@ -196,10 +196,11 @@ def test_a_new_metric_module_is_in_the_graph_its_jobs_and_automation(tmp_path: P
     job, the metrics automation and the daily freshness checks, and nothing else changes."""
     package = _copy_of_the_package(tmp_path)
     metrics = package / "metrics"
-    source = (metrics / "newsletter_daily_traffic.py").read_text()
-    (metrics / f"{NEW}.py").write_text(source.replace("newsletter_daily_traffic", NEW))
-    for sql in (metrics / "sql").glob("newsletter_daily_traffic*.sql"):
-        shutil.copy(sql, sql.with_name(sql.name.replace("newsletter_daily_traffic", NEW)))
+    # A metric without a dashboard section: a section belongs to one metric only.
+    source = (metrics / "platform_daily_kpis.py").read_text()
+    (metrics / f"{NEW}.py").write_text(source.replace("platform_daily_kpis", NEW))
+    for sql in (metrics / "sql").glob("platform_daily_kpis*.sql"):
+        shutil.copy(sql, sql.with_name(sql.name.replace("platform_daily_kpis", NEW)))
 
     done = _in_a_fresh_interpreter(
         "import theletter_data\n"
