@@ -17,6 +17,7 @@ from datetime import timedelta
 CPU_TAG = "ecs/cpu"
 MEMORY_TAG = "ecs/memory"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+ONE_AT_A_TIME_TAG = "theletter/one_run_at_a_time"
 
 WAREHOUSE_POOL = "warehouse"
 """The concurrency pool of every step that writes the warehouse: the production instance caps how
@@ -75,3 +76,10 @@ def max_runtime(limit: timedelta) -> dict[str, str]:
     if seconds < 1:  # Dagster reads 0 (and anything but a number) as "no limit at all"
         raise ValueError(f"a run's time limit must be at least a second, not {limit}")
     return {MAX_RUNTIME_TAG: str(seconds)}
+
+
+def one_run_at_a_time(name: str) -> dict[str, str]:
+    """A job's tags: the production instance launches one run per value of this tag at a time,
+    oldest first (dagster.yaml), so that a job backfill's runs of consecutive months go in
+    order. Locally nothing limits it (one run backfills the whole range there anyway)."""
+    return {ONE_AT_A_TIME_TAG: name}

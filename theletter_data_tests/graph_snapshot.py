@@ -117,8 +117,9 @@ def _asset(graph: Any, key: dg.AssetKey) -> dict[str, Any]:
             described["size"] = f"{op_tags.get(CPU_TAG)} CPU units, {op_tags.get(MEMORY_TAG)} MiB"
         if node.pools:
             described["pools"] = sorted(node.pools)
-        if node.backfill_policy is not None:
-            described["backfill"] = node.backfill_policy.policy_type.value.lower()
+        if (policy := node.backfill_policy) is not None:
+            runs = policy.max_partitions_per_run
+            described["backfill"] = f"multi_run, {runs} partitions a run" if runs else "single_run"
     return described
 
 
