@@ -151,7 +151,7 @@ def test_the_production_instance_is_postgres_queued_ecs_and_s3(instance) -> None
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_max_runtime_seconds == 3 * 3600
     assert instance.run_monitoring_max_resume_run_attempts == 0
-    assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 8
     run = create_run(instance, ["stg_email_events"])
     assert instance.get_run_by_id(run.run_id).asset_selection == {dg.AssetKey("stg_email_events")}
 
