@@ -565,8 +565,10 @@ def test_each_service_registers_on_ecs_as_a_small_fargate_task(
     # Secrets only by ARN, never a value in the environment or anywhere in the definition.
     env = environment(definition)
     expected = {"DAGSTER_PG_PASSWORD": values["PG_PASSWORD_SECRET_ARN"]}
-    if service == "code-server":  # its sensors post alerts
+    if service == "code-server":  # its sensors post alerts; it plans runs (resolving their keys)
         expected["THELETTER_SLACK_WEBHOOK_URL"] = values["SLACK_WEBHOOK_SECRET_ARN"]
+        expected["THELETTER_PSEUDONYM_KEY"] = values["PSEUDONYM_KEY_SECRET_ARN"]
+        expected["THELETTER_GCP_CREDENTIALS"] = values["GCP_CREDENTIALS_SECRET_ARN"]
     assert secrets(definition) == expected
     assert not {*SECRET_VARIABLES, ALERT_SECRET} & set(env)
     text = json.dumps(definition)
@@ -923,7 +925,13 @@ def test_each_execution_role_reads_only_its_own_task_s_secrets(
     for task, (role, needed) in tasks.items():
         assert readable_secrets(role_policy(policies, role), deployment) == needed, task
     assert tasks["webserver"][1] == tasks["daemon"][1] == {v["PG_PASSWORD_SECRET_ARN"]}
-    assert tasks["code-server"][1] == {v["PG_PASSWORD_SECRET_ARN"], v["SLACK_WEBHOOK_SECRET_ARN"]}
+    # The code server plans every run, and Dagster resolves each resource's EnvVar settings
+    # when it plans: it needs the run's pseudonym key and Google credential too
+    # (test_code_server_plans_every_job).
+    assert tasks["code-server"][1] == {
+        v["PG_PASSWORD_SECRET_ARN"], v["SLACK_WEBHOOK_SECRET_ARN"],
+        v["PSEUDONYM_KEY_SECRET_ARN"], v["GCP_CREDENTIALS_SECRET_ARN"],
+    }  # fmt: skip
     assert tasks["run"][1] == {
         v["PG_PASSWORD_SECRET_ARN"], v["PSEUDONYM_KEY_SECRET_ARN"], v["GCP_CREDENTIALS_SECRET_ARN"]
     }  # fmt: skip
@@ -1449,3 +1457,30 @@ def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
     assert not allows(
         password, "secretsmanager:GetSecretValue", deployment.values["PG_PASSWORD_SECRET_ARN"]
     )
+
+
+def test_code_server_plans_every_job(
+    task_definitions: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code server plans each run before the daemon launches it (the execution plan stored
+    with the run), and Dagster resolves every resource's EnvVar settings when it plans. With
+    exactly the code server's task environment and secrets, every job, the asset job of the
+    sensors, automation and backfills included, must plan; before its task got the pseudonym
+    key, every staging job failed here: "THELETTER_PSEUDONYM_KEY ... is not set"."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from theletter_data.definitions import build_definitions
+    from theletter_data.settings import load_settings
+
+    definition = task_definitions["code-server"]
+    for name in [n for n in os.environ if n.startswith(("THELETTER_", "DAGSTER_PG"))]:
+        monkeypatch.delenv(name)
+    for name, value in environment(definition).items():
+        monkeypatch.setenv(name, value)
+    for name in secrets(definition):  # a value of the secret's shape, as ECS would inject it
+        monkeypatch.setenv(name, "a-strong-test-secret-4f9c2e7d")
+    repository = build_definitions(load_settings()).get_repository_def()
+    jobs = repository.get_all_jobs()
+    assert {"daily_refresh", "intraday_refresh", "__ASSET_JOB"} <= {j.name for j in jobs}
+    for job in jobs:
+        assert create_execution_plan(job, run_config={}).step_keys_to_execute, job.name
