@@ -84,7 +84,11 @@ def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week
             con.execute("SELECT DISTINCT post_id, newsletter_id FROM staging.stg_posts").fetchall()
         )
         hashes = {
-            h for (h,) in con.sql("SELECT recipient_hash FROM staging.stg_email_events").fetchall()
+            h
+            for (h,) in con.sql(
+                "SELECT recipient_hash FROM staging.stg_email_events "
+                "UNION SELECT reader_hash FROM staging.stg_subscriptions"
+            ).fetchall()
         }
     for newsletter_id, doc in docs.items():
         validate(doc)
