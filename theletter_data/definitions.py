@@ -18,6 +18,7 @@ import dagster as dg
 
 from theletter_data.automation import selection
 from theletter_data.automation.alerts import freshness_alerts, run_failure_alerts
+from theletter_data.automation.deliverability_alerts import deliverability_alerts
 from theletter_data.automation.partition_freshness import (
     freshness_checks_sensor,
     partition_freshness_checks,
@@ -186,6 +187,7 @@ def automation(
             sensor_status,
         ),
         run_failure_alerts(sensor_status),
+        deliverability_alerts(sensor_status),
     ]
     schedules = [intraday]
     if settings.reads_app_database:

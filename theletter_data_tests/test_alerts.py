@@ -147,8 +147,8 @@ def test_a_late_asset_and_a_missed_deadline_are_posted_once(webhook, tmp_path) -
         f"<{UI}/assets/newsletter_daily_traffic|Open in Dagster>"
     )
     missed = [t for t in texts if t.startswith("*Partition missed its deadline*")]
-    assert len(missed) == len(check_keys) == 14
-    assert len(texts) == 15  # the second evaluation posted nothing new
+    assert len(missed) == len(check_keys) == 16
+    assert len(texts) == 17  # the second evaluation posted nothing new
 
 
 def test_a_skipped_evaluation_neither_repeats_nor_hides_a_missed_deadline(webhook) -> None:

@@ -110,7 +110,7 @@ def test_the_sensor_runs_the_checks_whose_verdict_may_have_changed(tmp_path: Pat
             for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
-        assert len(verdicts) == len(KEYS) == 14
+        assert len(verdicts) == len(KEYS) == 16
         assert {v.check_name for v in verdicts} == {CHECK_NAME}
         assert not any(v.passed for v in verdicts)
 

@@ -27,6 +27,7 @@ from theletter_data.metrics.newsletter_daily_traffic import (
     NEWSLETTER_DAILY_TRAFFIC,
     newsletter_daily_traffic,
 )
+from theletter_data.metrics.newsletter_engagement_segments import NEWSLETTER_ENGAGEMENT_SEGMENTS
 from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
 from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
 from theletter_data.metrics.newsletter_traffic_sources import NEWSLETTER_TRAFFIC_SOURCES
@@ -83,7 +84,11 @@ def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week
             con.execute("SELECT DISTINCT post_id, newsletter_id FROM staging.stg_posts").fetchall()
         )
         hashes = {
-            h for (h,) in con.sql("SELECT recipient_hash FROM staging.stg_email_events").fetchall()
+            h
+            for (h,) in con.sql(
+                "SELECT recipient_hash FROM staging.stg_email_events "
+                "UNION SELECT reader_hash FROM staging.stg_subscriptions"
+            ).fetchall()
         }
     for newsletter_id, doc in docs.items():
         validate(doc)
@@ -210,11 +215,69 @@ def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, c
         assert f"<td>{cohort['cohort_week']}</td><td>{cohort['size']:,}</td>" in page
     new = sum(d["new"] for d in doc["subscribers"]["daily"])  # the week: all in the last 30 days
     assert f"Last 30 days: {new:,} new," in page
-    assert page.count("<polyline") == 3 and "<script" not in page
+    assert page.count("<polyline") == 6 and "<script" not in page  # traffic 2, subs 1, engaged 3
+    assert [s["segment"] for s in doc["engagement"]["segments"]] == [
+        "active", "at_risk", "dormant",
+    ]  # fmt: skip
+    for segment in doc["engagement"]["segments"]:
+        row = re.search(rf'<tr id="engagement-{segment["segment"]}">(.*?)</tr>', page, re.S)
+        assert row, segment["segment"]
+        assert f"<td>{segment['readers']:,}</td><td>{segment['share'] * 100:.1f}%</td>" in row[1]
+    # The charts start on the lake's first day (the week), not 90 days before the as-of day.
+    assert doc["series_from"] == str(SUNDAY - timedelta(days=6))
+    assert page.count(f">{doc['series_from']}</text>") == 3
     assert not re.search(r"(src|href)=", page)  # self-contained: nothing fetched
 
     assert main(["preview", "nl_missing", "--lake", lake]) == 1
     assert "No document at serving/v1/newsletters/nl_missing.json" in capsys.readouterr().err
+
+
+def chart(page: str, block_id: str) -> tuple[list[str], list[float], str]:
+    """A preview chart's y tick labels (bottom up), its lines' y coordinates, and its first
+    day's label."""
+    found = re.search(rf'<section[^>]* id="{block_id}">(.*?)</section>', page, re.S)
+    assert found, block_id
+    svg = found[1]
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', svg)
+    ys = [
+        float(y) for p in re.findall(r'points="([^"]*)"', svg) for y in re.findall(r",([\d.]+)", p)
+    ]
+    first_day = re.findall(r"<text [^>]*>(\d{4}-\d{2}-\d{2})</text>", svg)[0]
+    return ticks, ys, first_day
+
+
+def test_the_preview_charts_start_with_the_data_and_label_their_axes(week: Week) -> None:
+    """Seen in the preview: the 90-day charts drew a flat zero for the 83 days before the week's
+    lake began, only the y axis's maximum was labelled, and a subscriber total moving from
+    1,180 to 1,250 was a flat line at the top of a scale from 0. Now each chart starts on the
+    document's `series_from`, labels round ticks, and the subscriber line's axis fits its range
+    (it spans most of the plot's 116 pixels instead of 6)."""
+    doc = copy.deepcopy(next(iter(documents(week.data).values())))
+    first = SUNDAY - timedelta(days=6)
+    doc["subscribers"]["daily"] = [
+        {"date": str(first + timedelta(days=i)), "new": 10, "lost": 0, "net": 10,
+         "total": total, "paid": 0}
+        for i, total in enumerate((1180, 1190, 1200, 1215, 1230, 1240, 1250))
+    ]  # fmt: skip
+    doc["traffic"]["daily"] = [
+        {"date": str(first + timedelta(days=i)), "page_views": v, "unique_visitors": v // 2,
+         "visits": v // 2}
+        for i, v in enumerate((120, 340, 90, 410, 380, 60, 200))
+    ]  # fmt: skip
+    validate(doc)
+    assert doc["series_from"] == str(first)
+
+    page = render_dashboard(doc)
+
+    ticks, ys, first_day = chart(page, "subscribers-daily")
+    assert ticks == ["1,180", "1,200", "1,220", "1,240", "1,260"]
+    assert first_day == str(first)
+    assert max(ys) - min(ys) > 0.8 * (180 - 2 * 32) * (1250 - 1180) / (1260 - 1180)
+    ticks, ys, first_day = chart(page, "traffic-daily")
+    assert ticks == ["0", "100", "200", "300", "400", "500"] and first_day == str(first)
+    # 7 days, 7 points per line: nothing drawn before the data starts.
+    polyline = re.search(r'<section[^>]* id="traffic-daily">.*?points="([^"]*)"', page, re.S)
+    assert len(polyline[1].split()) == 7
 
 
 @pytest.mark.parametrize("broken", ["extra_field", "negative_count"])
@@ -421,6 +484,15 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
         {"date": day, "newsletter_id": "nl_2", "new_subscribers": 3, "lost_subscribers": 1,
          "net_change": 2, "total_subscribers": 12, "paid_subscribers": 1},
     ], start, end)  # fmt: skip
+    segments = {"dormant_new_readers": 0, "engagement_days_seen": 90}
+    write_rows(warehouse, NEWSLETTER_ENGAGEMENT_SEGMENTS, [
+        {**segments, "date": d, "newsletter_id": "nl_2", "subscribers": 12, "active_readers": a,
+         "at_risk_readers": 3, "dormant_readers": 9 - a, "active_share": a / 12,
+         "at_risk_share": 3 / 12, "dormant_share": (9 - a) / 12, "active_change_7d": change,
+         "at_risk_change_7d": None if change is None else 0,
+         "dormant_change_7d": None if change is None else -change}
+        for d, a, change in ((day - timedelta(days=7), 4, None), (day, 6, 2))
+    ], start, end)  # fmt: skip
     write_rows(warehouse, NEWSLETTER_SUBSCRIBER_COHORTS, [
         {"week_start": w, "newsletter_id": "nl_2", "cohort_week": date(2026, 11, 2),
          "weeks_since_signup": n, "cohort_size": 10, "retained_subscribers": 10 - n,
@@ -451,6 +523,18 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
         {"cohort_week": "2026-11-02", "size": 10, "retention": [1.0, 0.9, 0.8]}
     ]
     assert two["recent_posts"] == [] and two["traffic"]["daily"] == []
+    assert two["engagement"]["segments"] == [
+        {"segment": "active", "readers": 6, "share": 0.5, "change_7d": 2},
+        {"segment": "at_risk", "readers": 3, "share": 0.25, "change_7d": 0},
+        {"segment": "dormant", "readers": 3, "share": 0.25, "change_7d": -2},
+    ]
+    assert two["engagement"]["history_days"] == 90
+    assert [(d["date"], d["active"], d["dormant"]) for d in two["engagement"]["daily"]] == [
+        ("2026-11-13", 4, 5), ("2026-11-20", 6, 3),
+    ]  # fmt: skip
+    assert one["engagement"] == {"history_days": 0, "segments": [], "daily": []}
+    # The platform's first day with a daily number: nl_1's traffic 40 days before.
+    assert {d["series_from"] for d in docs.values()} == {"2026-10-11"}
 
 
 def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehouse) -> None:
@@ -464,7 +548,9 @@ def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehou
          "slug": "one", "name": "One"},
     ], day, end)  # fmt: skip
     read = (POSTS.table, STG_PAGE_VIEWS, NEWSLETTER_DAILY_TRAFFIC, NEWSLETTER_TRAFFIC_SOURCES)
-    for table in (*read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH):
+    for table in (
+        *read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH, NEWSLETTER_ENGAGEMENT_SEGMENTS,
+    ):  # fmt: skip
         write_rows(warehouse, table, [], day, end)
 
     docs = build_documents(warehouse, day)

@@ -9,7 +9,7 @@ SELECT is `sql/<table name>.sql`; `sql/<table name>.expected_rows.sql`, if there
 keys that must be among its rows (a blocking check).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -65,6 +65,22 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class MetricCheck:
+    """A check of the metric's own besides its table's, evaluated in the asset's step over the
+    window just written: `evaluate(warehouse, start, end)`."""
+
+    name: str
+    description: str
+    evaluate: Callable[[Warehouse, date, date], dg.AssetCheckResult]
+    blocking: bool = False
+
+    def spec(self, asset: str) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=asset, blocking=self.blocking, description=self.description
+        )
+
+
+@dataclass(frozen=True)
 class MetricSql:
     """A metric's SELECT and its expected-rows SELECT, with the constants they name."""
 
@@ -114,12 +130,14 @@ def metric_asset(
     params: Mapping[str, object] | None = None,
     overview: Overview | None = None,
     section: DashboardSection | None = None,
+    checks: Sequence[MetricCheck] = (),
 ) -> dg.AssetsDefinition:
     """A metric asset: `sql/<table name>.sql` selects the rows of [@start_date, @end_date) by
     partition column, naming `params` (constants, e.g. `{"funnel_days": FUNNEL_DAYS}`) and
     `@timezone` as parameters; `overview`: what each materialization shows of the new rows in
-    the UI; `section`: the part of the authors' dashboard documents that shows it. It brings
-    itself up to date after its inputs (automation/policies.py)."""
+    the UI; `section`: the part of the authors' dashboard documents that shows it; `checks`: its
+    own checks besides its table's. It brings itself up to date after its inputs
+    (automation/policies.py)."""
     sql = MetricSql.read(table.name, params or {})
     weekly = partitions_def is weekly_partitions
     lookback_days = max((u.days_before for u in upstream), default=0)
@@ -131,13 +149,13 @@ def metric_asset(
         automation_condition=WEEKLY_METRIC_AUTOMATION if weekly else DAILY_METRIC_AUTOMATION,
         freshness_policy=WEEKLY_FRESHNESS if weekly else DAILY_FRESHNESS,
         tags=(Cadence.WEEKLY if weekly else Cadence.DAILY).tags,
-        **_shape(table, sql, description, owner),
+        **_shape(table, sql, description, owner, checks),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
         result, _ = _write(
             context, warehouse, table, sql, start, end, replace_from=start,
-            lookback_days=lookback_days,
+            lookback_days=lookback_days, checks=checks,
         )  # fmt: skip
         _add_partition_metadata(context, warehouse, table, partitions_def, start, end, overview)
         return result
@@ -207,7 +225,13 @@ def current_day_metric_asset(
 FIRST = date.fromisoformat(FIRST_DAY)
 
 
-def _shape(table: Table, sql: MetricSql, description: str, owner: str) -> dict[str, object]:
+def _shape(
+    table: Table,
+    sql: MetricSql,
+    description: str,
+    owner: str,
+    checks: Sequence[MetricCheck] = (),
+) -> dict[str, object]:
     """What every metric asset declares alike."""
     return {
         "name": table.name,
@@ -224,9 +248,10 @@ def _shape(table: Table, sql: MetricSql, description: str, owner: str) -> dict[s
         "retry_policy": IO_RETRY_POLICY,
         "op_tags": WAREHOUSE_SQL.op_tags,
         "pool": WAREHOUSE_POOL,
-        "check_specs": table_check_specs(
-            table, table.name, expected_rows=sql.expected_rows is not None
-        ),
+        "check_specs": [
+            *table_check_specs(table, table.name, expected_rows=sql.expected_rows is not None),
+            *(check.spec(table.name) for check in checks),
+        ],
     }
 
 
@@ -239,6 +264,7 @@ def _write(
     end: date,
     replace_from: date,
     lookback_days: int = 0,
+    checks: Sequence[MetricCheck] = (),
 ) -> tuple[dg.MaterializeResult, int]:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`; the
     result holds the run's own metadata (its window as text, which the UI does not plot, and
@@ -253,13 +279,14 @@ def _write(
         written = warehouse.replace(
             [PartitionWrite(table, replace_from, end, query=sql.select, params=params)]
         )
-        checks = run_table_checks(
+        results = run_table_checks(
             warehouse, table, start, end, expected, lookback_days, expected_rows_params=constants
         )
+        results += [check.evaluate(warehouse, start, end) for check in checks]
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
-    log_failed_checks(context, table, checks)
+    log_failed_checks(context, table, results)
     metadata: dict[str, object] = {"run_window": f"[{start}, {end}): {rows} rows"}
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
-    return dg.MaterializeResult(metadata=metadata, check_results=checks), rows
+    return dg.MaterializeResult(metadata=metadata, check_results=results), rows

@@ -68,6 +68,7 @@ newsletter_subscriber_growth = metric_asset(
                 ),
                 lines=(("Subscribers", "total"),),
                 gaps="carry",
+                axis="fit",
                 summed=(("new", "new"), ("lost", "lost")),
             ),
         ),

@@ -29,6 +29,7 @@ from theletter_data.serving.sections import (
     EXPORT_DAYS,
     SERIES_DAYS,
     SHORT_PERIOD_DAYS,
+    DailySeries,
     Row,
 )
 from theletter_data.sql import read_sql
@@ -85,12 +86,14 @@ def build_documents(warehouse: Warehouse, as_of: date) -> dict[str, Document]:
         found[published.section.name] = {
             query: rows(query) if measured else {} for query in published.section.queries
         }
+    series_from = _series_from(sections, found, params["start_date"])  # type: ignore[arg-type]
     documents = {}
     for newsletter_id, (newsletter,) in sorted(newsletters.items()):
         document: Document = {
             "schema_version": SCHEMA_VERSION,
             "newsletter": {"id": newsletter_id, **newsletter},
             "as_of": as_of.isoformat(),
+            "series_from": series_from.isoformat(),
         }
         for published in sections:
             by_query = found[published.section.name]
@@ -98,6 +101,23 @@ def build_documents(warehouse: Warehouse, as_of: date) -> dict[str, Document]:
             document[published.section.name] = published.section.value(mine)
         documents[newsletter_id] = document
     return documents
+
+
+def _series_from(
+    sections: list[PublishedSection], found: dict[str, dict[str, _ByNewsletter]], start: date
+) -> date:
+    """Where the daily series' data starts: the first day any newsletter has a row of a daily
+    series, within the series' days (their first day if none has any). Before it the platform
+    had no numbers yet (a lake younger than the series), which a chart must not draw as 0."""
+    days = [
+        row["date"]
+        for published in sections
+        for part in published.section.parts
+        if isinstance(part, DailySeries)
+        for rows in found[published.section.name][part.query].values()
+        for row in rows
+    ]
+    return max(start, min(days, default=start))
 
 
 def content_hash(document: Document) -> str:

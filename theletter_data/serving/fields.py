@@ -44,7 +44,7 @@ class Field:
         if self.type in DEFS:
             schema: dict[str, Any] = {"$ref": f"#/$defs/{self.type}"}
         elif self.type == "integer":
-            schema = {"type": "integer"}
+            schema = {"type": ["integer", "null"] if self.nullable else "integer"}
         elif self.type == "instant":
             schema = {"type": "string", "format": "date-time"}
         elif self.type == "category":

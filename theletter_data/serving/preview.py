@@ -5,6 +5,7 @@ document by eye, or to show what the platform serves without the web app."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,6 +35,10 @@ _TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
 )
 WIDTH, HEIGHT, PAD = 640, 180, 32
+LEFT = 52
+"""The plot's left edge: room for the y axis's labels."""
+TICKS = 5
+"""About this many intervals on a y axis, at round numbers."""
 COLORS = ("#4c7bf3", "#f39c4c", "#2e9e6b", "#9b59b6")
 
 
@@ -42,6 +47,9 @@ def render_dashboard(document: Document) -> str:
     and triangles in the sections' order, each drawn as its kind says."""
     as_of = date.fromisoformat(document["as_of"])
     days = [as_of - timedelta(days=SERIES_DAYS - 1 - i) for i in range(SERIES_DAYS)]
+    # A document older than `series_from` starts at the window's first day.
+    first = date.fromisoformat(document.get("series_from", days[0].isoformat()))
+    days = [d for d in days if d >= first] or days[-1:]
     cards: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
     colors = itertools.cycle(COLORS)  # every line of the page its own colour
@@ -95,7 +103,8 @@ def _block(part: Part, value: Any, days: list[date], colors: Iterator[str]) -> d
             for label, name in part.summed
         ]
         summary = f"Last {SHORT_PERIOD_DAYS} days: {', '.join(sums)}." if sums else None
-        return {"kind": "chart", "chart": _line_chart(days, lines, colors), "summary": summary}
+        chart = _line_chart(days, lines, colors, part.axis)
+        return {"kind": "chart", "chart": chart, "summary": summary}
     if isinstance(part, RankedTable):
         return {"kind": "table", "rows": [_row(part, row, value) for row in value]}
     if isinstance(part, CohortTriangle):
@@ -144,25 +153,34 @@ def _series(
 
 
 def _line_chart(
-    days: list[date], series: list[tuple[str, list[int | None]]], colors: Iterator[str]
+    days: list[date],
+    series: list[tuple[str, list[int | None]]],
+    colors: Iterator[str],
+    axis: str = "zero",
 ) -> dict[str, Any]:
-    """SVG polyline points for each series on a shared scale, with axis labels."""
+    """SVG polyline points for each series on a shared scale, with a labelled tick at every
+    round number of the y axis (from 0, or around the lines' range with `axis="fit"`) and the
+    first and last days."""
     known = [v for _, values in series for v in values if v is not None]
-    top = max(known, default=0) or 1
-    step = (WIDTH - 2 * PAD) / max(len(days) - 1, 1)
+    low = min(known, default=0) if axis == "fit" else 0
+    ticks = nice_ticks(low, max(known, default=0))
+    bottom, top = ticks[0], ticks[-1]
+    step = (WIDTH - PAD - LEFT) / max(len(days) - 1, 1)
+
+    def y(value: float) -> float:
+        return HEIGHT - PAD - (value - bottom) / (top - bottom) * (HEIGHT - 2 * PAD)
 
     def points(values: list[int | None]) -> str:
         return " ".join(
-            f"{PAD + i * step:.1f},{HEIGHT - PAD - v / top * (HEIGHT - 2 * PAD):.1f}"
-            for i, v in enumerate(values)
-            if v is not None
+            f"{LEFT + i * step:.1f},{y(v):.1f}" for i, v in enumerate(values) if v is not None
         )
 
     return {
         "width": WIDTH,
         "height": HEIGHT,
         "pad": PAD,
-        "top_label": _number(top),
+        "left": LEFT,
+        "ticks": [{"y": f"{y(t):.1f}", "label": _number(t)} for t in ticks],
         "series": [
             {"label": label, "points": points(values), "color": next(colors)}
             for label, values in series
@@ -170,6 +188,19 @@ def _line_chart(
         "first_day": days[0].isoformat(),
         "last_day": days[-1].isoformat(),
     }
+
+
+def nice_ticks(low: float, high: float, intervals: int = TICKS) -> list[int]:
+    """Round numbers from at or below `low` to at or above `high`, about `intervals` apart: a
+    step of 1, 2 or 5 times a power of ten (counts: at least 1)."""
+    if high <= low:
+        high = low + 1
+    rough = (high - low) / intervals
+    power = 10 ** math.floor(math.log10(rough)) if rough >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    first = math.floor(low / step) * step
+    count = math.ceil((high - first) / step)
+    return [int(first + i * step) for i in range(count + 1)]
 
 
 def _number(value: int | None) -> str:

@@ -37,6 +37,12 @@ def dashboard_schema() -> dict[str, Any]:
             f"its numbers change; serving/v{SCHEMA_VERSION}/manifest.json says up to which day "
             "all documents are current.",
         },
+        "series_from": {
+            "$ref": "#/$defs/day",
+            "description": "The first day the daily series have numbers for: the platform's "
+            "first day with any, within the series' days. From it on, a day absent from a "
+            "daily series had no activity (0); before it nothing was measured (draw nothing).",
+        },
     }
     sections = {p.section.name: p.section.schema() for p in published_sections()}
     if clash := sorted(set(sections) & set(frame)):
@@ -49,8 +55,8 @@ def dashboard_schema() -> dict[str, Any]:
         f"the data platform to serving/v{SCHEMA_VERSION}/newsletters/<newsletter_id>.json. It "
         "holds that newsletter's aggregates only: no reader's address, pseudonym or visitor id, "
         "and nothing of another newsletter. Days are Japan-time calendar days; a day absent "
-        "from a daily series had no activity (0). Additive changes (new fields) keep version "
-        f"{SCHEMA_VERSION}; anything else is version 2 under serving/v2/.",
+        "from a daily series, from series_from on, had no activity (0). Additive changes (new "
+        f"fields) keep version {SCHEMA_VERSION}; anything else is version 2 under serving/v2/.",
         "$defs": DEFS,
         **object_schema({**frame, **sections}),
     }

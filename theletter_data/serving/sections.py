@@ -139,14 +139,17 @@ class RankedTable(_Rows):
 @dataclass(frozen=True, kw_only=True)
 class DailySeries(_Rows):
     """One object per day with activity, oldest first, drawn as a line chart of `lines`
-    ((label, field)) over the document's days; a day without a row is 0, or, with
-    `gaps="carry"`, the day before's value (a total). `summed` ((label, field)): sums over the
-    short period, said under the chart."""
+    ((label, field)) over the document's days from its `series_from`; a day without a row is 0,
+    or, with `gaps="carry"`, the day before's value (a total). `summed` ((label, field)): sums
+    over the short period, said under the chart. `axis`: the y axis from 0 (amounts), or fitted
+    to the lines' range (`"fit"`: a level such as a subscriber total, whose day-to-day movement
+    a scale from 0 flattens; its labelled ticks say where it starts)."""
 
     order_by: tuple[str, ...] = ("date",)
     lines: tuple[tuple[str, str], ...] = ()
     gaps: Literal["zero", "carry"] = "zero"
     summed: tuple[tuple[str, str], ...] = ()
+    axis: Literal["zero", "fit"] = "zero"
 
 
 @dataclass(frozen=True, kw_only=True)
