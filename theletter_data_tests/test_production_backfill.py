@@ -77,7 +77,12 @@ SAME_DAYS_METRICS = {
 }
 """The daily metrics that read only their own days of the staged tables: planned into the very
 runs that stage those days."""
-LOOKING_BACK = {"post_email_funnel", "platform_top_newsletters"}
+LOOKING_BACK = {
+    "newsletter_deliverability",
+    "newsletter_engagement_segments",
+    "platform_top_newsletters",
+    "post_email_funnel",
+}
 """Daily metrics that read days before their window: they wait for those days."""
 
 
