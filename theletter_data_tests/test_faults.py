@@ -45,6 +45,8 @@ from theletter_data_tests.local_runs import LocalDeployment
 from theletter_data_tests.rawdata import firehose_key, put_lines, ses, utc
 from theletter_data_tests.staged import write_rows
 
+pytestmark = pytest.mark.slow  # real `dagster asset materialize` processes, killed and locked
+
 D = date(2026, 11, 20)
 
 
