@@ -23,8 +23,8 @@ from theletter_data.staging.app_exports import (
     stg_newsletters,
 )
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.staging.known_newsletters import known_newsletters
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
 
 D = date(2026, 11, 20)

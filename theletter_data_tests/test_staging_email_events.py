@@ -21,7 +21,8 @@ from dagster._core.storage.tags import (
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.arrival_windows import REPLAY_TAG, replay_until
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import replay_of_late_records, stage_day, stage_days
+from theletter_data.staging.lines.accounting import replay_of_late_records
+from theletter_data.staging.lines.stage import stage_day, stage_days
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
 
 D = date(2026, 11, 20)

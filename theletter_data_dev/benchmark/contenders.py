@@ -36,7 +36,7 @@ def staging(lake_dir: str, db: str, temp: str) -> int:
     from theletter_data.resources.lake import Lake
     from theletter_data.resources.pseudonymizer import Pseudonymizer
     from theletter_data.staging.email_events import EMAIL_EVENTS
-    from theletter_data.staging.firehose_loader import stage_day
+    from theletter_data.staging.lines.stage import stage_day
 
     result = stage_day(
         EMAIL_EVENTS,
