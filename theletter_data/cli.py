@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     benchmark.add_argument(
         "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
     )
+    benchmark.add_argument(
+        "--year-scale", type=float, default=1.0,
+        help="Size of the year's backfill part: 1 is the README's 37.5M-event year, 0.05 a "
+        "quick run, 0 leaves it out.",
+    )  # fmt: skip
 
     commands.add_parser(
         "bigquery-setup",
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
         root = Path(args.root) if args.root else settings.data_dir / "benchmark"
         sizes = [int(size) for size in args.sizes.split(",")]
-        run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
+        run_benchmark(root.resolve(), sys.stdout, sizes=sizes, year_scale=args.year_scale)
         return 0
     if args.command == "preview":
         return _preview(args, settings)

@@ -30,6 +30,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import SNAPSHOT
+from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.reconciliation import (
     partition_metadata,
     reconciliation_check,
@@ -148,12 +149,13 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         ingest_engine: IngestEngine,
         pseudonymizer: Pseudonymizer,
     ) -> dg.MaterializeResult:
+        listed = listed_once(lake)  # the exports' folders, once for the run's days
         with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
             snapshots = [
                 stage_snapshot(
                     export,
                     day,
-                    lake=lake,
+                    lake=listed,
                     engine=ingest_engine,
                     pseudonymizer=pseudonymizer,
                     warehouse=warehouse,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import dagster as dg
 
@@ -77,29 +77,6 @@ class DayPlan:
     @property
     def bytes(self) -> int:
         return sum(o.size for o in self.objects)
-
-
-class ListedOnce:
-    """A lake whose folder listings are made once for a run: consecutive days' arrival windows
-    share folders (a Firehose day reads two UTC dates' folders, every day reads the newsletters
-    exports' folder), so a backfill lists each folder once instead of once per day."""
-
-    def __init__(self, lake: Lake) -> None:
-        self._lake = lake
-        self._listed: dict[str, list[LakeObject]] = {}
-
-    def list(self, prefix: str) -> list[LakeObject]:
-        if prefix not in self._listed:
-            self._listed[prefix] = self._lake.list(prefix)
-        return self._listed[prefix]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._lake, name)
-
-
-def listed_once(lake: Lake) -> Lake:
-    """`lake`, its listings made once (ListedOnce): it answers as the lake does."""
-    return cast(Lake, ListedOnce(lake))
 
 
 def plan_days(

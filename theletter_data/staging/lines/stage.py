@@ -20,6 +20,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.staging.arrival_windows import ARRIVAL_WINDOWS, window_rows
 from theletter_data.staging.known_newsletters import known_newsletters
+from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.lines.accounting import (
     StagedDay,
     count_days,
@@ -34,7 +35,6 @@ from theletter_data.staging.lines.planning import (
     DayPlan,
     arrival_windows,
     group_objects,
-    listed_once,
     object_batches,
     plan_day,
     plan_days,
