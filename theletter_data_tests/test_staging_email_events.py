@@ -25,6 +25,7 @@ from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
 from theletter_data.staging.lines.accounting import replay_of_late_records
 from theletter_data.staging.lines.stage import stage_day, stage_days
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
+from theletter_data_tests.recorded import Recorded
 
 D = date(2026, 11, 20)
 
@@ -518,32 +519,6 @@ def test_a_backfill_records_each_days_own_figures(resources):
     assert staged_rows(resources["warehouse"], days[1])[0]["event_date"] == days[1]
 
 
-class _Recorded:
-    """The lake or engine of a test, recording the folders listed, the objects read and the
-    engine sessions opened (it answers as the resource does)."""
-
-    def __init__(self, resource) -> None:  # type: ignore[no-untyped-def]
-        self.resource = resource
-        self.listed: list[str] = []
-        self.read: list[str] = []
-        self.sessions = 0
-
-    def list(self, prefix):  # type: ignore[no-untyped-def]
-        self.listed.append(prefix)
-        return self.resource.list(prefix)
-
-    def local_files(self, keys):  # type: ignore[no-untyped-def]
-        self.read += keys
-        return self.resource.local_files(keys)
-
-    def session(self):  # type: ignore[no-untyped-def]
-        self.sessions += 1
-        return self.resource.session()
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return getattr(self.resource, name)
-
-
 @pytest.mark.parametrize("max_days", [31, 2], ids=["one-group", "groups-of-two"])
 def test_a_backfill_lists_and_reads_each_object_once_per_engine_session(resources, max_days):
     """Three consecutive days, each with objects delivered at 00:30, 12:00 and (the next day)
@@ -579,8 +554,8 @@ def test_a_backfill_lists_and_reads_each_object_once_per_engine_session(resource
             keys.append(firehose_key("ses-events", start + timedelta(hours=hours), name))
             put_lines(lake, keys[-1], records[name])
     alone = [stage(resources, day) for day in days]
-    recorded_lake = _Recorded(lake)
-    engine = _Recorded(
+    recorded_lake = Recorded(lake)
+    engine = Recorded(
         IngestEngine(
             max_days_per_write=max_days, temp_directory=resources["ingest_engine"].temp_directory
         )

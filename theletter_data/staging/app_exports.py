@@ -30,13 +30,17 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import SNAPSHOT
-from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.reconciliation import (
     partition_metadata,
     reconciliation_check,
     run_metadata,
 )
-from theletter_data.staging.snapshot_staging import AppExport, StagedSnapshot, stage_snapshot
+from theletter_data.staging.snapshot_staging import (
+    AppExport,
+    StagedSnapshot,
+    stage_snapshot,
+    stage_snapshots,
+)
 from theletter_data.staging.staged_asset import staged_table_asset
 from theletter_data.tables import Column, Table
 
@@ -149,19 +153,15 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         ingest_engine: IngestEngine,
         pseudonymizer: Pseudonymizer,
     ) -> dg.MaterializeResult:
-        listed = listed_once(lake)  # the exports' folders, once for the run's days
         with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
-            snapshots = [
-                stage_snapshot(
-                    export,
-                    day,
-                    lake=listed,
-                    engine=ingest_engine,
-                    pseudonymizer=pseudonymizer,
-                    warehouse=warehouse,
-                )
-                for day in days_in(context.partition_time_window)
-            ]
+            snapshots = stage_snapshots(
+                export,
+                days_in(context.partition_time_window),
+                lake=lake,
+                engine=ingest_engine,
+                pseudonymizer=pseudonymizer,
+                warehouse=warehouse,
+            )
             first, last = snapshots[0].day, snapshots[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
         for s in snapshots:

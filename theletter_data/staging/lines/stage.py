@@ -43,7 +43,7 @@ from theletter_data.staging.lines.planning import (
 from theletter_data.staging.lines.reading import LineReader
 from theletter_data.staging.lines.session import GroupSession
 from theletter_data.staging.quarantine import QUARANTINE
-from theletter_data.tables import Table
+from theletter_data.staging.streamed_write import WriteGuard, streamed
 
 
 def stage_days(
@@ -103,13 +103,6 @@ def stage_day(
     return result
 
 
-class _Guard:
-    """The first exception raised while the warehouse read a stream: the warehouse's engine
-    may wrap it beyond recognition, so it is kept to be re-raised as itself."""
-
-    failure: Exception | None = None
-
-
 def _stage_group(
     staging: LineStaging,
     group: Sequence[DayPlan],
@@ -137,7 +130,7 @@ def _stage_group(
         )
         for plan in group
     ]
-    guard = _Guard()
+    guard = WriteGuard()
     quarantines: list[pa.Table] = []
 
     def staged_batches() -> Iterator[pa.RecordBatch]:
@@ -179,23 +172,19 @@ def _stage_group(
     replace_from = date.fromisoformat(FIRST_DAY) if only_this_day else first
     writes = [
         PartitionWrite(
-            staging.table, replace_from, end, rows=_stream(guard, staging.table, staged_batches())
+            staging.table, replace_from, end, rows=streamed(guard, staging.table, staged_batches())
         )
     ]
     if not only_this_day:
-        quarantine = _stream(guard, QUARANTINE, quarantine_batches())
+        quarantine = streamed(guard, QUARANTINE, quarantine_batches())
         scope = {"stream": staging.stream.name}
         writes.append(PartitionWrite(QUARANTINE, first, end, rows=quarantine, scope=scope))
         widened = windows.rows([plan.day for plan in group])
         if widened is not None:  # kept with the rows they explain, in the same transaction
             rows = window_rows(staging.stream.name, widened)
             writes.append(PartitionWrite(ARRIVAL_WINDOWS, first, end, rows=rows, scope=scope))
-    try:
+    with guard.reraised():
         counts = warehouse.replace(writes)
-    except Exception as error:
-        if guard.failure is not None:  # raised inside the warehouse's read of the stream
-            raise guard.failure from error
-        raise
     if len(results) == 1:
         results[0].rows_in_table = counts[staging.table.qualified_name]
     else:
@@ -203,19 +192,3 @@ def _stage_group(
         for result in results:
             result.rows_in_table = in_table.get(result.day, 0)
     return results
-
-
-def _stream(guard: _Guard, table: Table, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
-    """The batches as a reader of `table`'s schema, any exception kept in `guard`."""
-
-    schema = table.arrow_schema
-
-    def guarded() -> Iterator[pa.RecordBatch]:
-        try:
-            for batch in batches:
-                yield batch.select(schema.names).cast(schema)
-        except Exception as error:
-            guard.failure = error
-            raise
-
-    return pa.RecordBatchReader.from_batches(schema, guarded())
