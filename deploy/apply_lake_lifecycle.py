@@ -5,10 +5,12 @@ what S3 then holds is exactly them.
     set -a; . ./production.env; set +a          # LAKE_BUCKET, LAKE_PREFIX, REGION, ...
     python3 deploy/apply_lake_lifecycle.py [--dry-run]
 
-The raw prefixes move to S3 Glacier Instant Retrieval after 90 days and to Glacier Deep Archive
-after a year; `serving/` (what the web app reads) and everything else stay in S3 Standard.
-`put-bucket-lifecycle-configuration` replaces the bucket's whole configuration, so the file is
-the one place these rules live. Needs boto3; AWS_ENDPOINT_URL points it elsewhere (tests: moto).
+Each raw source's prefix moves by its retention class (theletter_data/raw/sources.py: to S3
+Glacier Instant Retrieval after 90 days and to Glacier Deep Archive after a year); `serving/`
+(what the web app reads) and everything else stay in S3 Standard. The file is generated from
+those declarations (`deploy/render.py --generate`), and `put-bucket-lifecycle-configuration`
+replaces the bucket's whole configuration, so it is the one place these rules live. Needs boto3;
+AWS_ENDPOINT_URL points it elsewhere (tests: moto).
 """
 
 from __future__ import annotations

@@ -10,6 +10,14 @@ becomes the value of the environment variable NAME.
 The template is parsed as JSON and only string values are substituted, so a value can never
 break the document. It fails, naming them, when a placeholder is not one of PLACEHOLDERS, when
 a variable is unset, or when a value does not have its expected shape. Standard library only.
+
+The lake's prefixes in the templates are generated, not written by hand: the S3 statements of
+the roles that read or write the lake (`lake_statements`) and the whole of s3/lake-lifecycle.json
+come from the raw sources' declarations (theletter_data/raw/sources.py). After changing those:
+
+    .venv/bin/python deploy/render.py --generate     # rewrite the templates (--check: compare)
+
+which needs the project installed (the tests compare the committed templates with it).
 """
 
 from __future__ import annotations
@@ -125,9 +133,155 @@ def _substitute(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
+# --- the templates' lake prefixes, generated from theletter_data/raw/sources.py ---------------
+
+DEPLOY = Path(__file__).parent
+LIFECYCLE = "s3/lake-lifecycle.json"
+_BUCKET = "arn:aws:s3:::${LAKE_BUCKET}"
+
+
+def _objects(prefixes: list[str]) -> list[str]:
+    return [f"{_BUCKET}/${{LAKE_PREFIX}}{p}/*" for p in prefixes]
+
+
+def _listing(sid: str, prefixes: list[str]) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": _BUCKET,
+        "Condition": {"StringLike": {"s3:prefix": [f"${{LAKE_PREFIX}}{p}/*" for p in prefixes]}},
+    }
+
+
+def _access(sid: str, actions: list[str], prefixes: list[str]) -> dict[str, Any]:
+    resources = _objects(prefixes)
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions[0] if len(actions) == 1 else actions,
+        "Resource": resources[0] if len(resources) == 1 else resources,
+    }
+
+
+def lake_statements() -> dict[str, list[dict[str, Any]]]:
+    """Per template, the statements (by Sid) that grant its role the lake's prefixes; its other
+    statements are written by hand. Runs and sensors read and list every raw source; runs
+    write `serving/`; where the app database is read directly, runs write the app tables'
+    snapshots and keep the extraction's work area."""
+    from theletter_data.raw.sources import EXTRACTION_WORK, SERVING, SOURCES
+
+    raw = [s.prefix for s in SOURCES]
+    extracted = [s.prefix for s in SOURCES if s.app_table]
+    work = [EXTRACTION_WORK.prefix]
+    write = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    return {
+        "iam/run-task-role.json": [
+            _listing("ListRawAndServingPrefixes", [*raw, SERVING.prefix]),
+            _access("ReadRawPrefixes", ["s3:GetObject"], raw),
+            _access("ReadWriteServing", ["s3:GetObject", *write], [SERVING.prefix]),
+        ],
+        "iam/code-server-task-role.json": [
+            _listing("ListRawPrefixes", raw),
+            _access("ReadRawPrefixes", ["s3:GetObject"], raw),
+        ],
+        "iam/appdb-extract-run-role.json": [
+            _access("WriteAppDbSnapshots", write, [*extracted, *work]),
+            _listing("ListExtractionWork", work),
+            _access("ReadExtractionWork", ["s3:GetObject"], work),
+        ],
+    }
+
+
+def lake_lifecycle() -> dict[str, Any]:
+    """One rule per source or lake area whose retention class archives it; `serving/` and the
+    extraction's work area never move; incomplete uploads anywhere are aborted after 7 days."""
+    from theletter_data.raw.sources import AREAS, SOURCES
+
+    rules = [
+        {
+            "ID": f"{area.prefix.replace('/', '-')}-{area.retention.name}",
+            "Status": "Enabled",
+            "Filter": {"Prefix": f"${{LAKE_PREFIX}}{area.prefix}/"},
+            "Transitions": [
+                {"Days": days, "StorageClass": storage_class}
+                for days, storage_class in area.retention.transitions
+            ],
+        }
+        for area in (*SOURCES, *AREAS)
+        if area.retention.transitions
+    ]
+    abort = {
+        "ID": "abort-incomplete-uploads",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "${LAKE_PREFIX}"},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+    }
+    return {"Rules": [*rules, abort]}
+
+
+def generated_templates() -> dict[str, Any]:
+    """Each template whose lake prefixes are generated, as the declarations make it: the
+    generated statements replace theirs (same Sid, same place; new ones are appended), every
+    other statement is kept as written."""
+    documents = {LIFECYCLE: lake_lifecycle()}
+    for template, statements in lake_statements().items():
+        document = json.loads((DEPLOY / template).read_text())
+        by_sid = {s["Sid"]: s for s in statements}
+        kept = [by_sid.pop(s["Sid"], s) for s in document["Statement"]]
+        document["Statement"] = [*kept, *by_sid.values()]
+        documents[template] = document
+    return documents
+
+
+def formatted(value: Any, indent: int = 0) -> str:
+    """JSON as these templates are written: a container of plain values on one line when it
+    fits in 100 columns, a statement or rule always over several."""
+    flat = json.dumps(value)
+    plain = isinstance(value, list | dict) and not any(
+        isinstance(v, list | dict) and any(isinstance(w, list | dict) for w in _items(v))
+        for v in _items(value)
+    )
+    whole = isinstance(value, dict) and ("Sid" in value or "ID" in value)
+    if not isinstance(value, list | dict) or (plain and not whole and indent + len(flat) < 90):
+        return flat
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, list):
+        lines = [f"{inner}{formatted(v, indent + 2)}" for v in value]
+        return "[\n" + ",\n".join(lines) + f"\n{pad}]"
+    lines = [f"{inner}{json.dumps(k)}: {formatted(v, indent + 2)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(lines) + f"\n{pad}}}"
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else list(value)
+
+
+def generate(check: bool) -> int:
+    """Rewrite the generated templates, or (`check`) name those that differ and fail."""
+    differing = []
+    for template, document in generated_templates().items():
+        path = DEPLOY / template
+        if json.loads(path.read_text()) == document:
+            continue
+        differing.append(template)
+        if not check:
+            path.write_text(formatted(document) + "\n")
+    verb = "differ from theletter_data/raw/sources.py" if check else "rewritten"
+    for template in differing:
+        print(f"deploy/{template}: {verb}", file=sys.stderr)
+    return 1 if check and differing else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv in (["--generate"], ["--generate", "--check"], ["--check"]):
+        return generate(check="--check" in argv)
     if len(argv) != 1:
-        print("usage: render.py TEMPLATE.json  (values from the environment)", file=sys.stderr)
+        print(
+            "usage: render.py TEMPLATE.json  (values from the environment)\n"
+            "       render.py --generate [--check]  (the lake prefixes, from raw/sources.py)",
+            file=sys.stderr,
+        )
         return 2
     document = json.loads(Path(argv[0]).read_text())
     try:

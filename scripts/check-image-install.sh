@@ -3,7 +3,8 @@
 # dependency layer from requirements.lock alone, hash-checked, wheels only; then the project
 # without dependencies from the files the Dockerfile copies; then `pip check` (the lock is
 # complete: every requirement of every locked package is locked), every class the production
-# dagster.yaml names imports, and the code location loads in both environments.
+# dagster.yaml names imports, the code location loads in both environments, and the development
+# tools' commands (not in the image) say where they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
@@ -44,3 +45,11 @@ for environment in local production; do
     validate -m theletter_data.definitions -a defs --log-level warning
   echo "the code location loads (THELETTER_ENV=$environment)"
 done
+# The development tools are not in the image: their commands say where they are, exit 2.
+status=0
+message="$("$work/venv/bin/theletter-data" demo --start 2026-10-01 2>&1)" || status=$?
+if [ "$status" -ne 2 ] || [[ "$message" != *"is a development tool"* ]]; then
+  echo "check-image-install: \`theletter-data demo\` exits $status: $message" >&2
+  exit 1
+fi
+echo "theletter-data demo says it is a development tool (exit 2)"

@@ -1,11 +1,11 @@
 """Raw objects in S3 Glacier: finding them and restoring the days a backfill needs.
 
-The lake's lifecycle rules (deploy/s3/lake-lifecycle.json) move raw objects to Glacier Instant
-Retrieval after 90 days, which staging reads like any object, and to Glacier Deep Archive after
-a year, which nothing can read until a restore makes a temporary copy (Bulk: within 48 hours,
-Standard: within 12). `theletter-data restore-archived` requests those copies for a range of
-days; staging an archived day before that fails at once, naming the objects, instead of
-retrying.
+The lake's lifecycle rules (deploy/s3/lake-lifecycle.json, generated from each source's
+retention class in raw/sources.py) move raw objects to Glacier Instant Retrieval after 90 days,
+which staging reads like any object, and to Glacier Deep Archive after a year, which nothing can
+read until a restore makes a temporary copy (Bulk: within 48 hours, Standard: within 12).
+`theletter-data restore-archived` requests those copies for a range of days; staging an archived
+day before that fails at once, naming the objects, instead of retrying.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from theletter_data.partitions import day_bounds_utc
-from theletter_data.raw.layout import APP_LOGS, APPDB_TABLES, PAGE_VIEWS, SES_EVENTS
+from theletter_data.raw.sources import ALLOWED_LATENESS, SOURCES
 
 UNREADABLE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 """Storage classes whose objects need a restore before a GET (Instant Retrieval does not)."""
@@ -29,18 +28,12 @@ class Restoration:
     already_readable: int = 0
 
 
-def raw_prefixes(first: date, last: date) -> list[str]:
-    """Every lake folder whose objects staging reads for the Japan-time days first..last:
-    Firehose hour folders are UTC dates, so a day also reads the UTC dates around it."""
-    start, _ = day_bounds_utc(first)
-    _, end = day_bounds_utc(last)
-    utc_dates = _dates(start.date() - timedelta(days=1), end.date() + timedelta(days=1))
-    days = _dates(first, last)
-    return [
-        *(f"{s.prefix}/{d:%Y/%m/%d}/" for s in (SES_EVENTS, PAGE_VIEWS) for d in utc_dates),
-        *(f"{APP_LOGS.prefix}/{d.isoformat()}/" for d in days),
-        *(f"appdb/{table}/dt={d.isoformat()}/" for table in APPDB_TABLES for d in days),
-    ]
+def raw_prefixes(first: date, last: date, lateness: timedelta = ALLOWED_LATENESS) -> list[str]:
+    """Every lake folder whose objects staging reads for the Japan-time days first..last, by
+    the same folder function as staging's listing (raw/layout.py): for a Firehose stream, the
+    UTC-date folders of the days' arrival windows with `lateness` (IngestEngine's). A day whose
+    window a replay widened reads later folders too: staging names their archived objects."""
+    return [folder for s in SOURCES for folder in s.stream.folders(first, last, lateness)]
 
 
 def restore(
@@ -89,7 +82,3 @@ def _objects(s3: Any, bucket: str, prefixes: Sequence[str]) -> Iterator[dict[str
     for prefix in prefixes:
         for page in pages.paginate(Bucket=bucket, Prefix=prefix):
             yield from page.get("Contents", [])
-
-
-def _dates(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

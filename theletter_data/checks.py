@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -78,11 +79,13 @@ def run_table_checks(
     end: date,
     expected_rows_sql: str | None = None,
     lookback_days: int = 0,
+    expected_rows_params: Mapping[str, object] | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Evaluate the spec's checks over [start, end) of the partition column; with
-    `expected_rows_sql` (a BigQuery SELECT of some key columns for @start_date..@end_date), also
-    that every expected row is there. `lookback_days`: how many days before a partition its rows
-    depend on (a 30-day funnel), which the row-count comparison needs to hold."""
+    `expected_rows_sql` (a BigQuery SELECT of some key columns for @start_date..@end_date, and
+    of the other parameters it names, given in `expected_rows_params`), also that every expected
+    row is there. `lookback_days`: how many days before a partition its rows depend on (a 30-day
+    funnel), which the row-count comparison needs to hold."""
     params = {"start_date": start, "end_date": end}
     window = f"{table.partition_by} >= @start_date AND {table.partition_by} < @end_date"
     keys = ", ".join(table.key)
@@ -111,7 +114,8 @@ def run_table_checks(
     window_text = f"[{start}, {end})"
     results = [_row_count_anomaly(warehouse, table, start, end, lookback_days)]
     if expected_rows_sql is not None:
-        results.append(_expected_rows(warehouse, table, expected_rows_sql, params, window))
+        bound = {**params, **(expected_rows_params or {})}
+        results.append(_expected_rows(warehouse, table, expected_rows_sql, bound, window))
     return [
         *results,
         dg.AssetCheckResult(

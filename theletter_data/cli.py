@@ -1,40 +1,86 @@
-"""`theletter-data`: the platform's commands (`demo`, `generate`, `preview`, `trace`,
-`restore-archived`, `benchmark`, `bigquery-setup`)."""
+"""`theletter-data`: the platform's commands (`preview`, `trace`, `restore-archived`,
+`bigquery-setup`) and, in a checkout, the development tools (`demo`, `generate`, `benchmark`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import date, datetime
+from typing import TYPE_CHECKING, TypeAlias
 
 import dagster as dg
-from dagster._core.errors import DagsterHomeNotSetError
 
 from theletter_data.partitions import TOKYO
-from theletter_data.settings import Settings, load_settings
+from theletter_data.settings import load_settings
 
 TRACE_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The app logs' levels (staging/app_logs.py's LEVELS; kept here so that parsing the command
 line imports no staging code; a test holds them equal)."""
 
+DEVELOPMENT_COMMANDS = ("demo", "generate", "benchmark")
+"""Commands of the development tools (theletter_data_dev/cli.py adds them, with their options,
+where that package is installed: a checkout). The production image does not carry them."""
+
+DEVELOPMENT_PACKAGE = "theletter_data_dev"
+
+if TYPE_CHECKING:
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    # As parse_args, except that a development tool missing here takes any arguments it had.
+    if unknown and args.run is not development_tool_missing:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="theletter-data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    add_development_commands(commands)
+    add_preview(commands)
+    add_trace(commands)
+    add_restore_archived(commands)
+    add_bigquery_setup(commands)
+    return parser
 
-    demo = commands.add_parser(
-        "demo",
-        help="Generate a demo lake if there is none, materialize the whole graph for its days "
-        "on the embedded default, print a per-newsletter summary.",
+
+# -- the development tools ------------------------------------------------------------------
+
+
+def add_development_commands(commands: Subcommands) -> None:
+    """The development tools' commands from their own package; where it is not installed (the
+    production image), commands of the same names that say where the tools are."""
+    try:
+        from theletter_data_dev.cli import add_commands
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").split(".")[0] != DEVELOPMENT_PACKAGE:
+            raise  # the package is there but something it imports is not: a real error
+        for name in DEVELOPMENT_COMMANDS:
+            command = commands.add_parser(
+                name, help="A development tool: available in a checkout, not installed here."
+            )
+            command.set_defaults(run=development_tool_missing)
+        return
+    add_commands(commands)
+
+
+def development_tool_missing(args: argparse.Namespace) -> int:
+    print(
+        f"theletter-data {args.command} is a development tool: it is available in a checkout "
+        f"of theletter-data (`./scripts/setup.sh` installs the package {DEVELOPMENT_PACKAGE}), "
+        "not in the production image, which installs the platform alone.",
+        file=sys.stderr,
     )
-    _world_options(demo)
+    return 2
 
-    generate = commands.add_parser(
-        "generate", help="Write a realistic demo lake (deterministic by seed)."
-    )
-    _world_options(generate)
-    generate.add_argument("--lake", help="Lake URL or folder (default: the environment's lake).")
 
+# -- preview --------------------------------------------------------------------------------
+
+
+def add_preview(commands: Subcommands) -> None:
     preview = commands.add_parser(
         "preview",
         help="Render one newsletter's published dashboard document as a self-contained HTML "
@@ -43,7 +89,47 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("newsletter_id")
     preview.add_argument("--out", help="HTML file to write (default: <data dir>/previews/).")
     preview.add_argument("--lake", help="Lake URL or folder (default: the environment's lake).")
+    preview.set_defaults(run=preview_command)
 
+
+def preview_command(args: argparse.Namespace) -> int:
+    """Render one document; the id is checked before any path is built from it, so the page is
+    written only inside the previews folder (or exactly at `--out`)."""
+    from pathlib import Path
+
+    from theletter_data.resources import resources_for
+    from theletter_data.resources.lake import Lake
+    from theletter_data.serving.preview import render_dashboard
+    from theletter_data.serving.publish import document_key, read_document
+
+    settings = load_settings()
+    try:
+        key = document_key(args.newsletter_id)
+    except ValueError as error:
+        print(f"theletter-data preview: {error}", file=sys.stderr)
+        return 2
+    # The environment's lake with its EnvVar settings resolved (production: THELETTER_LAKE_URL).
+    lake = (
+        Lake(url=args.lake)
+        if args.lake
+        else resources_for(settings)["lake"].process_config_and_initialize()
+    )
+    if not lake.exists(key):
+        print(f"No document at {key} in {lake.url}: run the demo (or the publish_dashboards "
+              "job) first.", file=sys.stderr)  # fmt: skip
+        return 1
+    html = render_dashboard(read_document(lake, args.newsletter_id))
+    out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html)
+    print(out.resolve())
+    return 0
+
+
+# -- trace ----------------------------------------------------------------------------------
+
+
+def add_trace(commands: Subcommands) -> None:
     trace = commands.add_parser(
         "trace",
         help="Follow one request id, or one newsletter, across every service's logs in a time "
@@ -59,120 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         "--level", default="DEBUG", type=str.upper, choices=TRACE_LEVELS,
         help="Lowest level shown (default DEBUG; any case).",
     )  # fmt: skip
-
-    restore = commands.add_parser(
-        "restore-archived",
-        help="Ask S3 to restore the raw objects of a range of days that lifecycle rules moved to "
-        "Glacier Deep Archive, so that a backfill can read them.",
-    )
-    restore.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
-    restore.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
-    restore.add_argument("--days", type=int, default=7, help="How long the copies stay.")
-    restore.add_argument("--tier", default="Bulk", choices=("Bulk", "Standard"))
-
-    benchmark = commands.add_parser(
-        "benchmark",
-        help="Measure ingestion speed and memory against baselines, the cost of a daily refresh "
-        "as history grows and the fixed cost of a run; print the tables (takes 20-30 minutes).",
-    )
-    benchmark.add_argument(
-        "--sizes", default="1000000,10000000", help="Events per day of the ingestion lakes."
-    )
-    benchmark.add_argument(
-        "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
-    )
-    benchmark.add_argument(
-        "--year-scale", type=float, default=1.0,
-        help="Size of the year's backfill part: 1 is the README's 37.5M-event year, 0.05 a "
-        "quick run, 0 leaves it out.",
-    )  # fmt: skip
-
-    commands.add_parser(
-        "bigquery-setup",
-        help="Create the production BigQuery datasets (one per layer) if missing. Run once per "
-        "deployment by an administrator with their own credentials: runs cannot create "
-        "datasets (deploy/README.md, BigQuery side).",
-    )
-
-    args = parser.parse_args(argv)
-    settings = load_settings()
-    if args.command == "bigquery-setup":
-        return _bigquery_setup(settings)
-    if args.command == "benchmark":
-        from pathlib import Path
-
-        from theletter_data_dev.benchmark.run import run_benchmark
-
-        root = Path(args.root) if args.root else settings.data_dir / "benchmark"
-        sizes = [int(size) for size in args.sizes.split(",")]
-        run_benchmark(root.resolve(), sys.stdout, sizes=sizes, year_scale=args.year_scale)
-        return 0
-    if args.command == "preview":
-        return _preview(args, settings)
-    if args.command == "trace":
-        return _trace(args, settings)
-    if args.command == "restore-archived":
-        return _restore_archived(args, settings)
-    if args.command == "demo":
-        from theletter_data_dev.demo import DemoRange, run_demo
-
-        requested = DemoRange(args.start, args.end) if args.start and args.end else None
-        run_demo(
-            settings, _instance(), sys.stdout, requested=requested,
-            newsletters=args.newsletters, readers=args.readers, seed=args.seed,
-            workers=args.workers,
-        )  # fmt: skip
-        return 0
-
-    from theletter_data.resources import resources_for
-    from theletter_data.resources.lake import Lake
-    from theletter_data_dev.demo import default_range
-    from theletter_data_dev.generate import generate_lake
-
-    lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
-    fallback = default_range()
-    report = generate_lake(
-        lake, args.start or fallback.start, args.end or fallback.end,
-        newsletters=args.newsletters, readers=args.readers, seed=args.seed, workers=args.workers,
-    )  # fmt: skip
-    print(report.summary())
-    return 0
+    trace.set_defaults(run=trace_command)
 
 
-def _preview(args: argparse.Namespace, settings: Settings) -> int:
-    """Render one document; the id is checked before any path is built from it, so the page is
-    written only inside the previews folder (or exactly at `--out`)."""
-    from pathlib import Path
-
-    from theletter_data.resources import resources_for
-    from theletter_data.resources.lake import Lake
-    from theletter_data.serving.preview import render_dashboard
-    from theletter_data.serving.publish import document_key, read_document
-
-    try:
-        key = document_key(args.newsletter_id)
-    except ValueError as error:
-        print(f"theletter-data preview: {error}", file=sys.stderr)
-        return 2
-    lake = Lake(url=args.lake) if args.lake else resources_for(settings)["lake"]
-    if not lake.exists(key):
-        print(f"No document at {key} in {lake.url}: run the demo (or the publish_dashboards "
-              "job) first.", file=sys.stderr)  # fmt: skip
-        return 1
-    html = render_dashboard(read_document(lake, args.newsletter_id))
-    out = Path(args.out or settings.data_dir / "previews" / f"{args.newsletter_id}.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html)
-    print(out.resolve())
-    return 0
-
-
-def _trace(args: argparse.Namespace, settings: Settings) -> int:
+def trace_command(args: argparse.Namespace) -> int:
     from theletter_data.partitions import day_bounds_utc
     from theletter_data.resources import resources_for
     from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
     from theletter_data.tracing import format_trace, trace
 
+    settings = load_settings()
     if args.day and not (args.start or args.end):
         start, end = day_bounds_utc(args.day)
     elif args.start and args.end and not args.day:
@@ -183,6 +165,8 @@ def _trace(args: argparse.Namespace, settings: Settings) -> int:
     warehouse = resources_for(settings)["warehouse"]
     if isinstance(warehouse, DuckDBWarehouse):  # a reader: never creates the file, nor writes it
         warehouse = DuckDBWarehouse(path=warehouse.path, read_only=True)
+    else:  # production: resolve its EnvVar settings (the project, the dataset prefix)
+        warehouse = warehouse.process_config_and_initialize()
     try:
         events = trace(
             warehouse, start, end, request_id=args.request_id, newsletter_id=args.newsletter,
@@ -199,16 +183,40 @@ def _trace(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
+def _moment(text: str) -> datetime:
+    """An ISO date-time; without a zone it is Japan time, as the platform's days are."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=TOKYO)
+
+
+# -- restore-archived -----------------------------------------------------------------------
+
+
+def add_restore_archived(commands: Subcommands) -> None:
+    restore = commands.add_parser(
+        "restore-archived",
+        help="Ask S3 to restore the raw objects of a range of days that lifecycle rules moved to "
+        "Glacier Deep Archive, so that a backfill can read them.",
+    )
+    restore.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    restore.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    restore.add_argument("--days", type=int, default=7, help="How long the copies stay.")
+    restore.add_argument("--tier", default="Bulk", choices=("Bulk", "Standard"))
+    restore.set_defaults(run=restore_archived_command)
+
+
+def restore_archived_command(args: argparse.Namespace) -> int:
     from theletter_data.archive import raw_prefixes, restore
     from theletter_data.resources import resources_for
 
-    lake = resources_for(settings)["lake"]
+    resources = resources_for(load_settings())
+    lake = resources["lake"].process_config_and_initialize()  # resolves THELETTER_LAKE_URL
     if lake.is_local:
         print("The lake is a local folder: nothing is ever archived.", file=sys.stderr)
         return 2
     result = restore(
-        lake.s3_client(), lake.bucket, lake.root_in_bucket, raw_prefixes(args.first, args.last),
+        lake.s3_client(), lake.bucket, lake.root_in_bucket,
+        raw_prefixes(args.first, args.last, resources["ingest_engine"].allowed_lateness),
         days=args.days, tier=args.tier,
     )  # fmt: skip
     print(
@@ -220,11 +228,25 @@ def _restore_archived(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _bigquery_setup(settings: Settings) -> int:
+# -- bigquery-setup -------------------------------------------------------------------------
+
+
+def add_bigquery_setup(commands: Subcommands) -> None:
+    setup = commands.add_parser(
+        "bigquery-setup",
+        help="Create the production BigQuery datasets (one per layer) if missing. Run once per "
+        "deployment by an administrator with their own credentials: runs cannot create "
+        "datasets (deploy/README.md, BigQuery side).",
+    )
+    setup.set_defaults(run=bigquery_setup_command)
+
+
+def bigquery_setup_command(args: argparse.Namespace) -> int:
     from theletter_data.definitions import build_definitions
     from theletter_data.resources import resources_for
     from theletter_data.resources.bigquery_warehouse import BigQueryWarehouse
 
+    settings = load_settings()
     configured = resources_for(settings)["warehouse"]
     if not isinstance(configured, BigQueryWarehouse):
         print(
@@ -246,30 +268,6 @@ def _bigquery_setup(settings: Settings) -> int:
         print(f"{dataset}: {'created' if created else 'exists'} ({warehouse.location})")
     print("Grant the run identity roles/bigquery.dataEditor on each dataset (deploy/README.md).")
     return 0
-
-
-def _moment(text: str) -> datetime:
-    """An ISO date-time; without a zone it is Japan time, as the platform's days are."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=TOKYO)
-
-
-def _world_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=date.fromisoformat, help="First day (YYYY-MM-DD, JST).")
-    parser.add_argument("--end", type=date.fromisoformat, help="Last day (inclusive).")
-    parser.add_argument("--newsletters", type=int, default=40)
-    parser.add_argument("--readers", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workers", type=int, default=2, help="Generator processes.")
-
-
-def _instance() -> dg.DagsterInstance:
-    """The Dagster instance of DAGSTER_HOME, so runs show in `dagster dev`; else a temporary one."""
-    try:
-        return dg.DagsterInstance.get()
-    except DagsterHomeNotSetError:
-        print("DAGSTER_HOME is not set: runs are recorded in a temporary instance.")
-        return dg.DagsterInstance.ephemeral()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,24 @@
-"""The code location's one entry point: every asset of the graph, its checks and automation,
-with the resources of the environment this process runs in (see settings.py)."""
+"""The code location's one entry point: the graph, its checks and automation, with the resources
+of the environment this process runs in (see settings.py).
 
+Nothing here lists assets. Every asset, asset spec and asset check at the top level of a module
+of the layer packages (`LAYERS`) is part of the graph, found by Dagster's module loading; jobs,
+automation and freshness checks select assets by layer and cadence (automation/selection.py).
+A new metric module in `metrics/` is therefore in the graph, its jobs and its automation
+without an edit here.
+"""
+
+import importlib
+import pkgutil
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from types import ModuleType
 
 import dagster as dg
 
+from theletter_data.automation import selection
 from theletter_data.automation.alerts import freshness_alerts, run_failure_alerts
+from theletter_data.automation.deliverability_alerts import deliverability_alerts
 from theletter_data.automation.partition_freshness import (
     freshness_checks_sensor,
     partition_freshness_checks,
@@ -22,66 +35,74 @@ from theletter_data.extract.appdb_assets import (
     appdb_extract_job,
     appdb_extract_schedule,
 )
-from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
-from theletter_data.metrics.newsletter_subscriber_cohorts import newsletter_subscriber_cohorts
-from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
-from theletter_data.metrics.newsletter_traffic_sources import newsletter_traffic_sources
-from theletter_data.metrics.platform_daily_kpis import platform_daily_kpis
-from theletter_data.metrics.platform_top_newsletters import platform_top_newsletters
-from theletter_data.metrics.post_email_funnel import post_email_funnel
-from theletter_data.metrics.traffic_today import (
-    newsletter_traffic_sources_today,
-    newsletter_traffic_today,
-)
 from theletter_data.partitions import TIMEZONE
-from theletter_data.raw.assets import raw_appdb_exports, raw_assets
 from theletter_data.resources import resources_for
-from theletter_data.serving.dashboard_documents import newsletter_dashboard_documents
 from theletter_data.settings import Environment, Settings, load_settings
-from theletter_data.sizing import max_runtime
-from theletter_data.staging.app_exports import stg_newsletters, stg_posts, stg_subscriptions
-from theletter_data.staging.app_logs import stg_app_logs
-from theletter_data.staging.email_events import stg_email_events
-from theletter_data.staging.page_views import stg_page_views
-from theletter_data.staging.page_views_today import stg_page_views_today
+from theletter_data.sizing import max_runtime, one_run_at_a_time
 
-STAGING_ASSETS = [
-    stg_email_events,
-    stg_page_views,
-    stg_app_logs,
-    stg_newsletters,
-    stg_posts,
-    stg_subscriptions,
-]
-DAILY_METRIC_ASSETS = [
-    newsletter_daily_traffic,
-    newsletter_traffic_sources,
-    post_email_funnel,
-    newsletter_subscriber_growth,
-    platform_daily_kpis,
-    platform_top_newsletters,
-]
-WEEKLY_METRIC_ASSETS = [newsletter_subscriber_cohorts]
-INTRADAY_ASSETS = [stg_page_views_today, newsletter_traffic_today, newsletter_traffic_sources_today]
-SERVING_ASSETS = [newsletter_dashboard_documents]
-ALL_ASSETS = [
-    *raw_assets,
-    *STAGING_ASSETS,
-    *DAILY_METRIC_ASSETS,
-    *WEEKLY_METRIC_ASSETS,
-    *INTRADAY_ASSETS,
-    *SERVING_ASSETS,
-]
+LAYERS = (
+    "theletter_data.raw",
+    "theletter_data.staging",
+    "theletter_data.metrics",
+    "theletter_data.serving",
+)
+"""The packages whose modules make up the graph, one asset group each. The app database's
+extraction (extract/) is not among them: settings decide whether it replaces the raw exports."""
 
+Asset = dg.AssetsDefinition | dg.AssetSpec
+
+
+def discover(
+    packages: Sequence[str] = LAYERS,
+) -> tuple[list[Asset], list[dg.AssetChecksDefinition]]:
+    """Every asset (and external asset spec) and asset check defined at the top level of a
+    module under `packages`. An asset imported into another module is the same object and
+    counts once; two definitions of one key fail, naming their modules."""
+    modules = [module for package in packages for module in _modules(package)]
+    assets = dg.load_assets_from_modules(modules, include_specs=True)
+    if legacy := [a for a in assets if not isinstance(a, Asset)]:  # SourceAsset, say
+        names = ", ".join(str(getattr(a, "key", a)) for a in legacy)
+        raise TypeError(f"Declare as an AssetSpec or an asset: {names}")
+    checks = dg.load_asset_checks_from_modules(modules)
+    return [a for a in assets if isinstance(a, Asset)], list(checks)
+
+
+def _modules(package: str) -> Iterator[ModuleType]:
+    """The package and all its modules. (Dagster's `load_assets_from_package_module` walks
+    only packages with an `__init__.py`; serving/ is a namespace package.)"""
+    root = importlib.import_module(package)
+    yield root
+    for found in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+        yield importlib.import_module(found.name)
+
+
+ALL_ASSETS, DISCOVERED_CHECKS = discover()
+if errors := selection.cadence_errors([*ALL_ASSETS, appdb_extract]):
+    raise ValueError("Assets with a wrong cadence: " + "; ".join(errors))
+
+
+def assets_in(
+    chosen: dg.AssetSelection, assets: Sequence[Asset] = ALL_ASSETS
+) -> list[dg.AssetsDefinition]:
+    """The materializable assets a selection picks, in discovery order."""
+    materializable = [a for a in assets if isinstance(a, dg.AssetsDefinition)]
+    keys = chosen.resolve(materializable)
+    return [a for a in materializable if a.keys & keys]
+
+
+INTRADAY_ASSETS = assets_in(selection.INTRADAY)
+"""Derived from the selection, for tests and the benchmark, like the two below."""
+STAGING_ASSETS = assets_in(selection.DAILY_STAGING)
+DAILY_METRIC_ASSETS = assets_in(selection.DAILY_METRICS)
 
 FRESHNESS_CHECKS = [
     partition_freshness_checks(
-        [*STAGING_ASSETS, *DAILY_METRIC_ASSETS, *SERVING_ASSETS],
-        DAILY_DEADLINE_CRON,
-        name="partition_freshness_daily",
+        assets_in(selection.DAILY_DEADLINE), DAILY_DEADLINE_CRON, name="partition_freshness_daily"
     ),
     partition_freshness_checks(
-        WEEKLY_METRIC_ASSETS, WEEKLY_DEADLINE_CRON, name="partition_freshness_weekly"
+        assets_in(selection.WEEKLY_DEADLINE),
+        WEEKLY_DEADLINE_CRON,
+        name="partition_freshness_weekly",
     ),
 ]
 """Each daily (weekly) partition must have landed by 10:00 JST: see
@@ -89,44 +110,47 @@ automation/partition_freshness.py, which also says why these are not Dagster's o
 partition_freshness = partition_freshness_job(FRESHNESS_CHECKS)
 
 
-def _assets_without_freshness_checks(*assets: dg.AssetsDefinition) -> dg.AssetSelection:
+def _without_freshness_checks(chosen: dg.AssetSelection) -> dg.AssetSelection:
     """Jobs materialize assets with their data checks; a freshness check judges *now* against a
     deadline, which only its sensor should do (not a backfill of last month)."""
-    return dg.AssetSelection.assets(*assets) - dg.AssetSelection.checks(*FRESHNESS_CHECKS)
+    return chosen - dg.AssetSelection.checks(*FRESHNESS_CHECKS)
 
 
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh",
-    selection=_assets_without_freshness_checks(*STAGING_ASSETS, *DAILY_METRIC_ASSETS),
+    selection=_without_freshness_checks(selection.DAILY_STAGING | selection.DAILY_METRICS),
     description="Stage a day's raw logs and exports and rebuild that day's metrics "
     "(backfills, the demo; day to day, the sensor and automation do this).",
     # A day takes minutes and a year's backfill in one run 22 minutes (README, Performance);
-    # three hung attempts from 03:00 JST still fail before the 10:00 deadline.
-    tags=max_runtime(timedelta(hours=2)),
+    # three hung attempts from 03:00 JST still fail before the 10:00 deadline. Its runs go one
+    # at a time where the instance limits the tag (production): see MONTHLY_BACKFILLS.
+    tags={**max_runtime(timedelta(hours=2)), **one_run_at_a_time("daily_refresh")},
 )
 weekly_cohorts_job = dg.define_asset_job(
     "weekly_cohorts",
-    selection=_assets_without_freshness_checks(*WEEKLY_METRIC_ASSETS),
+    selection=_without_freshness_checks(selection.WEEKLY_METRICS),
     description="Measure the weekly subscriber cohorts at the end of a week.",
     tags=max_runtime(timedelta(hours=1)),  # SQL on the warehouse, minutes
 )
 publish_dashboards_job = dg.define_asset_job(
     "publish_dashboards",
-    selection=_assets_without_freshness_checks(*SERVING_ASSETS),
+    selection=_without_freshness_checks(selection.DASHBOARDS),
     description="Publish the authors' dashboard documents as of a day (the demo, a manual "
     "refresh; day to day, automation does this after the metrics).",
     tags=max_runtime(timedelta(hours=1)),  # two days of metrics to JSON documents, minutes
 )
 intraday_refresh_job = dg.define_asset_job(
     "intraday_refresh",
-    selection=dg.AssetSelection.assets(*INTRADAY_ASSETS),
+    selection=selection.INTRADAY,
     description="Stage today's page views so far and rebuild today's traffic tables.",
     # Every 3 hours, tables never older than 4 h: a hung run is failed and retried in time.
     tags=max_runtime(timedelta(hours=1)),
 )
 
 
-def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+def automation(
+    settings: Settings, assets: Sequence[Asset] = ALL_ASSETS
+) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """Schedules and sensors, running by themselves where settings say so."""
     running = settings.automation_starts_running
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
@@ -145,29 +169,25 @@ def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg
         raw_arrivals_sensor(sensor_status),
         dg.AutomationConditionSensorDefinition(
             "metrics_automation",
-            target=dg.AssetSelection.assets(*DAILY_METRIC_ASSETS, *WEEKLY_METRIC_ASSETS),
+            target=selection.DAILY_METRICS | selection.WEEKLY_METRICS,
             default_status=sensor_status,
             description="Rebuilds metric partitions after their staged inputs change.",
         ),
         dg.AutomationConditionSensorDefinition(
             "dashboards_automation",
-            target=dg.AssetSelection.assets(*SERVING_ASSETS),
+            target=selection.DASHBOARDS,
             default_status=sensor_status,
             description="Publishes the authors' dashboard documents (newsletter_dashboard_"
             "documents) for the latest days once the metrics they read are rebuilt.",
         ),
         freshness_checks_sensor(FRESHNESS_CHECKS, partition_freshness, sensor_status),
         freshness_alerts(
-            [
-                key
-                for asset in ALL_ASSETS
-                if isinstance(asset, dg.AssetsDefinition)
-                for key in asset.keys
-            ],
+            [key for a in assets_in(selection.ALERTED_WHEN_LATE, assets) for key in _keys(a)],
             [key for checks in FRESHNESS_CHECKS for key in checks.check_keys],
             sensor_status,
         ),
         run_failure_alerts(sensor_status),
+        deliverability_alerts(sensor_status),
     ]
     schedules = [intraday]
     if settings.reads_app_database:
@@ -175,18 +195,58 @@ def automation(settings: Settings) -> tuple[list[dg.ScheduleDefinition], list[dg
     return schedules, sensors
 
 
-def assets_for(settings: Settings) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+def _keys(asset: Asset) -> list[dg.AssetKey]:
+    return list(asset.keys) if isinstance(asset, dg.AssetsDefinition) else [asset.key]
+
+
+def assets_for(settings: Settings) -> list[Asset]:
     """Every asset; with the app database configured, its tables are extracted (materializable)
     instead of arriving as exports (external)."""
     if not settings.reads_app_database:
         return ALL_ASSETS
-    exports = {spec.key for spec in raw_appdb_exports.values()}
-    kept = [a for a in ALL_ASSETS if not (isinstance(a, dg.AssetSpec) and a.key in exports)]
+    extracted = set(appdb_extract.keys)
+    kept = [a for a in ALL_ASSETS if not (isinstance(a, dg.AssetSpec) and a.key in extracted)]
     return [appdb_extract, *kept]
 
 
+MONTHLY_BACKFILLS = {
+    selection.Cadence.DAILY: dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
+    selection.Cadence.WEEKLY: dg.BackfillPolicy.multi_run(max_partitions_per_run=4),
+}
+"""How a production backfill splits the staged and metric tables: a run task per month of
+partitions (31 days; 4 weeks, the most whole weeks within 31 days). Locally every one of them
+backfills its whole range in one run (`BackfillPolicy.single_run()`, as declared): DuckDB has
+one writer, and one process reads a range of days fastest (README, Performance).
+
+An asset backfill (the UI's Materialize over a range) runs the months side by side, as many as
+dagster.yaml lets backfills run at once, BigQuery taking their loads and MERGEs: every month
+writes its own partitions. A table that reads days before its window (post_email_funnel reads
+30) is requested for a month only once the months it reads are staged: Dagster plans by the
+partition mappings. A job backfill (`dagster job backfill -j daily_refresh`) runs the whole job
+per month and does not: its runs go one at a time, in order (`one_run_at_a_time`)."""
+
+
+def backfill_policies(settings: Settings, assets: Sequence[Asset]) -> list[Asset]:
+    """The assets, with the production backfill policy (MONTHLY_BACKFILLS) on each staged and
+    metric asset that declares single-run backfills; the rest, and everything locally, as
+    declared. (`with_attributes` is how Dagster's own loaders re-declare an asset's attributes;
+    the graph snapshot shows the result in every environment.)"""
+    if settings.environment is Environment.LOCAL:
+        return list(assets)
+    tables = dg.AssetSelection.groups(selection.STAGING, selection.METRICS)
+    monthly = {id(a): _per_month(a) for a in assets_in(tables, assets)}
+    return [monthly.get(id(a), a) for a in assets]
+
+
+def _per_month(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    cadence = selection.expected_cadence(asset.partitions_def)
+    if cadence not in MONTHLY_BACKFILLS or asset.backfill_policy != dg.BackfillPolicy.single_run():
+        return asset
+    return asset.with_attributes(backfill_policy=MONTHLY_BACKFILLS[cadence])
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
-    schedules, sensors = automation(settings)
+    schedules, sensors = automation(settings, assets_for(settings))
     jobs = [
         daily_refresh_job,
         weekly_cohorts_job,
@@ -197,8 +257,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     if settings.reads_app_database:
         jobs.append(appdb_extract_job)
     return dg.Definitions(
-        assets=assets_for(settings),
-        asset_checks=FRESHNESS_CHECKS,
+        assets=backfill_policies(settings, assets_for(settings)),
+        asset_checks=[*DISCOVERED_CHECKS, *FRESHNESS_CHECKS],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

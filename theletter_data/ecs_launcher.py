@@ -1,10 +1,13 @@
-"""The production run launcher: Dagster's EcsRunLauncher, one Fargate task per run, with two
-additions the deployment needs.
+"""The production run launcher: Dagster's EcsRunLauncher, one Fargate task per run, with three
+additions the deployment needs, each through a hook dagster-aws offers to subclasses.
 
-1. Every run is sized from its steps: the largest `ecs/cpu` / `ecs/memory` its assets declare
-   (sizing.py) becomes the run's tags, which EcsRunLauncher turns into the task's CPU and memory.
-   Runs from schedules, sensors, backfills and the UI are all sized, and a run launched with
-   explicit `ecs/cpu` / `ecs/memory` tags keeps them.
+1. Every run is sized from its steps (`get_cpu_and_memory_overrides`, the hook EcsRunLauncher
+   asks for a run's task CPU and memory): the largest `ecs/cpu` / `ecs/memory` op tags its
+   assets declare (sizing.py), also written on the run as its tags so that the UI shows the size
+   it got. A run launched with explicit `ecs/cpu` and `ecs/memory` tags keeps them. The stock
+   launcher alone would not do: it reads only run tags (or one `run_resources` size for every
+   run), and runs from the UI's Materialize, from asset backfills and from automation carry no
+   job tags; only the launcher sees every run's plan, whoever created it.
 2. The network placement (subnets, security groups) comes from `env:`-sourced config, since
    `run_task_kwargs` is passed through verbatim.
 3. Optional settings reach runs only where the daemon has them (`optional_env_vars`,
@@ -23,11 +26,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dagster as dg
 from dagster import Array, Field, Shape, StringSource
-from dagster._core.launcher import LaunchRunContext
 from dagster_aws.ecs import EcsRunLauncher
+from dagster_aws.ecs.container_context import EcsContainerContext
 
-from theletter_data.sizing import CPU_TAG, MEMORY_TAG, size_for
+from theletter_data.sizing import CPU_TAG, MEMORY_TAG, TaskSize, size_for
 
 
 class SizedEcsRunLauncher(EcsRunLauncher):
@@ -95,17 +99,24 @@ class SizedEcsRunLauncher(EcsRunLauncher):
             ),
         }
 
-    def launch_run(self, context: LaunchRunContext) -> None:
-        run = context.dagster_run
-        if CPU_TAG not in run.tags or MEMORY_TAG not in run.tags:
-            plan = self._instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-            size = size_for(step.tags for step in plan.steps)
-            if size is not None:
-                self._instance.add_run_tags(run.run_id, size.op_tags)
-                refreshed = self._instance.get_run_by_id(run.run_id)
-                assert refreshed is not None
-                context = LaunchRunContext(dagster_run=refreshed, workspace=context.workspace)
-        super().launch_run(context)
+    def get_cpu_and_memory_overrides(
+        self, container_context: EcsContainerContext, run: dg.DagsterRun
+    ) -> Mapping[str, str]:
+        if CPU_TAG in run.tags and MEMORY_TAG in run.tags:
+            return super().get_cpu_and_memory_overrides(container_context, run)
+        size = self._size_of(run)
+        if size is None:
+            return super().get_cpu_and_memory_overrides(container_context, run)
+        self._instance.add_run_tags(run.run_id, size.op_tags)
+        return size.task_overrides
+
+    def _size_of(self, run: dg.DagsterRun) -> TaskSize | None:
+        """The largest size the run's steps declare. Op tags reach the launcher only in the run's
+        execution plan snapshot (the daemon loads no code), read through the instance."""
+        if run.execution_plan_snapshot_id is None:
+            return None
+        plan = self._instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        return size_for(step.tags for step in plan.steps)
 
 
 def _split(values: str) -> list[str]:

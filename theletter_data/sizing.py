@@ -3,7 +3,8 @@ asset declares the Fargate task its run needs, so heavy ingestion gets CPU and m
 metric that only submits SQL to the warehouse runs in the smallest task.
 
 The sizes travel as the op tags `ecs/cpu` and `ecs/memory` of each asset's step; the production
-run launcher (ecs_launcher.py) sizes every run, whoever launched it, as the largest of its steps.
+run launcher (ecs_launcher.py, through dagster-aws's `get_cpu_and_memory_overrides`) sizes every
+run, whoever launched it, as the largest of its steps.
 How long a run may take is a job's tag (`max_runtime`), enforced by run monitoring.
 """
 
@@ -16,6 +17,7 @@ from datetime import timedelta
 CPU_TAG = "ecs/cpu"
 MEMORY_TAG = "ecs/memory"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+ONE_AT_A_TIME_TAG = "theletter/one_run_at_a_time"
 
 WAREHOUSE_POOL = "warehouse"
 """The concurrency pool of every step that writes the warehouse: the production instance caps how
@@ -33,6 +35,11 @@ class TaskSize:
     @property
     def op_tags(self) -> dict[str, str]:
         return {CPU_TAG: str(self.cpu), MEMORY_TAG: str(self.memory)}
+
+    @property
+    def task_overrides(self) -> dict[str, str]:
+        """As ECS's RunTask overrides name them (what EcsRunLauncher's sizing hook returns)."""
+        return {"cpu": str(self.cpu), "memory": str(self.memory)}
 
     @property
     def memory_limit_for_engine(self) -> str:
@@ -69,3 +76,10 @@ def max_runtime(limit: timedelta) -> dict[str, str]:
     if seconds < 1:  # Dagster reads 0 (and anything but a number) as "no limit at all"
         raise ValueError(f"a run's time limit must be at least a second, not {limit}")
     return {MAX_RUNTIME_TAG: str(seconds)}
+
+
+def one_run_at_a_time(name: str) -> dict[str, str]:
+    """A job's tags: the production instance launches one run per value of this tag at a time,
+    oldest first (dagster.yaml), so that a job backfill's runs of consecutive months go in
+    order. Locally nothing limits it (one run backfills the whole range there anyway)."""
+    return {ONE_AT_A_TIME_TAG: name}

@@ -18,10 +18,23 @@ def read_sql(package_file: str, name: str) -> str:
 @functools.cache
 def to_duckdb(bigquery_sql: str) -> str:
     """Transpile one BigQuery statement; `@name` parameters become DuckDB's `$name`."""
-    statements = sqlglot.transpile(bigquery_sql, read="bigquery", write="duckdb")
-    if len(statements) != 1:
+    statements = sqlglot.parse(bigquery_sql, read="bigquery")
+    if len(statements) != 1 or statements[0] is None:
         raise ValueError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0]
+    return statements[0].transform(_countif_as_count).sql(dialect="duckdb")
+
+
+def _countif_as_count(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
+    """BigQuery's COUNTIF counts the rows where its condition is true: 0 when it is NULL on
+    every row. DuckDB's COUNT_IF, which sqlglot writes for it, is a sum since DuckDB 1.3 and
+    gives NULL there (sqlglot#7833): a newsletter without a cancelled subscription had NULL
+    lost subscribers. COUNT(CASE WHEN condition THEN 1 END) is BigQuery's COUNTIF on both."""
+    if not isinstance(node, sqlglot.exp.CountIf):
+        return node
+    case = sqlglot.exp.Case(
+        ifs=[sqlglot.exp.If(this=node.this, true=sqlglot.exp.Literal.number(1))]
+    )
+    return sqlglot.exp.Count(this=case)
 
 
 def with_tables(bigquery_sql: str, replacements: Mapping[str, str]) -> str:

@@ -5,7 +5,6 @@ that `dagster dev` shows it), then print what each newsletter's author would see
 from __future__ import annotations
 
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,13 +21,14 @@ from dagster._utils.error import SerializableErrorInfo
 from theletter_data.checks import ROW_COUNT_ANOMALY
 from theletter_data.definitions import build_definitions
 from theletter_data.partitions import TOKYO
-from theletter_data.raw.layout import appdb_export_days
+from theletter_data.raw.sources import appdb_export_days
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.serving.publish import PREFIX
 from theletter_data.settings import Settings
 from theletter_data_dev.generate import generate_lake
 from theletter_data_dev.launch import WorkspaceRuns
+from theletter_data_dev.summary import newsletter_summary
 
 DEMO_DAYS = 28
 
@@ -198,89 +198,3 @@ def _anomalies(check: dg.AssetCheckEvaluation) -> list[str]:
         f"{int(figures['median']):,} on the same weekday of the previous weeks"
         for day, figures in sorted(flagged.items())  # type: ignore[union-attr]
     ]
-
-
-def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 15) -> str:
-    """A per-newsletter table of the numbers an author sees, largest newsletters first."""
-    rows = warehouse.query(
-        """
-        WITH latest AS (
-            SELECT newsletter_id, name
-            FROM staging.stg_newsletters
-            WHERE snapshot_date = @last_day
-        ),
-        growth AS (
-            SELECT newsletter_id,
-                SUM(new_subscribers) AS new_subscribers,
-                SUM(lost_subscribers) AS lost_subscribers,
-                SUM(IF(date = @last_day, total_subscribers, 0)) AS subscribers
-            FROM metrics.newsletter_subscriber_growth
-            WHERE date BETWEEN @first_day AND @last_day
-            GROUP BY newsletter_id
-        ),
-        traffic AS (
-            SELECT newsletter_id, SUM(page_views) AS page_views
-            FROM metrics.newsletter_daily_traffic
-            WHERE date BETWEEN @first_day AND @last_day
-            GROUP BY newsletter_id
-        ),
-        funnel AS (
-            -- Each post's latest cumulative row, for posts sent in the range.
-            SELECT newsletter_id, post_id, delivered, unique_human_opens, unique_clicks,
-                unique_opens
-            FROM metrics.post_email_funnel
-            WHERE date BETWEEN @first_day AND @last_day
-            QUALIFY ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY date DESC) = 1
-        ),
-        email AS (
-            SELECT newsletter_id, COUNT(*) AS posts_emailed,
-                SAFE_DIVIDE(SUM(unique_opens), SUM(delivered)) AS open_rate,
-                SAFE_DIVIDE(SUM(unique_human_opens), SUM(delivered)) AS human_open_rate,
-                SAFE_DIVIDE(SUM(unique_clicks), SUM(delivered)) AS click_rate
-            FROM funnel
-            GROUP BY newsletter_id
-        )
-        SELECT l.name, g.subscribers, g.new_subscribers, g.lost_subscribers,
-            COALESCE(t.page_views, 0) AS page_views, COALESCE(e.posts_emailed, 0) AS posts,
-            e.open_rate, e.human_open_rate, e.click_rate
-        FROM growth AS g
-        JOIN latest AS l ON l.newsletter_id = g.newsletter_id
-        LEFT JOIN traffic AS t ON t.newsletter_id = g.newsletter_id
-        LEFT JOIN email AS e ON e.newsletter_id = g.newsletter_id
-        ORDER BY g.subscribers DESC, l.name
-        """,
-        {"first_day": demo_range.start, "last_day": demo_range.end},
-    ).to_pylist()
-
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:6.1%}"
-
-    lines = [
-        f"\nNewsletters, {demo_range.start} to {demo_range.end} "
-        f"(top {min(top, len(rows))} of {len(rows)} by subscribers):",
-        f"{'newsletter':<32} {'subs':>7} {'new':>6} {'lost':>5} {'page views':>10} "
-        f"{'posts':>5} {'opens':>7} {'human':>7} {'clicks':>7}",
-    ]
-    for r in rows[:top]:
-        lines.append(
-            f"{_fit(r['name'] or '', 32)} {r['subscribers']:>7,} {r['new_subscribers']:>6,} "
-            f"{r['lost_subscribers']:>5,} {r['page_views']:>10,} {r['posts']:>5} "
-            f"{pct(r['open_rate']):>7} {pct(r['human_open_rate']):>7} {pct(r['click_rate']):>7}"
-        )
-    lines.append(
-        "opens: unique opens / delivered (privacy-proxy opens included); human: without them; "
-        "clicks: unique clickers / delivered; post figures are cumulative over each post's "
-        "first 30 days.\n"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def _fit(text: str, width: int) -> str:
-    """Cut and pad `text` to `width` terminal columns (Japanese characters take two)."""
-    out, used = "", 0
-    for char in text:
-        size = 2 if unicodedata.east_asian_width(char) in "WF" else 1
-        if used + size > width:
-            break
-        out, used = out + char, used + size
-    return out + " " * (width - used)

@@ -5,6 +5,16 @@ Re-execute), so they are created from the code location that `workspace.yaml` lo
 location's job snapshot, execution plan and origin, exactly as `dagster job launch` does. The
 run is then executed here, as the run worker that a launcher would start (`dagster api
 execute_run`) executes it, which saves a Python start-up and a code load per run.
+
+Dagster 1.13.27 has no public API for this, hence the `dagster._core` imports below (checked):
+- `dagster job launch` (and `DagsterInstance.submit_run`) hand the run to the instance's run
+  coordinator, by default a QueuedRunCoordinator that only queues it for a daemon, which the
+  demo does not run; with one, each run is a new process that loads the code again.
+- `dg.materialize`, `execute_in_process`, `dg.execute_job` and `dagster job execute` execute
+  here, but create runs without the code location's origin: the run gets no
+  `.dagster/repository` tag (Dagster derives it from that origin), so the UI does not list it
+  under its job, and cannot re-execute it.
+- `DagsterGraphQLClient` needs a webserver running, and runs through it as the first path does.
 """
 
 from __future__ import annotations

@@ -114,9 +114,10 @@ def page_view(
 
 
 def firehose_key(prefix: str, arrival: datetime, name: str = "a") -> str:
-    """The key Firehose gives an object delivered at `arrival` (UTC)."""
-    stream = {"ses-events": "theletter-ses-events", "pageviews": "theletter-pageviews"}[prefix]
-    return f"{prefix}/{arrival:%Y/%m/%d/%H}/{stream}-1-{arrival:%Y-%m-%d-%H-%M-%S}-{name}.gz"
+    """The key Firehose gives an object delivered at `arrival` (UTC) by the delivery stream
+    `theletter-<prefix>` (docs/lake-layout.md)."""
+    stamp = f"{arrival:%Y-%m-%d-%H-%M-%S}"
+    return f"{prefix}/{arrival:%Y/%m/%d/%H}/theletter-{prefix}-1-{stamp}-{name}.gz"
 
 
 def put_lines(lake: Lake, key: str, lines: Iterable[dict | bytes | str]) -> None:

@@ -3,19 +3,24 @@ server that records what it receives), each once; without a webhook they are log
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from theletter_data.automation.alerts import freshness_alerts, run_failure_alerts
+from theletter_data.automation.partition_freshness import partition_freshness_checks
+from theletter_data.automation.policies import DAILY_DEADLINE_CRON
 from theletter_data.definitions import ALL_ASSETS, FRESHNESS_CHECKS
 from theletter_data.metrics.platform_daily_kpis import platform_daily_kpis
+from theletter_data.partitions import daily_partitions
 from theletter_data.resources import resources_for
 from theletter_data.resources.alerts import Alerts
 from theletter_data.settings import Environment, Settings
@@ -142,5 +147,85 @@ def test_a_late_asset_and_a_missed_deadline_are_posted_once(webhook, tmp_path) -
         f"<{UI}/assets/newsletter_daily_traffic|Open in Dagster>"
     )
     missed = [t for t in texts if t.startswith("*Partition missed its deadline*")]
-    assert len(missed) == len(check_keys) == 14
-    assert len(texts) == 15  # the second evaluation posted nothing new
+    assert len(missed) == len(check_keys) == 16
+    assert len(texts) == 17  # the second evaluation posted nothing new
+
+
+def test_a_skipped_evaluation_neither_repeats_nor_hides_a_missed_deadline(webhook) -> None:
+    """An ad-hoc materialization plans the partition check and records nothing (it is judged by
+    its sensor only): the alert already posted is not posted again, and the next failed
+    evaluation is posted."""
+    alerts = Alerts(webhook_url=webhook.url, ui_url=UI)
+
+    @dg.asset(name="stg_posts", partitions_def=daily_partitions)
+    def stg_posts() -> None:
+        """Stands in for the staged table: only its materializations matter here."""
+
+    checks = partition_freshness_checks([stg_posts], DAILY_DEADLINE_CRON, name="freshness")
+    (key,) = checks.check_keys
+    sensor = freshness_alerts([], [key], dg.DefaultSensorStatus.STOPPED)
+    defs = dg.Definitions(
+        assets=[stg_posts],
+        asset_checks=[checks],
+        jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.checks(checks))],
+    )
+    with dg.instance_for_test() as instance:
+
+        def evaluate_alerts(cursor: str | None) -> dg.SensorResult:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"alerts": alerts}
+            )
+            return sensor(context)
+
+        assert defs.resolve_job_def("checks").execute_in_process(instance=instance).success
+        first = evaluate_alerts(None)
+        adhoc = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[stg_posts.key], partition_key="2026-10-01"
+        )
+        assert adhoc.success
+        latest = instance.get_latest_asset_check_evaluation_record(key)
+        assert latest is not None and latest.run_id == adhoc.run_id
+        assert latest.event is None or latest.event.asset_check_evaluation is None
+        second = evaluate_alerts(first.cursor)
+        assert defs.resolve_job_def("checks").execute_in_process(instance=instance).success
+        third = evaluate_alerts(second.cursor)
+    assert second.cursor == first.cursor != third.cursor
+    assert (
+        webhook.texts()
+        == [
+            f"*Partition missed its deadline*\n• `stg_posts:partition_freshness` failed\n"
+            f"<{UI}/assets/stg_posts|Open in Dagster>"
+        ]
+        * 2
+    )
+
+
+STORAGE_ATTRIBUTES = {"event_log_storage", "run_storage", "schedule_storage", "_event_storage"}
+
+
+def storage_internals(package: Path) -> list[str]:
+    """`path:line` of every read of a Dagster instance's storages (or import of their modules):
+    automation reads through the instance's own methods instead."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            internal = (isinstance(node, ast.Attribute) and node.attr in STORAGE_ATTRIBUTES) or (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("dagster._core.storage")
+            )
+            if internal:
+                found.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    return found
+
+
+def test_automation_reads_no_storage_internals(tmp_path: Path) -> None:
+    automation = Path(__file__).parents[1] / "theletter_data" / "automation"
+    assert storage_internals(automation) == []
+    broken = tmp_path / "automation"
+    broken.mkdir()
+    (broken / "alerts.py").write_text(
+        "from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES\n"
+        "def f(instance):\n"
+        "    return instance.event_log_storage.get_latest_asset_check_execution_by_key([])\n"
+    )
+    assert storage_internals(broken) == ["automation/alerts.py:1", "automation/alerts.py:3"]

@@ -1,4 +1,5 @@
-"""The code location loads, and its shape (keys, groups, partitions, checks) is what we publish."""
+"""The code location loads in every environment, and its graph (keys, deps, groups, partitions,
+checks, automation, freshness, sizes, jobs, schedules, sensors) is the reviewed snapshot."""
 
 from __future__ import annotations
 
@@ -7,36 +8,25 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from theletter_data.automation.selection import CADENCE_TAG, Cadence
 from theletter_data.definitions import build_definitions, defs
 from theletter_data.settings import Environment, Settings, load_settings
-
-EXPECTED_GROUPS = {
-    "raw": {
-        "raw_ses_events", "raw_page_views", "raw_app_logs", "raw_appdb_newsletters",
-        "raw_appdb_posts", "raw_appdb_subscriptions",
-    },
-    "staging": {
-        "stg_email_events", "stg_page_views", "stg_app_logs", "stg_newsletters", "stg_posts",
-        "stg_subscriptions",
-    },
-    "metrics": {
-        "newsletter_daily_traffic", "newsletter_traffic_sources", "post_email_funnel",
-        "newsletter_subscriber_growth", "newsletter_subscriber_cohorts", "platform_daily_kpis",
-        "platform_top_newsletters", "newsletter_traffic_today", "newsletter_traffic_sources_today",
-    },
-    "serving": {"newsletter_dashboard_documents"},
-}  # fmt: skip
-EXPECTED_GROUPS["staging"] |= {"stg_page_views_today"}
+from theletter_data_tests import graph_snapshot
 
 
-@pytest.mark.parametrize("environment", list(Environment))
-def test_definitions_load_in_every_environment(environment: Environment, tmp_path: Path) -> None:
-    settings = Settings(environment=environment, data_dir=tmp_path, pseudonym_key_set=False)
-    graph = build_definitions(settings).resolve_asset_graph()
-    groups: dict[str, set[str]] = {}
-    for key in graph.get_all_asset_keys():
-        groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
-    assert groups == EXPECTED_GROUPS
+def test_the_graph_is_its_reviewed_snapshot() -> None:
+    """Local, production and production with the app database; a difference is printed as a
+    diff of the snapshot file, with the command that regenerates it for review."""
+    actual = graph_snapshot.render()
+    expected = graph_snapshot.SNAPSHOT.read_text()
+    if actual != expected:
+        pytest.fail(
+            "The graph differs from its reviewed snapshot "
+            f"({graph_snapshot.SNAPSHOT.relative_to(Path(__file__).parents[1])}). If the change "
+            f"is intended, regenerate it and review the diff:\n  {graph_snapshot.UPDATE_COMMAND}"
+            f"\n\n{graph_snapshot.diff(expected, actual)}",
+            pytrace=False,
+        )
 
 
 def test_the_entry_point_loads_with_the_default_environment(monkeypatch, tmp_path) -> None:
@@ -92,13 +82,11 @@ def test_automation_runs_by_itself_only_in_production(environment, status, tmp_p
     loaded = build_definitions(
         Settings(environment=environment, data_dir=tmp_path, pseudonym_key_set=False)
     )
-    sensors = {s.name: s.default_status.name for s in loaded.sensors}
-    schedules = {s.name: s.default_status.name for s in loaded.schedules}
-    assert sensors == dict.fromkeys(
-        ["raw_arrivals_sensor", "metrics_automation", "dashboards_automation",
-         "freshness_checks_sensor", "freshness_alerts", "run_failure_alerts"], status,
-    )  # fmt: skip
-    assert schedules == {"intraday_refresh_schedule": status}
+    repository = loaded.get_repository_def()
+    sensors = {s.name: s.default_status.name for s in repository.sensor_defs}
+    schedules = {s.name: s.default_status.name for s in repository.schedule_defs}
+    assert sensors and set(sensors.values()) == {status}, sensors
+    assert schedules and set(schedules.values()) == {status}, schedules
 
 
 def test_every_sensor_the_ui_lists_is_named_and_described(tmp_path: Path) -> None:
@@ -114,11 +102,6 @@ def test_every_sensor_the_ui_lists_is_named_and_described(tmp_path: Path) -> Non
 def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path) -> None:
     settings = Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
     graph = build_definitions(settings).resolve_asset_graph()
-    intraday = {
-        "stg_page_views_today",
-        "newsletter_traffic_today",
-        "newsletter_traffic_sources_today",
-    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         name = key.to_user_string()
@@ -126,7 +109,8 @@ def test_every_table_is_kept_fresh_by_something_and_declares_when(tmp_path: Path
             continue
         assert node.freshness_policy is not None, name
         assert node.pools == {"warehouse"}, name
-        if node.group_name in ("metrics", "serving") and name not in intraday:
+        intraday = node.tags[CADENCE_TAG] == Cadence.INTRADAY
+        if node.group_name in ("metrics", "serving") and not intraday:
             assert node.automation_condition is not None, name  # follows its inputs
         else:
             assert node.automation_condition is None, name  # the sensor or the schedule

@@ -22,7 +22,7 @@ from dagster._core.storage.tags import (
 )
 
 from theletter_data.definitions import build_definitions
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.serving.publish import PREFIX

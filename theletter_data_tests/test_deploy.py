@@ -565,8 +565,10 @@ def test_each_service_registers_on_ecs_as_a_small_fargate_task(
     # Secrets only by ARN, never a value in the environment or anywhere in the definition.
     env = environment(definition)
     expected = {"DAGSTER_PG_PASSWORD": values["PG_PASSWORD_SECRET_ARN"]}
-    if service == "code-server":  # its sensors post alerts
+    if service == "code-server":  # its sensors post alerts; it plans runs (resolving their keys)
         expected["THELETTER_SLACK_WEBHOOK_URL"] = values["SLACK_WEBHOOK_SECRET_ARN"]
+        expected["THELETTER_PSEUDONYM_KEY"] = values["PSEUDONYM_KEY_SECRET_ARN"]
+        expected["THELETTER_GCP_CREDENTIALS"] = values["GCP_CREDENTIALS_SECRET_ARN"]
     assert secrets(definition) == expected
     assert not {*SECRET_VARIABLES, ALERT_SECRET} & set(env)
     text = json.dumps(definition)
@@ -923,7 +925,13 @@ def test_each_execution_role_reads_only_its_own_task_s_secrets(
     for task, (role, needed) in tasks.items():
         assert readable_secrets(role_policy(policies, role), deployment) == needed, task
     assert tasks["webserver"][1] == tasks["daemon"][1] == {v["PG_PASSWORD_SECRET_ARN"]}
-    assert tasks["code-server"][1] == {v["PG_PASSWORD_SECRET_ARN"], v["SLACK_WEBHOOK_SECRET_ARN"]}
+    # The code server plans every run, and Dagster resolves each resource's EnvVar settings
+    # when it plans: it needs the run's pseudonym key and Google credential too
+    # (test_code_server_plans_every_job).
+    assert tasks["code-server"][1] == {
+        v["PG_PASSWORD_SECRET_ARN"], v["SLACK_WEBHOOK_SECRET_ARN"],
+        v["PSEUDONYM_KEY_SECRET_ARN"], v["GCP_CREDENTIALS_SECRET_ARN"],
+    }  # fmt: skip
     assert tasks["run"][1] == {
         v["PG_PASSWORD_SECRET_ARN"], v["PSEUDONYM_KEY_SECRET_ARN"], v["GCP_CREDENTIALS_SECRET_ARN"]
     }  # fmt: skip
@@ -1341,7 +1349,7 @@ def test_the_oidc_trust_admits_main_s_production_environment_only(deployment: De
 def test_the_lake_lifecycle_archives_the_raw_prefixes_and_never_serving(
     deployment: Deployment,
 ) -> None:
-    from theletter_data.raw.layout import APP_LOGS, PAGE_VIEWS, SES_EVENTS
+    from theletter_data.raw.sources import SOURCES
 
     script = _load_module("apply_lake_lifecycle.py")
     configuration = script.rules(deployment.values)
@@ -1352,15 +1360,19 @@ def test_the_lake_lifecycle_archives_the_raw_prefixes_and_never_serving(
 
     prefix = deployment.values["LAKE_PREFIX"]
     archived = {r["Filter"]["Prefix"]: r["Transitions"] for r in held if "Transitions" in r}
-    assert set(archived) == {
-        f"{prefix}{p}/" for p in (SES_EVENTS.prefix, PAGE_VIEWS.prefix, APP_LOGS.prefix, "appdb")
-    }
+    assert set(archived) == {f"{prefix}{s.prefix}/" for s in SOURCES}
+    for raw in ("ses-events/", "pageviews/", "app-logs/", "appdb/posts/"):
+        assert f"{prefix}{raw}" in archived
     for transitions in archived.values():
         assert transitions == [
             {"Days": 90, "StorageClass": "GLACIER_IR"},
             {"Days": 365, "StorageClass": "DEEP_ARCHIVE"},
         ]
-    for key in ("serving/v1/manifest.json", "serving/v1/newsletters/nl_00001.json"):
+    for key in (
+        "serving/v1/manifest.json",
+        "serving/v1/newsletters/nl_00001.json",
+        "appdb/_extract/posts/state.json",  # rewritten each run: never archived
+    ):
         assert not any(f"{prefix}{key}".startswith(p) for p in archived), key
     (abort,) = [r for r in held if "AbortIncompleteMultipartUpload" in r]
     assert abort["Filter"] == {"Prefix": prefix}
@@ -1423,13 +1435,21 @@ def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
 ) -> None:
     bucket = f"arn:aws:s3:::{deployment.values['LAKE_BUCKET']}"
     writes = policies["appdb-extract-run-role"]
-    for key in (
-        "lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet",
-        "lake/appdb/_extract/subscriptions/dt=2026-11-20/changes-00001.parquet",
-    ):
+    work = "lake/appdb/_extract/subscriptions/dt=2026-11-20/changes-00001.parquet"
+    for key in ("lake/appdb/subscriptions/dt=2026-11-20/part-00000.parquet", work):
         for action in ("s3:PutObject", "s3:DeleteObject"):
             assert allows(writes, action, f"{bucket}/{key}")
-    for key in ("lake/ses-events/2026/11/20/00/x.gz", "lake/serving/v1/manifest.json", "appdb/x"):
+    # Its cursors and batches: only this policy reads and lists them.
+    assert allows(writes, "s3:GetObject", f"{bucket}/{work}")
+    assert allows(writes, "s3:ListBucket", bucket, {"s3:prefix": work.rsplit("/", 1)[0] + "/"})
+    for name in ("run-task-role", "code-server-task-role"):
+        assert not allows(policies[name], "s3:GetObject", f"{bucket}/{work}")
+    for key in (
+        "lake/ses-events/2026/11/20/00/x.gz",
+        "lake/serving/v1/manifest.json",
+        "appdb/x",
+        "lake/appdb/other/x",
+    ):
         assert not allows(writes, "s3:PutObject", f"{bucket}/{key}")
     password = policies["appdb-extract-execution-role"]
     secret = deployment.values["APPDB_PASSWORD_SECRET_ARN"]
@@ -1437,3 +1457,30 @@ def test_reading_the_app_database_adds_writes_to_appdb_and_its_password_only(
     assert not allows(
         password, "secretsmanager:GetSecretValue", deployment.values["PG_PASSWORD_SECRET_ARN"]
     )
+
+
+def test_code_server_plans_every_job(
+    task_definitions: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code server plans each run before the daemon launches it (the execution plan stored
+    with the run), and Dagster resolves every resource's EnvVar settings when it plans. With
+    exactly the code server's task environment and secrets, every job, the asset job of the
+    sensors, automation and backfills included, must plan; before its task got the pseudonym
+    key, every staging job failed here: "THELETTER_PSEUDONYM_KEY ... is not set"."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from theletter_data.definitions import build_definitions
+    from theletter_data.settings import load_settings
+
+    definition = task_definitions["code-server"]
+    for name in [n for n in os.environ if n.startswith(("THELETTER_", "DAGSTER_PG"))]:
+        monkeypatch.delenv(name)
+    for name, value in environment(definition).items():
+        monkeypatch.setenv(name, value)
+    for name in secrets(definition):  # a value of the secret's shape, as ECS would inject it
+        monkeypatch.setenv(name, "a-strong-test-secret-4f9c2e7d")
+    repository = build_definitions(load_settings()).get_repository_def()
+    jobs = repository.get_all_jobs()
+    assert {"daily_refresh", "intraday_refresh", "__ASSET_JOB"} <= {j.name for j in jobs}
+    for job in jobs:
+        assert create_execution_plan(job, run_config={}).step_keys_to_execute, job.name

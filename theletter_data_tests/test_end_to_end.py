@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from theletter_data.cli import main
-from theletter_data_tests.week import MONDAY, Week, run
+from theletter_data_tests.week import MONDAY, SUNDAY, Week, run
 
 EMAIL_SHAPED = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"
 
@@ -88,6 +88,8 @@ def test_metric_tables_have_rows_for_every_day(week: Week) -> None:
         "newsletter_subscriber_growth",
         "platform_daily_kpis",
         "platform_top_newsletters",
+        "newsletter_engagement_segments",
+        "newsletter_deliverability",
     ):
         (days,) = query(warehouse, f"SELECT COUNT(DISTINCT date) FROM metrics.{table}")[0]
         assert days == 7, table
@@ -108,6 +110,57 @@ def test_subscriber_totals_move_by_exactly_the_net_change(week: Week) -> None:
         """,
     )
     assert mismatches == []
+
+
+def test_engagement_segments_partition_the_days_subscribers(week: Week) -> None:
+    """Every day, each newsletter's three segments add up to its distinct readers with an active
+    subscription in that day's snapshot, and the week's lake is all the history they saw."""
+    mismatches = query(
+        week.warehouse,
+        f"""
+        WITH subscribed AS (
+            SELECT snapshot_date, newsletter_id, COUNT(DISTINCT reader_hash) AS readers
+            FROM staging.stg_subscriptions WHERE is_active GROUP BY 1, 2
+        )
+        SELECT e.date, e.newsletter_id
+        FROM metrics.newsletter_engagement_segments AS e
+        FULL JOIN subscribed AS s ON s.snapshot_date = e.date AND s.newsletter_id = e.newsletter_id
+        WHERE e.subscribers IS DISTINCT FROM s.readers
+            OR e.active_readers + e.at_risk_readers + e.dormant_readers <> e.subscribers
+            OR e.at_risk_readers <> 0
+            OR e.engagement_days_seen <> e.date - DATE '{MONDAY}' + 1
+        """,
+    )
+    assert mismatches == []
+
+
+def test_the_platforms_deliverability_sums_the_newsletters(week: Week) -> None:
+    """The platform's row is the sum of the newsletters' on every day; by Sunday its 30 days
+    hold every email of the week: each staged message to a recipient once."""
+    mismatches = query(
+        week.warehouse,
+        """
+        SELECT p.date
+        FROM metrics.newsletter_deliverability AS p
+        JOIN metrics.newsletter_deliverability AS n ON n.date = p.date AND n.scope = 'newsletter'
+        WHERE p.scope = 'platform'
+        GROUP BY p.date, p.sends_7d, p.hard_bounces_30d, p.complaints_30d
+        HAVING p.sends_7d <> SUM(n.sends_7d) OR p.hard_bounces_30d <> SUM(n.hard_bounces_30d)
+            OR p.complaints_30d <> SUM(n.complaints_30d)
+        """,
+    )
+    assert mismatches == []
+    ((sends, emails),) = query(
+        week.warehouse,
+        f"""
+        SELECT
+            (SELECT sends_30d FROM metrics.newsletter_deliverability
+             WHERE scope = 'platform' AND date = DATE '{SUNDAY}'),
+            (SELECT COUNT(DISTINCT (message_id, recipient_hash)) FROM staging.stg_email_events
+             WHERE event_type <> 'rendering_failure')
+        """,
+    )
+    assert sends == emails > 0
 
 
 def test_no_email_address_survives_the_raw_layer(week: Week) -> None:

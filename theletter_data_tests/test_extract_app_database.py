@@ -18,7 +18,7 @@ from theletter_data.extract import snapshots
 from theletter_data.extract.app_database import AppDatabase
 from theletter_data.extract.appdb_assets import appdb_extract
 from theletter_data.extract.snapshots import SOURCE_TABLES, extract_snapshot
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.lake import Lake
 from theletter_data.settings import load_settings
 from theletter_data.staging.app_exports import NEWSLETTERS as NEWSLETTERS_EXPORT

@@ -70,9 +70,13 @@ def test_the_intraday_schedule_requests_the_refresh_every_three_hours(tmp_path) 
     )
     schedule = defs.resolve_schedule_def("intraday_refresh_schedule")
     assert schedule.cron_schedule == "5 */3 * * *" and schedule.execution_timezone == "Asia/Tokyo"
-    with dg.instance_for_test() as instance:
-        tick = datetime(2026, 11, 27, 9, 5, tzinfo=TOKYO)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    tick = datetime(2026, 11, 27, 9, 5, tzinfo=TOKYO)
+    # Closed here, not when garbage-collected: closing later restored a closed instance's
+    # state storage as the current one, and later tests failed to load definitions.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
+    ):
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.job_name in (None, "intraday_refresh")
     # The next ticks, in Japan time.

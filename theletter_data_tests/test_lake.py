@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import boto3
 import pytest
 
-from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.resources.lake import Lake
 
 
@@ -51,6 +51,20 @@ def test_a_day_reads_the_arrival_hours_that_can_hold_it(lake: Lake) -> None:
     objects = SES_EVENTS.objects_for_day(lake, date(2026, 11, 20), timedelta(hours=3))
     hours = [o.key.split("/")[3] + "/" + o.key.split("/")[4] for o in objects]
     assert hours[0] == "19/14" and hours[-1] == "20/17" and len(hours) == 10 + 18
+
+
+def test_a_window_ending_within_an_hour_lists_that_hour_s_folder(lake: Lake) -> None:
+    """The folder function answers for any window: one ending at 00:30 UTC holds the objects
+    delivered from 00:00. It counted whole hours and stopped at 23:00, never opening the next
+    UTC date's folder. (No run met it: staging rounds a replay's instant up to a whole hour.)"""
+    lake.write_bytes("ses-events/2026/11/20/23/a.gz", b"")
+    lake.write_bytes("ses-events/2026/11/21/00/a.gz", b"")
+    lake.write_bytes("ses-events/2026/11/21/01/a.gz", b"")  # after 00:30: not this window
+    lateness = timedelta(hours=9, minutes=30)  # 2026-11-20 15:00 UTC + 9.5 h = 00:30 on the 21st
+    objects = SES_EVENTS.objects_for_day(lake, date(2026, 11, 20), lateness)
+    assert [o.key for o in objects] == [
+        "ses-events/2026/11/20/23/a.gz", "ses-events/2026/11/21/00/a.gz"
+    ]  # fmt: skip
 
 
 ESCAPING_KEYS = [

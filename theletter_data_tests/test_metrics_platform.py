@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from theletter_data.metrics.metric_asset import BUSINESS, metric_asset
 from theletter_data.metrics.newsletter_daily_traffic import NEWSLETTER_DAILY_TRAFFIC
 from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
 from theletter_data.metrics.platform_daily_kpis import PLATFORM_DAILY_KPIS, platform_daily_kpis
@@ -128,10 +129,10 @@ def test_a_missing_staged_table_fails_at_once_without_retries(warehouse):
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
-def test_the_newsletters_that_grew_most_over_30_days(warehouse):
+def four_newsletters_growing(warehouse) -> None:
     """nl_a gains 2 a day for 30 days from 100; nl_b gains 90 in its last 6 days from 50; nl_c
-    loses 1 a day from 80; nl_d (launched 11 days ago) gains 4 a day. Ranked by the 30-day net
-    change."""
+    loses 1 a day from 80; nl_d (launched 11 days ago) gains 4 a day; nl_b's site has 10 page
+    views a day."""
     first = D - timedelta(days=30)
     growth = []
     for i in range(31):
@@ -165,6 +166,11 @@ def test_the_newsletters_that_grew_most_over_30_days(warehouse):
          "created_at": utc("2026-01-01 00:00:00")},
     ], D, NEXT)  # fmt: skip
 
+
+def test_the_newsletters_that_grew_most_over_30_days(warehouse):
+    """Ranked by the 30-day net change."""
+    four_newsletters_growing(warehouse)
+
     result = materialize(platform_top_newsletters, warehouse, "2026-11-20")
 
     assert result.success and all(checks_passed(result).values())
@@ -193,6 +199,30 @@ def test_the_newsletters_that_grew_most_over_30_days(warehouse):
         "newsletter launched within the month, or subscriber history shorter than 30 days "
         "(the demo's four weeks)._"
     )
+
+
+def test_the_ranking_follows_its_declared_constants(warehouse):
+    """The length of the ranking and its window are declared once, in Python, and bound as
+    parameters: declared as 2 newsletters over 7 days, the same SQL ranks by the 7-day change
+    and keeps two (bound nowhere, a literal `rank <= 20` would keep all four)."""
+    four_newsletters_growing(warehouse)
+    top_two_of_the_week = metric_asset(
+        table=PLATFORM_TOP_NEWSLETTERS,
+        upstream=[],
+        params={"top": 2, "window_days": 7},
+        description="The two newsletters that grew most over 7 days.",
+        owner=BUSINESS,
+    )
+
+    result = materialize(top_two_of_the_week, warehouse, "2026-11-20")
+
+    assert result.success and all(checks_passed(result).values())
+    rows = rows_of(warehouse, PLATFORM_TOP_NEWSLETTERS, "rank")
+    assert [
+        (r["rank"], r["newsletter_id"], r["net_change_30d"], r["growth_rate_30d"],
+         r["page_views_30d"])
+        for r in rows
+    ] == [(1, "nl_b", 90, 90 / 50, 70), (2, "nl_d", 28, 28 / 16, 0)]  # fmt: skip
 
 
 def test_the_kpis_show_in_the_ui_as_a_table_and_plotted_numbers(warehouse):

@@ -65,6 +65,22 @@ def test_growth_counts_changes_of_the_day_and_the_total_at_its_end(warehouse):
     }
 
 
+def test_a_newsletter_whose_subscriptions_never_ended_lost_none(warehouse):
+    """No subscription of nl_1 has an end: its lost subscribers are 0, as BigQuery's COUNTIF
+    counts them (before: NULL on DuckDB, whose COUNT_IF sqlglot wrote, and the blocking check
+    failed the run: a new newsletter stopped every author's dashboard locally)."""
+    rows = [sub("s1", D, "2026-11-01 00:00:00"), sub("s2", D, "2026-11-20 01:00:00")]
+    write_rows(warehouse, TABLE, rows, D, D + timedelta(days=1))
+
+    result = materialize(
+        newsletter_subscriber_growth, warehouse, "2026-11-20", raise_on_error=False
+    )
+
+    assert result.success and all(checks_passed(result).values())
+    (row,) = rows_of(warehouse, NEWSLETTER_SUBSCRIBER_GROWTH, "newsletter_id")
+    assert (row["new_subscribers"], row["lost_subscribers"], row["net_change"]) == (1, 0, 1)
+
+
 def test_cohorts_are_measured_on_the_snapshot_at_the_end_of_the_week(warehouse):
     week = date(2026, 11, 16)  # Monday; its snapshot is Sunday 2026-11-22
     sunday = week + timedelta(days=6)

@@ -110,7 +110,7 @@ def test_the_sensor_runs_the_checks_whose_verdict_may_have_changed(tmp_path: Pat
             for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
-        assert len(verdicts) == len(KEYS) == 14
+        assert len(verdicts) == len(KEYS) == 16
         assert {v.check_name for v in verdicts} == {CHECK_NAME}
         assert not any(v.passed for v in verdicts)
 
@@ -143,5 +143,44 @@ def test_every_sensor_target_reads_as_a_selection_or_a_job(tmp_path: Path) -> No
             targets[sensor.name] = sensor.job_name
     assert targets["freshness_checks_sensor"] == JOB_NAME
     assert targets["dashboards_automation"] == (
-        'key:"newsletter_dashboard_documents" and code_location:"theletter_data"'
+        'group:"serving" and code_location:"theletter_data"'
     )
+    assert targets["raw_arrivals_sensor"] == (
+        'group:"staging" and tag:"theletter/cadence"="daily" and code_location:"theletter_data"'
+    )
+
+
+def test_dagster_s_freshness_policy_passes_while_yesterday_s_partition_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why the partition check exists (automation/partition_freshness.py): a morning that
+    re-stages an older day (late records replayed) but never writes the day due. Dagster 1.13's
+    freshness daemon, run for real on the code location, finds the asset fresh; the partition
+    check does not. When this fails, Dagster's policy judges partitions: move to it."""
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    monkeypatch.setenv("THELETTER_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("THELETTER_ENV", raising=False)
+    asset = dg.AssetKey("stg_email_events")
+    now = datetime.now(TOKYO)
+    with dg.instance_for_test() as instance:
+        due = evaluate(instance, asset, daily_partitions, DAILY, now).metadata["due_partition"]
+        older = (date.fromisoformat(str(due.value)) - timedelta(days=1)).isoformat()
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=older))
+
+        target = ModuleTarget(
+            module_name="theletter_data.definitions",
+            attribute="defs",
+            working_directory=str(Path(__file__).parents[1]),
+            location_name="theletter_data",
+        )
+        with create_test_daemon_workspace_context(target, instance) as workspace:
+            list(FreshnessDaemon().run_iteration(workspace))
+        state = instance.get_freshness_state_records([asset])[asset].freshness_state
+        verdict = evaluate(instance, asset, daily_partitions, DAILY, now)
+
+    assert state.value == "PASS"
+    assert not verdict.passed
+    assert verdict.description.startswith(f"Partition {due.value} has not landed")

@@ -66,7 +66,7 @@ def production(moto_endpoint, aws_credentials, bigquery_emulator, monkeypatch): 
         yield defs, report, deployment
 
 
-def test_the_daily_job_runs_on_s3_and_bigquery(production) -> None:  # type: ignore[no-untyped-def]
+def test_the_daily_job_runs_on_s3_and_bigquery(production, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     defs, report, deployment = production
     warehouse = deployment.warehouse
     with dg.instance_for_test() as instance:
@@ -119,3 +119,25 @@ def test_the_daily_job_runs_on_s3_and_bigquery(production) -> None:  # type: ign
         "dataset", "table"
     }  # fmt: skip
     assert deployment.setup_proxy.checked()["bigquery.datasets.create"] == 2
+
+    # The commands an operator runs against production read the same settings: `trace` on
+    # BigQuery (its project and datasets from THELETTER_BIGQUERY_*, as the run identity).
+    (traced,) = warehouse.query(
+        "SELECT newsletter_id, COUNT(*) AS n FROM staging.stg_app_logs "
+        "WHERE event_date = @day AND newsletter_id IS NOT NULL "
+        "GROUP BY newsletter_id ORDER BY n DESC, newsletter_id LIMIT 1",
+        {"day": FIRST},
+    ).to_pylist()
+    monkeypatch.setenv("THELETTER_ENV", "production")
+    monkeypatch.setenv("THELETTER_BIGQUERY_API_ENDPOINT", deployment.run_proxy.url)
+    monkeypatch.setenv("THELETTER_LAKE_ENDPOINT_URL", settings_endpoint(defs))
+    capsys.readouterr()
+    assert main(["trace", "--newsletter", traced["newsletter_id"], "--day", str(FIRST)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"{traced['n']:,} log events of newsletter {traced['newsletter_id']}"
+    )
+
+
+def settings_endpoint(defs: dg.Definitions) -> str:
+    """The S3 endpoint the production lake resource of `defs` was built with (moto's)."""
+    return defs.resources["lake"].endpoint_url

@@ -4,6 +4,8 @@ runs, one Fargate task per run launched through the ECS API (a moto server), com
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresRunStorage
 
@@ -148,7 +151,7 @@ def test_the_production_instance_is_postgres_queued_ecs_and_s3(instance) -> None
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_max_runtime_seconds == 3 * 3600
     assert instance.run_monitoring_max_resume_run_attempts == 0
-    assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 8
     run = create_run(instance, ["stg_email_events"])
     assert instance.get_run_by_id(run.run_id).asset_selection == {dg.AssetKey("stg_email_events")}
 
@@ -202,6 +205,32 @@ def test_explicit_size_tags_win(instance) -> None:
     )
     task = launched_task(instance, run)
     assert (task["overrides"]["cpu"], task["overrides"]["memory"]) == ("4096", "16384")
+
+
+def test_a_half_given_size_is_not_mixed_with_the_computed_one(instance) -> None:
+    """`ecs/cpu` alone (256) beside an ingestion step's 8 GiB would be no Fargate combination:
+    the run gets its steps' size whole."""
+    run = create_run(instance, ["stg_email_events"], tags={"ecs/cpu": "256"})
+    task = launched_task(instance, run)
+    assert (task["overrides"]["cpu"], task["overrides"]["memory"]) == (
+        str(INGESTION.cpu),
+        str(INGESTION.memory),
+    )
+    assert instance.get_run_by_id(run.run_id).tags["ecs/cpu"] == str(INGESTION.cpu)
+
+
+def test_the_launcher_sizes_runs_through_dagster_aws_s_hook() -> None:
+    """Sizing goes through `get_cpu_and_memory_overrides`, the hook EcsRunLauncher offers for
+    it; the launch itself is dagster-aws's, and the module imports no private Dagster module."""
+    assert SizedEcsRunLauncher.launch_run is EcsRunLauncher.launch_run
+    assert "get_cpu_and_memory_overrides" in vars(SizedEcsRunLauncher)
+    source = Path(inspect.getfile(SizedEcsRunLauncher)).read_text()
+    private = [
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dagster._")
+    ]
+    assert private == []
 
 
 def test_the_launcher_checks_and_stops_the_task(instance) -> None:

@@ -12,7 +12,11 @@ import duckdb
 import pytest
 
 from theletter_data.resources import resources_for
-from theletter_data.resources.pseudonymizer import Pseudonymizer, key_weakness
+from theletter_data.resources.pseudonymizer import (
+    SPACE_SEPARATORS,
+    Pseudonymizer,
+    key_weakness,
+)
 from theletter_data.settings import load_settings
 
 PRODUCTION_KEY = "3f9c0a7e51d24b68a0c3e9f17d5b2a84"  # shaped like `openssl rand -hex 16`
@@ -29,6 +33,35 @@ def test_sql_and_python_agree_with_the_standard(key: str) -> None:
             0
         ]
     assert in_sql == pseudonymizer.hash(address) == expected
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "\tHanako@Example.JP\n",  # a tab and a line break: SQL's trim keeps them
+        "\u3000hanako@example.jp\u00a0",  # ideographic and no-break spaces: both remove them
+        "İPEK@ÖRNEK.COM.TR",  # simple lower case: `i`, not `i̇`
+        "ΟΔΟΣ@EXAMPLE.GR",  # no final-sigma rule: U+03C3, not U+03C2
+    ],
+)
+def test_the_reference_hashes_exactly_what_staging_hashes(address: str) -> None:
+    """The app finds its subscribers among pseudonyms by computing them as `hash` does: it must
+    give staging's pseudonym for any address staging accepts (before: `str.strip().lower()`,
+    which differs from SQL's `lower(trim())` on three of these)."""
+    pseudonymizer = Pseudonymizer(key=PRODUCTION_KEY)
+    with duckdb.connect() as con:
+        ((in_sql,),) = con.execute(
+            SQL, {**pseudonymizer.sql_params(), "address": address}
+        ).fetchall()
+    assert pseudonymizer.hash(address) == in_sql
+
+
+def test_space_separators_are_unicodes_category_zs() -> None:
+    import sys
+    import unicodedata
+
+    zs = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"}
+    assert set(SPACE_SEPARATORS) == zs
 
 
 def test_another_key_gives_another_pseudonym() -> None:

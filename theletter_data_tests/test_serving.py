@@ -4,6 +4,7 @@ their queries on hand-made rows on both warehouses."""
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import multiprocessing
@@ -12,27 +13,46 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import jsonschema
 import pytest
 
 from theletter_data.cli import main
-from theletter_data.metrics.newsletter_daily_traffic import NEWSLETTER_DAILY_TRAFFIC
+from theletter_data.metrics.newsletter_daily_traffic import (
+    NEWSLETTER_DAILY_TRAFFIC,
+    newsletter_daily_traffic,
+)
+from theletter_data.metrics.newsletter_engagement_segments import NEWSLETTER_ENGAGEMENT_SEGMENTS
 from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
 from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
 from theletter_data.metrics.newsletter_traffic_sources import NEWSLETTER_TRAFFIC_SOURCES
 from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
+from theletter_data.partitions import daily_partitions
+from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.lake import Lake
+from theletter_data.serving import registry
 from theletter_data.serving.documents import build_documents, content_hash, validate
+from theletter_data.serving.fields import count, day
+from theletter_data.serving.preview import render_dashboard
 from theletter_data.serving.publish import (
     MANIFEST_KEY,
+    SCHEMA_KEY,
     document_key,
     publish,
     read_document,
     read_manifest,
+)
+from theletter_data.serving.registry import register
+from theletter_data.serving.schema import dashboard_schema, schema_bytes
+from theletter_data.serving.sections import (
+    DashboardSection,
+    PreviewColumn,
+    RankedTable,
 )
 from theletter_data.staging.app_exports import NEWSLETTERS, POSTS
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
@@ -64,7 +84,11 @@ def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week
             con.execute("SELECT DISTINCT post_id, newsletter_id FROM staging.stg_posts").fetchall()
         )
         hashes = {
-            h for (h,) in con.sql("SELECT recipient_hash FROM staging.stg_email_events").fetchall()
+            h
+            for (h,) in con.sql(
+                "SELECT recipient_hash FROM staging.stg_email_events "
+                "UNION SELECT reader_hash FROM staging.stg_subscriptions"
+            ).fetchall()
         }
     for newsletter_id, doc in docs.items():
         validate(doc)
@@ -130,8 +154,10 @@ def test_only_changed_documents_are_rewritten_and_never_by_older_numbers(
         )
         return {k: v.value for k, v in materialization.metadata.items()}
 
+    schema_written = (data / "lake" / SCHEMA_KEY).stat().st_mtime_ns
     assert (publish()["rewritten"], publish()["unchanged"]) == (0, 8)
     assert read_manifest(lake)["documents"] == before["documents"]
+    assert (data / "lake" / SCHEMA_KEY).stat().st_mtime_ns == schema_written  # unchanged
 
     changed = sorted(before["documents"])[2]
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
@@ -170,9 +196,13 @@ def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, c
         assert found, card_id
         return found.group(1)
 
-    assert card("kpi-page-views-30d") == f"{doc['traffic']['last_30_days']['page_views']:,}"
-    assert card("kpi-visitors-30d") == f"{doc['traffic']['last_30_days']['unique_visitors']:,}"
-    assert card("kpi-subscribers") == f"{doc['subscribers']['total']:,}"
+    last_30 = doc["traffic"]["last_30_days"]
+    assert card("kpi-traffic-last_30_days-page_views") == f"{last_30['page_views']:,}"
+    assert card("kpi-traffic-last_30_days-unique_visitors") == f"{last_30['unique_visitors']:,}"
+    last_90 = doc["traffic"]["last_90_days"]
+    assert card("kpi-traffic-last_90_days-unique_visitors") == f"{last_90['unique_visitors']:,}"
+    assert card("kpi-subscribers-total") == f"{doc['subscribers']['total']:,}"
+    assert card("kpi-subscribers-paid") == f"{doc['subscribers']['paid']:,}"
     for post in doc["recent_posts"]:
         row = re.search(rf'<tr id="post-{post["post_id"]}">(.*?)</tr>', page, re.S)
         assert row, post["post_id"]
@@ -181,11 +211,73 @@ def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, c
         assert f"<td>{post['human_open_rate'] * 100:.1f}%</td>" in row.group(1)
     for source in doc["traffic_sources"]["by_category"]:
         assert f"<td>{source['page_views']:,}</td>" in page
-    assert page.count("<polyline") == 3 and "<script" not in page
+    for cohort in doc["cohorts"]:
+        assert f"<td>{cohort['cohort_week']}</td><td>{cohort['size']:,}</td>" in page
+    new = sum(d["new"] for d in doc["subscribers"]["daily"])  # the week: all in the last 30 days
+    assert f"Last 30 days: {new:,} new," in page
+    assert page.count("<polyline") == 6 and "<script" not in page  # traffic 2, subs 1, engaged 3
+    assert [s["segment"] for s in doc["engagement"]["segments"]] == [
+        "active", "at_risk", "dormant",
+    ]  # fmt: skip
+    for segment in doc["engagement"]["segments"]:
+        row = re.search(rf'<tr id="engagement-{segment["segment"]}">(.*?)</tr>', page, re.S)
+        assert row, segment["segment"]
+        assert f"<td>{segment['readers']:,}</td><td>{segment['share'] * 100:.1f}%</td>" in row[1]
+    # The charts start on the lake's first day (the week), not 90 days before the as-of day.
+    assert doc["series_from"] == str(SUNDAY - timedelta(days=6))
+    assert page.count(f">{doc['series_from']}</text>") == 3
     assert not re.search(r"(src|href)=", page)  # self-contained: nothing fetched
 
     assert main(["preview", "nl_missing", "--lake", lake]) == 1
     assert "No document at serving/v1/newsletters/nl_missing.json" in capsys.readouterr().err
+
+
+def chart(page: str, block_id: str) -> tuple[list[str], list[float], str]:
+    """A preview chart's y tick labels (bottom up), its lines' y coordinates, and its first
+    day's label."""
+    found = re.search(rf'<section[^>]* id="{block_id}">(.*?)</section>', page, re.S)
+    assert found, block_id
+    svg = found[1]
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', svg)
+    ys = [
+        float(y) for p in re.findall(r'points="([^"]*)"', svg) for y in re.findall(r",([\d.]+)", p)
+    ]
+    first_day = re.findall(r"<text [^>]*>(\d{4}-\d{2}-\d{2})</text>", svg)[0]
+    return ticks, ys, first_day
+
+
+def test_the_preview_charts_start_with_the_data_and_label_their_axes(week: Week) -> None:
+    """Seen in the preview: the 90-day charts drew a flat zero for the 83 days before the week's
+    lake began, only the y axis's maximum was labelled, and a subscriber total moving from
+    1,180 to 1,250 was a flat line at the top of a scale from 0. Now each chart starts on the
+    document's `series_from`, labels round ticks, and the subscriber line's axis fits its range
+    (it spans most of the plot's 116 pixels instead of 6)."""
+    doc = copy.deepcopy(next(iter(documents(week.data).values())))
+    first = SUNDAY - timedelta(days=6)
+    doc["subscribers"]["daily"] = [
+        {"date": str(first + timedelta(days=i)), "new": 10, "lost": 0, "net": 10,
+         "total": total, "paid": 0}
+        for i, total in enumerate((1180, 1190, 1200, 1215, 1230, 1240, 1250))
+    ]  # fmt: skip
+    doc["traffic"]["daily"] = [
+        {"date": str(first + timedelta(days=i)), "page_views": v, "unique_visitors": v // 2,
+         "visits": v // 2}
+        for i, v in enumerate((120, 340, 90, 410, 380, 60, 200))
+    ]  # fmt: skip
+    validate(doc)
+    assert doc["series_from"] == str(first)
+
+    page = render_dashboard(doc)
+
+    ticks, ys, first_day = chart(page, "subscribers-daily")
+    assert ticks == ["1,180", "1,200", "1,220", "1,240", "1,260"]
+    assert first_day == str(first)
+    assert max(ys) - min(ys) > 0.8 * (180 - 2 * 32) * (1250 - 1180) / (1260 - 1180)
+    ticks, ys, first_day = chart(page, "traffic-daily")
+    assert ticks == ["0", "100", "200", "300", "400", "500"] and first_day == str(first)
+    # 7 days, 7 points per line: nothing drawn before the data starts.
+    polyline = re.search(r'<section[^>]* id="traffic-daily">.*?points="([^"]*)"', page, re.S)
+    assert len(polyline[1].split()) == 7
 
 
 @pytest.mark.parametrize("broken", ["extra_field", "negative_count"])
@@ -197,6 +289,151 @@ def test_a_document_that_breaks_the_schema_is_refused(week: Week, broken: str) -
         doc["traffic"]["last_30_days"]["page_views"] = -1
     with pytest.raises(Exception, match=r"Additional properties|less than the minimum"):
         validate(doc)
+
+
+# --- The contract: built from the sections' declarations, published beside the documents ------
+
+FIRST_V1 = Path(__file__).parent / "newsletter_dashboard.v1.first.schema.json"
+"""Version 1 of the schema as the web app was first built against it (frozen): every later v1
+schema must extend it."""
+_WORDS = {"description", "title", "$id", "$schema", "$defs"}
+
+
+def resolved(node, root):
+    """The schema with every `$ref` replaced by what it names."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return {**resolved(target, root), **{k: v for k, v in node.items() if k != "$ref"}}
+        return {k: resolved(v, root) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolved(v, root) for v in node]
+    return node
+
+
+def breaks(first: dict, now: dict, path: str = "$") -> list[str]:
+    """Where `now` does not extend `first`: a property removed or no longer required, a type
+    or constraint changed. A `const` within the first's `enum` narrows it (a document's
+    `last_30_days.days` is always 30), which a reader can only welcome."""
+    problems = []
+    for name, schema in first.get("properties", {}).items():
+        if name not in now.get("properties", {}):
+            problems.append(f"{path}.{name}: removed")
+        else:
+            problems += breaks(schema, now["properties"][name], f"{path}.{name}")
+    if lost := sorted(set(first.get("required", [])) - set(now.get("required", []))):
+        problems.append(f"{path}: no longer required: {lost}")
+    if "items" in first:
+        problems += breaks(first["items"], now.get("items", {}), f"{path}[]")
+    narrowed = "const" in now and now["const"] in first.get("enum", [])
+    for key in sorted((set(first) | set(now)) - _WORDS - {"properties", "required", "items"}):
+        if narrowed and key in ("type", "enum", "const"):
+            continue
+        if first.get(key) != now.get(key):
+            problems.append(f"{path}: {key} {first.get(key)!r} -> {now.get(key)!r}")
+    return problems
+
+
+def test_the_schema_built_from_the_sections_extends_the_first_v1() -> None:
+    first = json.loads(FIRST_V1.read_text())
+    now = dashboard_schema()
+    assert breaks(resolved(first, first), resolved(now, now)) == []
+    assert set(now["properties"]) >= {"traffic", "subscribers", "recent_posts", "cohorts"}
+
+
+def test_the_compatibility_check_names_what_would_break_v1() -> None:
+    """The check above, attacked with the changes a section's edit could make by mistake."""
+    first = json.loads(FIRST_V1.read_text())
+    good = resolved(first, first)
+
+    def broken(change) -> list[str]:
+        now = copy.deepcopy(good)
+        change(now)
+        return breaks(good, now)
+
+    posts = lambda s: s["properties"]["recent_posts"]["items"]  # noqa: E731
+    subscribers = lambda s: s["properties"]["subscribers"]  # noqa: E731
+    assert broken(lambda s: posts(s)["properties"].pop("title")) == [
+        "$.recent_posts[].title: removed"
+    ]
+    assert broken(lambda s: posts(s)["properties"]["sent"].pop("minimum")) == [
+        "$.recent_posts[].sent: minimum 0 -> None"
+    ]
+    assert broken(lambda s: subscribers(s)["required"].remove("paid")) == [
+        "$.subscribers: no longer required: ['paid']"
+    ]
+    assert broken(lambda s: s["properties"]["traffic_sources"]["properties"].update(
+        days={"const": 28})) == ["$.traffic_sources.days: const 30 -> 28"]  # fmt: skip
+    assert broken(lambda s: s["properties"]["recent_posts"].update(maxItems=50)) == [
+        "$.recent_posts: maxItems 20 -> 50"
+    ]
+    # Additions are what v1 allows: a new field, a new section.
+    assert broken(lambda s: posts(s)["properties"].update(bounce_rate={"type": "number"})) == []
+    assert broken(lambda s: s["properties"].update(busiest_days={"type": "array"})) == []
+
+
+def test_the_schema_is_published_beside_the_documents(week: Week) -> None:
+    lake = week.data / "lake"
+    published = (lake / SCHEMA_KEY).read_bytes()
+    assert published == schema_bytes()
+    schema = json.loads(published)
+    for doc in documents(week.data).values():
+        jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture
+def busiest_days() -> Iterator[DashboardSection]:
+    """A new section, declared as a metric declares one (`metric_asset(section=...)` registers
+    it the same way), for this test only."""
+    section = DashboardSection(
+        name="busiest_days",
+        order=15,
+        content=RankedTable(
+            query="traffic_daily",
+            title="Busiest days",
+            description="The three days with most page views.",
+            fields=(day("date"), count("page_views")),
+            order_by=("-page_views", "date"),
+            limit=3,
+            columns=(
+                PreviewColumn("Day", "date", "text"),
+                PreviewColumn("Page views", "page_views"),
+            ),
+            row_id=lambda d: f"busy-{d['date']}",
+        ),
+    )
+    register(section, newsletter_daily_traffic, NEWSLETTER_DAILY_TRAFFIC, daily_partitions)
+    dashboard_schema.cache_clear()
+    yield section
+    registry._PUBLISHED.pop(section.name)  # this test's alone
+    dashboard_schema.cache_clear()
+
+
+def test_a_new_section_is_only_its_declaration(week: Week, tmp_path: Path, busiest_days) -> None:
+    """Declared, it is in every document, in the schema (which the documents then follow) and
+    on the preview, drawn as its kind says; nothing else changed."""
+    shutil.copy(week.warehouse, tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+    docs = build_documents(warehouse, SUNDAY)
+
+    assert dashboard_schema()["properties"]["busiest_days"]["maxItems"] == 3
+    assert "busiest_days" in dashboard_schema()["required"]
+    for newsletter_id, doc in docs.items():
+        validate(doc)
+        daily = doc["traffic"]["daily"]
+        most = sorted(daily, key=lambda d: (-d["page_views"], d["date"]))[:3]
+        assert doc["busiest_days"] == [{k: d[k] for k in ("date", "page_views")} for d in most]
+        assert {k: v for k, v in doc.items() if k != "busiest_days"} == documents(week.data)[
+            newsletter_id
+        ]
+    doc = max(docs.values(), key=lambda d: len(d["busiest_days"]))
+    page = render_dashboard(doc)
+    assert '<section id="busiest_days">' in page and "<h2>Busiest days</h2>" in page
+    for d in doc["busiest_days"]:
+        assert f'<tr id="busy-{d["date"]}"><td>{d["date"]}</td><td>{d["page_views"]:,}</td>' in page
 
 
 def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
@@ -247,6 +484,15 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
         {"date": day, "newsletter_id": "nl_2", "new_subscribers": 3, "lost_subscribers": 1,
          "net_change": 2, "total_subscribers": 12, "paid_subscribers": 1},
     ], start, end)  # fmt: skip
+    segments = {"dormant_new_readers": 0, "engagement_days_seen": 90}
+    write_rows(warehouse, NEWSLETTER_ENGAGEMENT_SEGMENTS, [
+        {**segments, "date": d, "newsletter_id": "nl_2", "subscribers": 12, "active_readers": a,
+         "at_risk_readers": 3, "dormant_readers": 9 - a, "active_share": a / 12,
+         "at_risk_share": 3 / 12, "dormant_share": (9 - a) / 12, "active_change_7d": change,
+         "at_risk_change_7d": None if change is None else 0,
+         "dormant_change_7d": None if change is None else -change}
+        for d, a, change in ((day - timedelta(days=7), 4, None), (day, 6, 2))
+    ], start, end)  # fmt: skip
     write_rows(warehouse, NEWSLETTER_SUBSCRIBER_COHORTS, [
         {"week_start": w, "newsletter_id": "nl_2", "cohort_week": date(2026, 11, 2),
          "weeks_since_signup": n, "cohort_size": 10, "retained_subscribers": 10 - n,
@@ -277,6 +523,18 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
         {"cohort_week": "2026-11-02", "size": 10, "retention": [1.0, 0.9, 0.8]}
     ]
     assert two["recent_posts"] == [] and two["traffic"]["daily"] == []
+    assert two["engagement"]["segments"] == [
+        {"segment": "active", "readers": 6, "share": 0.5, "change_7d": 2},
+        {"segment": "at_risk", "readers": 3, "share": 0.25, "change_7d": 0},
+        {"segment": "dormant", "readers": 3, "share": 0.25, "change_7d": -2},
+    ]
+    assert two["engagement"]["history_days"] == 90
+    assert [(d["date"], d["active"], d["dormant"]) for d in two["engagement"]["daily"]] == [
+        ("2026-11-13", 4, 5), ("2026-11-20", 6, 3),
+    ]  # fmt: skip
+    assert one["engagement"] == {"history_days": 0, "segments": [], "daily": []}
+    # The platform's first day with a daily number: nl_1's traffic 40 days before.
+    assert {d["series_from"] for d in docs.values()} == {"2026-10-11"}
 
 
 def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehouse) -> None:
@@ -290,7 +548,9 @@ def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehou
          "slug": "one", "name": "One"},
     ], day, end)  # fmt: skip
     read = (POSTS.table, STG_PAGE_VIEWS, NEWSLETTER_DAILY_TRAFFIC, NEWSLETTER_TRAFFIC_SOURCES)
-    for table in (*read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH):
+    for table in (
+        *read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH, NEWSLETTER_ENGAGEMENT_SEGMENTS,
+    ):  # fmt: skip
         write_rows(warehouse, table, [], day, end)
 
     docs = build_documents(warehouse, day)
@@ -323,8 +583,8 @@ def test_documents_of_invalid_ids_are_refused_and_the_others_published(
     assert time.monotonic() - started < 10
     assert sorted(published.rewritten) == sorted(good) and len(published.refused) == 6
     assert all(len(r) <= 80 and "\x00" not in r for r in published.refused)
-    expected = {root / "lake" / document_key(i) for i in good} | {root / "lake" / MANIFEST_KEY}
-    assert files_under(tmp_path) == expected
+    expected = {root / "lake" / key for key in (MANIFEST_KEY, SCHEMA_KEY)}
+    assert files_under(tmp_path) == expected | {root / "lake" / document_key(i) for i in good}
     assert sorted(read_manifest(lake)["documents"]) == sorted(good)
 
 

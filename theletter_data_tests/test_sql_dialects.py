@@ -74,9 +74,9 @@ def test_the_merge_statements_the_warehouse_writes_are_bigquery() -> None:
 
 
 def test_a_day_of_two_tables_is_one_bigquery_transaction() -> None:
-    from theletter_data.resources.bigquery_warehouse import _atomic
+    from theletter_data.resources.bigquery_sql import atomic
 
-    script = _atomic(["MERGE `p.d.a` AS t USING (SELECT 1 AS x) AS s ON FALSE "
+    script = atomic(["MERGE `p.d.a` AS t USING (SELECT 1 AS x) AS s ON FALSE "
                       "WHEN NOT MATCHED THEN INSERT (x) VALUES (s.x)"] * 2)  # fmt: skip
     parsed = [type(s).__name__ for s in sqlglot.parse(script, read="bigquery")]
     assert parsed == ["Transaction", "Merge", "Merge", "Commit"]

@@ -2,7 +2,8 @@
 
 Lateness is announced whether or not anything ran: the freshness daemon evaluates every asset's
 FreshnessPolicy, and the freshness checks' sensor checks every partition's deadline; this sensor
-reads both and posts each new failure once (its cursor remembers what it announced).
+reads both and posts each new failure once (its cursor remembers what it announced). Both are
+read through the instance's own methods, never through its event log storage.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.events import RunFailureReason
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.events import RunFailureReason  # not exported by `dagster`
 
 from theletter_data.resources.alerts import Alert, Alerts
 
@@ -110,14 +110,14 @@ def freshness_alerts(
                     )
                 )
             cursor["states"][name] = state
-        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            list(check_keys)
-        )
-        for key, execution in latest.items():
+        for key in check_keys:
             name = key.to_user_string()
-            if execution.status == AssetCheckExecutionRecordStatus.FAILED and execution.id > cursor[
-                "checks"
-            ].get(name, 0):
+            record = instance.get_latest_asset_check_evaluation_record(key)
+            # An evaluation in progress (or skipped) has no verdict yet: the last one stands.
+            evaluation = record.event.asset_check_evaluation if record and record.event else None
+            if evaluation is None or evaluation.passed:
+                continue
+            if record.id > cursor["checks"].get(name, 0):
                 alerts.send(
                     Alert(
                         title="Partition missed its deadline",
@@ -125,7 +125,7 @@ def freshness_alerts(
                         link=alerts.asset_link(key.asset_key),
                     )
                 )
-                cursor["checks"][name] = execution.id
+                cursor["checks"][name] = record.id
         return dg.SensorResult(cursor=json.dumps(cursor, sort_keys=True))
 
     return _sensor

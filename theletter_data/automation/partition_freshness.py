@@ -1,18 +1,30 @@
 """Partition freshness: yesterday's partition (last week's, for weekly assets) must have landed
 by 10:00 JST.
 
-Every asset's FreshnessPolicy judges its last materialization, not whether its newest
-partition exists, so each daily and weekly asset also has a `partition_freshness` check. A
-check judges *now* against a deadline: it is evaluated by `freshness_checks_sensor`, through the
-`partition_freshness` job (or by executing the check alone in the UI), and never inside a run
-that materializes assets. Dagster puts every check of the selected assets into an ad-hoc
-selection (`dagster asset materialize`, the UI's Materialize), with no way for a check to opt
-out; there this check records nothing (the run shows it as skipped) instead of reporting, in a
-backfill of last month, that yesterday is overdue.
+Why this check is the project's own and not Dagster 1.13's freshness (the one place the reason
+is written; the README links here):
 
-This replaces Dagster's `build_time_partition_freshness_checks` and its sensor (superseded in
-1.13), which evaluate inside every ad-hoc materialization, and whose sensor target the UI shows
-as a Python repr.
+- Dagster 1.13's way, `FreshnessPolicy.cron` (every staged and metric asset has one, from
+  policies.py, evaluated by the freshness daemon into each asset's freshness state), judges an
+  asset by its latest materialization *of any partition*: the 1.13.27 evaluator
+  (CronFreshnessPolicyEvaluator) reads the asset's last materialization and nothing else, and
+  no partition-aware policy is announced (asked in dagster-io/dagster discussion #34023). Here
+  older days are written every morning (the arrivals sensor replays late records into earlier
+  days, automation rebuilds metrics seven days back), so the policy passes while yesterday's
+  partition is missing. test_partition_freshness.py runs the real freshness daemon on that case:
+  it fails the day Dagster's policy judges partitions, and then this module should go.
+- Dagster's partition-aware checks, `build_time_partition_freshness_checks` with
+  `build_sensor_for_freshness_checks`, are superseded by the policy since 1.12; they are
+  evaluated inside every ad-hoc materialization of their assets (Dagster puts every check of
+  the selected assets into an ad-hoc selection, and a check cannot opt out), where a backfill of
+  last month reports that yesterday is overdue; and the UI shows their sensor's target as a
+  Python repr.
+
+So each daily and weekly asset also has a `partition_freshness` check that judges *now* against
+a deadline: evaluated by `freshness_checks_sensor`, through the `partition_freshness` job (or by
+executing the check alone in the UI), and never inside a run that materializes assets (there it
+records nothing, and the run shows it as skipped). The cron ticks come from the helpers Dagster's
+own freshness evaluator uses (`dagster._utils.schedules`): Dagster exports no cron iterator.
 """
 
 import time
@@ -21,7 +33,6 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._utils.schedules import get_latest_completed_cron_tick, get_next_cron_tick
 
 from theletter_data.partitions import TIMEZONE, TOKYO
@@ -32,6 +43,13 @@ JOB_NAME = "partition_freshness"
 SENSOR_NAME = "freshness_checks_sensor"
 NEXT_DEADLINE = "next_deadline"
 """Metadata: when the verdict can change next (the sensor evaluates again from then on)."""
+IN_PROGRESS = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+    dg.DagsterRunStatus.SUSPENDED,
+]
+"""A run of the evaluation job that has not ended (Dagster's IN_PROGRESS_RUN_STATUSES)."""
 
 
 def partition_freshness_checks(
@@ -133,7 +151,7 @@ def freshness_checks_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         instance = context.instance
-        running = dg.RunsFilter(job_name=JOB_NAME, statuses=list(IN_PROGRESS_RUN_STATUSES))
+        running = dg.RunsFilter(job_name=JOB_NAME, statuses=IN_PROGRESS)
         if instance.get_run_records(running, limit=1):
             return dg.SkipReason("An evaluation is still running.")
         due = due_checks(instance, keys, time.time())
@@ -147,12 +165,13 @@ def freshness_checks_sensor(
 def due_checks(
     instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey], now: float
 ) -> list[dg.AssetCheckKey]:
-    summaries = instance.event_log_storage.get_asset_check_summary_records(list(keys))
+    """The checks without a verdict (never evaluated, or their latest evaluation skipped or not
+    finished), past the deadline their verdict named, or failed and materialized since."""
     due = []
     for key in keys:
-        last = summaries[key].last_completed_check_execution_record
-        evaluation = last.event.asset_check_evaluation if last and last.event else None
-        if last is None or last.event is None or evaluation is None:
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        if record is None or record.event is None or evaluation is None:
             due.append(key)
             continue
         next_deadline = evaluation.metadata.get(NEXT_DEADLINE)
@@ -160,6 +179,6 @@ def due_checks(
             due.append(key)
         elif not evaluation.passed:
             latest = instance.get_latest_materialization_event(key.asset_key)
-            if latest is not None and latest.timestamp > last.event.timestamp:
+            if latest is not None and latest.timestamp > record.event.timestamp:
                 due.append(key)
     return due

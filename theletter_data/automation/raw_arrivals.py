@@ -1,15 +1,18 @@
 """The raw-arrivals sensor: new objects in the lake request staging of exactly the partitions
 they change.
 
+Every source declared in raw/sources.py is watched under its prefix, by its layout
+(raw/layout.py), and a changed day requests the source's staged asset:
 - A Firehose object delivered in UTC hour H can hold events of every Japan-time day whose arrival
-  window contains H (raw/layout.py). Those days are staged once their window has closed, about
-  03:00 JST the next morning; an object that arrives for a day already staged (late, replayed)
-  stages that day again. Days still open wait in the cursor until they close.
+  window contains H. Those days are staged once their window has closed, about 03:00 JST the
+  next morning; an object that arrives for a day already staged (late, replayed) stages that
+  day again. Days still open wait in the cursor until they close.
 - A CloudWatch Logs export `app-logs/D/<service>/...` stages the app logs' partition D as soon as
   it lands (and again when another service's export for D lands).
 - An app export `appdb/<table>/dt=D/` stages that table's partition D as soon as it lands; a
-  newsletters export that lands after D's streams were staged stages them again, so events of a
-  newsletter created on D leave the quarantine (staging/known_newsletters.py).
+  newsletters export that lands after D's streams were staged stages them again (they declare
+  `checked_against`), so events of a newsletter created on D leave the quarantine
+  (staging/known_newsletters.py).
 - A Firehose object holding records of a day whose window had already closed cannot be told by
   its key; the staging of the day it arrived on reads it, quarantines those records and reports
   the replay that would stage them (staging/arrival_windows.py). The next tick requests that
@@ -26,29 +29,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from theletter_data.partitions import TOKYO, daily_partitions
-from theletter_data.raw.layout import (
-    APP_LOGS,
-    APPDB_TABLES,
-    CLOCK_SKEW,
-    PAGE_VIEWS,
-    SES_EVENTS,
-    FirehoseStream,
-    appdb_export_prefix,
-)
+from theletter_data.automation.selection import DAILY_STAGING
+from theletter_data.partitions import daily_partitions
+from theletter_data.raw.layout import RawLayout
+from theletter_data.raw.sources import SOURCES, RawSource
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.staging.arrival_windows import LATE_RECORDS_REPLAY, REPLAY_TAG
-
-STAGED_BY_STREAM = {SES_EVENTS.name: "stg_email_events", PAGE_VIEWS.name: "stg_page_views"}
-STAGED_BY_TABLE = {table: f"stg_{table}" for table in APPDB_TABLES}
-STAGED_APP_LOGS = "stg_app_logs"
 
 RELIST = timedelta(hours=2)
 """Keys this far behind the newest one are listed again each tick (late visibility)."""
@@ -90,22 +82,19 @@ def plan_arrivals(
     lateness: timedelta,
     deadline: float | None = None,
 ) -> ArrivalPlan:
-    """What to stage given the lake now and what earlier ticks handled (`cursor`, updated)."""
-    requests: list[dg.RunRequest] = []
-    new_keys = 0
-    complete = True
-    ignored: list[str] = []
-    for stream in (SES_EVENTS, PAGE_VIEWS):
+    """What to stage given the lake now and what earlier ticks handled (`cursor`, updated):
+    for every source in raw/sources.py, its staged asset's days that new objects change."""
+    plan = ArrivalPlan([], cursor, 0, True)
+    for source in SOURCES:
+        stream = source.stream
         state = cursor.setdefault(stream.prefix, PrefixCursor())
-        fresh, done, stray = _new_keys(
-            lake, stream.prefix, state, now, deadline, stream.arrival_hour, stream.in_layout
-        )
-        ignored += stray
-        new_keys += len(fresh)
-        complete &= done
+        fresh, done, stray = _new_keys(lake, stream, state, now, deadline)
+        plan.outside_layout += stray
+        plan.new_keys += len(fresh)
+        plan.complete &= done
         days = set(state.pending)
         for key in fresh:
-            days |= {d.isoformat() for d in _days_reading(stream, key, lateness)}
+            days |= {d.isoformat() for d in stream.days_holding(key, lateness)}
         open_days = [
             d for d in sorted(days) if not _closed(stream, date.fromisoformat(d), now, lateness)
         ]
@@ -113,35 +102,17 @@ def plan_arrivals(
         for day in sorted(days - set(open_days)):
             if not _is_partition(day):
                 continue
-            requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
-    state = cursor.setdefault(APP_LOGS.prefix, PrefixCursor())
-    fresh, done, stray = _new_keys(
-        lake, APP_LOGS.prefix, state, now, deadline, APP_LOGS.arrival_hour, APP_LOGS.in_layout
-    )
-    ignored += stray
-    new_keys += len(fresh)
-    complete &= done
-    for day in sorted({APP_LOGS.export_day(key).isoformat() for key in fresh}):
-        if _is_partition(day):
-            requests.append(_request(STAGED_APP_LOGS, day, state.watermark))
-    for table in APPDB_TABLES:
-        prefix = f"appdb/{table}"
-        state = cursor.setdefault(prefix, PrefixCursor())
-        fresh, done, _ = _new_keys(lake, prefix, state, now, deadline, _export_hour)
-        new_keys += len(fresh)
-        complete &= done
-        for day in sorted({_export_day(key).isoformat() for key in fresh}):
-            if not _is_partition(day):
-                continue
-            requests.append(_request(STAGED_BY_TABLE[table], day, state.watermark))
-            # Streams staged before their newsletters export landed checked events against an
-            # older export: stage them again against this one.
-            if table == "newsletters" and _closed(
-                SES_EVENTS, date.fromisoformat(day), now, lateness
-            ):
-                for stream in (SES_EVENTS, PAGE_VIEWS):
-                    requests.append(_request(STAGED_BY_STREAM[stream.name], day, state.watermark))
-    return ArrivalPlan(requests, cursor, new_keys, complete, ignored)
+            plan.requests.append(_request(source.staged_asset, day, state.watermark))
+            # Sources staged before this one's object landed checked their records against
+            # an older one (a newsletters export): stage their closed days again.
+            for checked in _checked_against(source):
+                if _closed(checked.stream, date.fromisoformat(day), now, lateness):
+                    plan.requests.append(_request(checked.staged_asset, day, state.watermark))
+    return plan
+
+
+def _checked_against(source: RawSource) -> list[RawSource]:
+    return [s for s in SOURCES if source.name in s.checked_against]
 
 
 def plan_replays(
@@ -153,7 +124,8 @@ def plan_replays(
     reading the objects delivered until then (staging/arrival_windows.py). The cursor keeps,
     per staged asset, the last materialization read; the run key makes each replay happen once."""
     requests: dict[str, dg.RunRequest] = {}
-    for asset in STAGED_BY_STREAM.values():
+    replayable = [s.staged_asset for s in SOURCES if s.stream.late_records_possible]
+    for asset in replayable:
         state = cursor.setdefault(f"materializations/{asset}", PrefixCursor())
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(
@@ -185,10 +157,17 @@ def plan_replays(
     return list(requests.values())
 
 
-def _new_keys(lake, prefix, state, now, deadline, hour_of, in_layout=None):  # type: ignore[no-untyped-def]
+def _new_keys(
+    lake: Lake,
+    stream: RawLayout,
+    state: PrefixCursor,
+    now: datetime,
+    deadline: float | None,
+) -> tuple[list[str], bool, list[str]]:
     """List the day folders from the watermark's (less RELIST) to today; return unseen keys,
-    whether the listing completed, and keys outside the layout (`in_layout`) not seen before,
+    whether the listing completed, and keys outside the stream's layout not seen before,
     which are never handled."""
+    hour_of = stream.arrival_hour
     start = hour_of(state.watermark) - RELIST if state.watermark else now - FIRST_LOOKBACK
     folders = [
         (start + timedelta(days=i)).date() for i in range((now.date() - start.date()).days + 1)
@@ -202,8 +181,8 @@ def _new_keys(lake, prefix, state, now, deadline, hour_of, in_layout=None):  # t
         if i >= FOLDERS_PER_TICK or (deadline is not None and time.monotonic() > deadline):
             complete = False
             break
-        for obj in lake.list(_folder(prefix, folder)):
-            if in_layout is not None and not in_layout(obj.key):
+        for obj in lake.list(stream.listing_folder(folder)):
+            if not stream.in_layout(obj.key):
                 outside.append(obj.key)
                 continue
             if hour_of(obj.key) >= start and obj.key not in seen:
@@ -218,33 +197,11 @@ def _new_keys(lake, prefix, state, now, deadline, hour_of, in_layout=None):  # t
     return fresh, complete, stray
 
 
-def _folder(prefix: str, day: date) -> str:
-    if prefix.startswith("appdb/"):
-        return appdb_export_prefix(prefix.removeprefix("appdb/"), day)
-    if prefix == APP_LOGS.prefix:
-        return f"{prefix}/{day.isoformat()}/"
-    return f"{prefix}/{day:%Y/%m/%d}/"
-
-
-def _export_day(key: str) -> date:
-    part = next(p for p in key.split("/") if p.startswith("dt="))
-    return date.fromisoformat(part.removeprefix("dt="))
-
-
-def _export_hour(key: str) -> datetime:
-    """An export counts as arriving when its day begins (UTC), for the listing's bounds."""
-    return datetime.combine(_export_day(key), datetime.min.time(), tzinfo=UTC)
-
-
-def _days_reading(stream: FirehoseStream, key: str, lateness: timedelta) -> Iterable[date]:
-    """The Japan-time days whose arrival window contains this object's delivery hour."""
-    hour = stream.arrival_hour(key)
-    first = (hour - lateness).astimezone(TOKYO).date()
-    last = (hour + CLOCK_SKEW).astimezone(TOKYO).date()
-    return (first + timedelta(days=i) for i in range((last - first).days + 1))
-
-
-def _closed(stream: FirehoseStream, day: date, now: datetime, lateness: timedelta) -> bool:
+def _closed(stream: RawLayout, day: date, now: datetime, lateness: timedelta) -> bool:
+    """Whether `day` can still get objects: only a source whose records arrive late waits
+    for its day's window to close; an export is complete when it lands."""
+    if not stream.late_records_possible:
+        return True
     _, window_end = stream.arrival_window(day, lateness)
     return now >= window_end
 
@@ -273,6 +230,7 @@ def dump_cursor(cursor: dict[str, PrefixCursor]) -> str:
 def raw_arrivals_sensor(default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.sensor(
         name="raw_arrivals_sensor",
+        asset_selection=DAILY_STAGING,  # without a target Dagster refuses every request
         minimum_interval_seconds=120,
         default_status=default_status,
         description="Stages exactly the partitions new lake objects change: a day once its "

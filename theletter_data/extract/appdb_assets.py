@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from theletter_data.automation.selection import Cadence
 from theletter_data.extract.app_database import AppDatabase
 from theletter_data.extract.snapshots import SOURCE_TABLES, extract_snapshot
 from theletter_data.partitions import TIMEZONE, daily_partitions, date_bounds
@@ -37,6 +38,7 @@ def _spec(table: str) -> dg.AssetSpec:
         "Owner: platform team.",
         kinds={"mysql", "parquet", "s3"},
         owners=["team:platform"],
+        tags=Cadence.DAILY.tags,
         metadata=dict(external.metadata),
     )
 

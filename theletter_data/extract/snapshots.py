@@ -5,17 +5,18 @@ A run for day D, inside one consistent snapshot of the database (app_database.py
    key as tie-breaker), in batches ordered by that pair (keyset pagination: each batch is an
    index range read), saving each batch and the cursor after it in the run's work folder;
 2. reads every key of the table, in batches: a key that is gone was deleted;
-3. writes D's snapshot (`appdb/<table>/dt=D/part-00000.parquet`, the nightly export's layout):
-   the base snapshot less the deleted keys, the changed rows replacing or adding theirs;
+3. writes D's snapshot where the table's raw source declares it (raw/sources.py:
+   `appdb/<table>/dt=D/part-00000.parquet`, the nightly export's layout): the base snapshot
+   less the deleted keys, the changed rows replacing or adding theirs;
 4. records D's cursor and removes the work folder.
 
 The base is the newest earlier snapshot this extraction wrote (its cursor is recorded in
-`appdb/_extract/<table>/state.json`); with none, or `full_refresh`, every row is read. A run
-that dies during step 1 resumes from its last saved batch: rows changed in between carry a later
-`updated_at` and are read later (no gap), and a row read twice keeps its newest version (no
-duplicate). Rows committed with an `updated_at` older than the cursor (a long transaction) are
-caught by starting each run LOOKBACK before the cursor. Re-running D gives D's snapshot again
-from the same base.
+`appdb/_extract/<table>/state.json`, the lake area `EXTRACTION_WORK`); with none, or
+`full_refresh`, every row is read. A run that dies during step 1 resumes from its last saved
+batch: rows changed in between carry a later `updated_at` and are read later (no gap), and a row
+read twice keeps its newest version (no duplicate). Rows committed with an `updated_at` older
+than the cursor (a long transaction) are caught by starting each run LOOKBACK before the cursor.
+Re-running D gives D's snapshot again from the same base.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from theletter_data.extract.app_database import AppDatabase
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import EXTRACTION_WORK, app_snapshots
 from theletter_data.resources.lake import Lake
 
 LOOKBACK = timedelta(minutes=10)
@@ -44,7 +45,7 @@ class SourceTable:
     """An app table and the columns of its export, with their Arrow types."""
 
     name: str
-    """The table's name in the lake's layout (`appdb/<name>/`)."""
+    """The table's name in the lake's layout (`appdb/<name>/`): a source's `app_table`."""
     key: str
     schema: pa.Schema
     cursor: str = "updated_at"
@@ -102,7 +103,8 @@ def extract_snapshot(
     state = _read_json(lake, _state_key(table)) or {"snapshots": {}}
     base_day = None if full_refresh else _base_day(state, day)
     base_cursor = _cursor(state["snapshots"][base_day.isoformat()]) if base_day else None
-    work = f"appdb/_extract/{table.name}/dt={day.isoformat()}/"
+    snapshots = app_snapshots(table.name)
+    work = f"{EXTRACTION_WORK.prefix}/{table.name}/dt={day.isoformat()}/"
     progress = _read_json(lake, work + "progress.json")
     plan = {"base_day": base_day.isoformat() if base_day else None, "full": full_refresh}
     if not progress or progress["plan"] != plan:
@@ -132,9 +134,9 @@ def extract_snapshot(
         keys = _all_keys(cursor, table, database.batch_rows)
 
     changes = [o.key for o in lake.list(work) if o.key.endswith(".parquet")]
-    base = appdb_export_prefix(table.name, base_day) if base_day else None
+    base = snapshots.listing_folder(base_day) if base_day else None
     snapshot, result.changed_rows, result.deleted_rows = _merge(lake, table, base, changes, keys)
-    _write_parquet(lake, f"{appdb_export_prefix(table.name, day)}part-00000.parquet", snapshot)
+    _write_parquet(lake, snapshots.snapshot_key(day), snapshot)
     result.snapshot_rows = snapshot.num_rows
     result.batches = progress["batches"]
 
@@ -237,7 +239,7 @@ def _base_day(state: dict[str, Any], day: date) -> date | None:
 
 
 def _state_key(table: SourceTable) -> str:
-    return f"appdb/_extract/{table.name}/state.json"
+    return f"{EXTRACTION_WORK.prefix}/{table.name}/state.json"
 
 
 def _read_json(lake: Lake, key: str) -> Any:

@@ -1,13 +1,18 @@
 """The asset shape of every metric table: one BigQuery-dialect SELECT that computes the rows of
 a date window from staged tables, written by replacing exactly that window, then checked.
 
-Adding a metric is a table spec, a SQL file in `sql/` and a call to `metric_asset` in a module of
-its own, whose docstring defines the metric for the people who read it.
+A metric is one declaration, `metric_asset(...)` in a module of its own whose docstring defines
+the metric for the people who read it: its `Table`, the assets it reads (and how many days
+before the window), the constants its SQL names as parameters, its owner, its partitions, what
+the UI shows of each partition, and the section of the authors' dashboard that shows it. Its
+SELECT is `sql/<table name>.sql`; `sql/<table name>.expected_rows.sql`, if there, selects the
+keys that must be among its rows (a blocking check).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,8 +23,10 @@ from theletter_data.automation.policies import (
     WEEKLY_FRESHNESS,
     WEEKLY_METRIC_AUTOMATION,
 )
+from theletter_data.automation.selection import Cadence
 from theletter_data.checks import log_failed_checks, run_table_checks, table_check_specs
 from theletter_data.metrics.overview import Overview
+from theletter_data.metrics.parameters import STANDARD, WINDOW, bind, check_declared_are_used
 from theletter_data.partitions import (
     FIRST_DAY,
     CurrentDay,
@@ -30,9 +37,13 @@ from theletter_data.partitions import (
 )
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
+from theletter_data.serving.registry import register
+from theletter_data.serving.sections import DashboardSection
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
+from theletter_data.sql import with_tables
 from theletter_data.tables import Table
 
+SQL_DIR = Path(__file__).parent / "sql"
 AUTHOR_DASHBOARD = "team:creator-experience"
 BUSINESS = "team:business"
 
@@ -53,21 +64,81 @@ class Upstream:
         return dg.AssetDep(self.asset, partition_mapping=mapping)
 
 
+@dataclass(frozen=True)
+class MetricCheck:
+    """A check of the metric's own besides its table's, evaluated in the asset's step over the
+    window just written: `evaluate(warehouse, start, end)`."""
+
+    name: str
+    description: str
+    evaluate: Callable[[Warehouse, date, date], dg.AssetCheckResult]
+    blocking: bool = False
+
+    def spec(self, asset: str) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=asset, blocking=self.blocking, description=self.description
+        )
+
+
+@dataclass(frozen=True)
+class MetricSql:
+    """A metric's SELECT and its expected-rows SELECT, with the constants they name."""
+
+    name: str
+    select: str
+    expected_rows: str | None
+    constants: Mapping[str, object]
+    """The standard parameters (`@timezone`) and the metric's declared ones."""
+
+    @classmethod
+    def read(
+        cls, name: str, params: Mapping[str, object], reading: Mapping[str, str] | None = None
+    ) -> "MetricSql":
+        """`sql/<name>.sql` (and `<name>.expected_rows.sql`), reading other tables if asked
+        (`with_tables`); every parameter they name must be declared, and every declared one
+        named: a constant is written once, in Python."""
+        if clash := sorted(set(params) & {*STANDARD, *WINDOW}):
+            raise ValueError(f"{name}: {clash} are standard parameters, not the metric's own")
+        statements = {f"{name}.sql": (SQL_DIR / f"{name}.sql").read_text()}
+        if (expected := SQL_DIR / f"{name}.expected_rows.sql").exists():
+            statements[expected.name] = expected.read_text()
+        if reading:
+            statements = {k: with_tables(v, reading) for k, v in statements.items()}
+        sql = cls(
+            name=name,
+            select=statements[f"{name}.sql"],
+            expected_rows=statements.get(expected.name),
+            constants={**STANDARD, **params},
+        )
+        for file, text in statements.items():
+            sql.bind(text, start=date.min, end=date.max, what=f"metrics/sql/{file}")
+        check_declared_are_used(params, statements, what=f"metric {name}")
+        return sql
+
+    def bind(self, sql: str, start: date, end: date, what: str = "") -> dict[str, object]:
+        window = dict(zip(WINDOW, (start, end), strict=True))
+        return bind(sql, {**window, **self.constants}, what=what or f"metric {self.name}")
+
+
 def metric_asset(
     *,
     table: Table,
-    sql: str,
     upstream: Sequence[Upstream],
     description: str,
     owner: str = AUTHOR_DASHBOARD,
     partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
-    expected_rows_sql: str | None = None,
+    params: Mapping[str, object] | None = None,
     overview: Overview | None = None,
+    section: DashboardSection | None = None,
+    checks: Sequence[MetricCheck] = (),
 ) -> dg.AssetsDefinition:
-    """A metric asset; `sql` selects the rows of [@start_date, @end_date) by partition column,
-    `expected_rows_sql` the keys that must be among them (checked), `overview` what each
-    materialization shows of the new rows in the UI. It brings itself up to date after its
-    inputs (automation/policies.py)."""
+    """A metric asset: `sql/<table name>.sql` selects the rows of [@start_date, @end_date) by
+    partition column, naming `params` (constants, e.g. `{"funnel_days": FUNNEL_DAYS}`) and
+    `@timezone` as parameters; `overview`: what each materialization shows of the new rows in
+    the UI; `section`: the part of the authors' dashboard documents that shows it; `checks`: its
+    own checks besides its table's. It brings itself up to date after its inputs
+    (automation/policies.py)."""
+    sql = MetricSql.read(table.name, params or {})
     weekly = partitions_def is weekly_partitions
     lookback_days = max((u.days_before for u in upstream), default=0)
 
@@ -77,17 +148,20 @@ def metric_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=WEEKLY_METRIC_AUTOMATION if weekly else DAILY_METRIC_AUTOMATION,
         freshness_policy=WEEKLY_FRESHNESS if weekly else DAILY_FRESHNESS,
-        **_shape(table, sql, description, owner, expected_rows_sql),
+        tags=(Cadence.WEEKLY if weekly else Cadence.DAILY).tags,
+        **_shape(table, sql, description, owner, checks),
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         start, end = date_bounds(context.partition_time_window)
         result, _ = _write(
             context, warehouse, table, sql, start, end, replace_from=start,
-            expected_rows_sql=expected_rows_sql, lookback_days=lookback_days,
+            lookback_days=lookback_days, checks=checks,
         )  # fmt: skip
         _add_partition_metadata(context, warehouse, table, partitions_def, start, end, overview)
         return result
 
+    if section is not None:
+        register(section, _asset, table, partitions_def)
     return _asset
 
 
@@ -117,27 +191,30 @@ def _add_partition_metadata(
 def current_day_metric_asset(
     *,
     table: Table,
-    sql: str,
+    same_as: Table,
+    reading: Mapping[str, str],
     upstream: Sequence[dg.AssetsDefinition],
     description: str,
-    expected_rows_sql: str | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> dg.AssetsDefinition:
     """A metric of the current Japan-time day so far: the table holds that one day, rebuilt by
-    every refresh (the intraday schedule) with the same SQL as its daily twin."""
+    every refresh (the intraday schedule) with the SQL of its daily twin `same_as`, reading the
+    current-day tables instead (`reading`: `layer.table` -> `layer.table`)."""
+    sql = MetricSql.read(same_as.name, params or {}, reading)
 
     @dg.asset(
         deps=list(upstream),
         freshness_policy=INTRADAY_FRESHNESS,
-        **_shape(table, sql, description, AUTHOR_DASHBOARD, expected_rows_sql),
+        tags=Cadence.INTRADAY.tags,
+        **_shape(table, sql, description, AUTHOR_DASHBOARD),
     )
     def _asset(
         context: dg.AssetExecutionContext, config: CurrentDay, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         day = current_day(config.day)
         result, rows = _write(
-            context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST,
-            expected_rows_sql=expected_rows_sql,
-        )  # fmt: skip
+            context, warehouse, table, sql, day, day + timedelta(days=1), replace_from=FIRST
+        )
         # Unpartitioned: the run's figures are the table's.
         context.add_asset_metadata({"dagster/row_count": rows})
         return result
@@ -149,7 +226,11 @@ FIRST = date.fromisoformat(FIRST_DAY)
 
 
 def _shape(
-    table: Table, sql: str, description: str, owner: str, expected_rows_sql: str | None
+    table: Table,
+    sql: MetricSql,
+    description: str,
+    owner: str,
+    checks: Sequence[MetricCheck] = (),
 ) -> dict[str, object]:
     """What every metric asset declares alike."""
     return {
@@ -160,14 +241,17 @@ def _shape(
         "owners": [owner],
         "metadata": {
             **table.definition_metadata(),
-            "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
+            "sql": dg.MetadataValue.md(f"```sql\n{sql.select}\n```"),
+            "sql_file": f"metrics/sql/{sql.name}.sql",
+            "sql_parameters": dg.MetadataValue.json(dict(sql.constants)),
         },
         "retry_policy": IO_RETRY_POLICY,
         "op_tags": WAREHOUSE_SQL.op_tags,
         "pool": WAREHOUSE_POOL,
-        "check_specs": table_check_specs(
-            table, table.name, expected_rows=expected_rows_sql is not None
-        ),
+        "check_specs": [
+            *table_check_specs(table, table.name, expected_rows=sql.expected_rows is not None),
+            *(check.spec(table.name) for check in checks),
+        ],
     }
 
 
@@ -175,26 +259,34 @@ def _write(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
     table: Table,
-    sql: str,
+    sql: MetricSql,
     start: date,
     end: date,
     replace_from: date,
-    expected_rows_sql: str | None,
     lookback_days: int = 0,
+    checks: Sequence[MetricCheck] = (),
 ) -> tuple[dg.MaterializeResult, int]:
     """Compute [start, end) and make it the table's content from `replace_from` to `end`; the
     result holds the run's own metadata (its window as text, which the UI does not plot, and
     the warehouse cost) and the checks; and the rows written."""
-    params = {"start_date": start, "end_date": end}
+    params = sql.bind(sql.select, start, end)
+    expected = sql.expected_rows
+    # The checks bind the window themselves; the expected rows' own constants come from here.
+    constants = {
+        k: v for k, v in sql.bind(expected, start, end).items() if k not in WINDOW
+    } if expected else {}  # fmt: skip
     with fail_fast_on(warehouse.permanent_errors()):
         written = warehouse.replace(
-            [PartitionWrite(table, replace_from, end, query=sql, params=params)]
+            [PartitionWrite(table, replace_from, end, query=sql.select, params=params)]
         )
-        checks = run_table_checks(warehouse, table, start, end, expected_rows_sql, lookback_days)
+        results = run_table_checks(
+            warehouse, table, start, end, expected, lookback_days, expected_rows_params=constants
+        )
+        results += [check.evaluate(warehouse, start, end) for check in checks]
     rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
-    log_failed_checks(context, table, checks)
+    log_failed_checks(context, table, results)
     metadata: dict[str, object] = {"run_window": f"[{start}, {end}): {rows} rows"}
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
-    return dg.MaterializeResult(metadata=metadata, check_results=checks), rows
+    return dg.MaterializeResult(metadata=metadata, check_results=results), rows

@@ -12,7 +12,14 @@ Definitions (as Ghost and Plausible count web traffic):
 """
 
 from theletter_data.metrics.metric_asset import Upstream, metric_asset
-from theletter_data.sql import read_sql
+from theletter_data.serving.fields import count, day
+from theletter_data.serving.sections import (
+    SERIES_DAYS,
+    SHORT_PERIOD_DAYS,
+    DailySeries,
+    DashboardSection,
+    Figures,
+)
 from theletter_data.staging.page_views import stg_page_views
 from theletter_data.tables import Column, Table
 
@@ -35,10 +42,53 @@ NEWSLETTER_DAILY_TRAFFIC = Table(
     ),
 )
 
+_DISTINCT = "Distinct visitors over the whole period (not a sum of daily uniques)."
+
+
+def _period(days: int, period: str) -> Figures:
+    """Page views and distinct visitors of the last `days` days (traffic_totals.sql)."""
+    return Figures(
+        key=f"last_{days}_days",
+        query="traffic_totals",
+        constants={"days": days},
+        fields=(
+            count("page_views", f"page_views_{period}", label=f"Page views, last {days} days"),
+            count(
+                "unique_visitors",
+                f"unique_visitors_{period}",
+                label=f"Unique visitors, last {days} days",
+                description=_DISTINCT,
+            ),
+        ),
+    )
+
+
 newsletter_daily_traffic = metric_asset(
     table=NEWSLETTER_DAILY_TRAFFIC,
-    sql=read_sql(__file__, "newsletter_daily_traffic"),
-    expected_rows_sql=read_sql(__file__, "newsletter_daily_traffic.expected_rows"),
     upstream=[Upstream(stg_page_views)],
     description=__doc__ or "",
+    section=DashboardSection(
+        name="traffic",
+        order=10,
+        # The distinct visitors of a period are counted from the staged page views.
+        reads=(Upstream(stg_page_views, days_before=SERIES_DAYS - 1),),
+        content=(
+            _period(SHORT_PERIOD_DAYS, "short_period"),
+            _period(SERIES_DAYS, "series"),
+            DailySeries(
+                key="daily",
+                query="traffic_daily",
+                title=f"Traffic, last {SERIES_DAYS} days",
+                description=f"The last {SERIES_DAYS} days with human page views, oldest first.",
+                fields=(
+                    day("date"),
+                    count("page_views"),
+                    count("unique_visitors"),
+                    count("visits"),
+                ),
+                lines=(("Page views", "page_views"), ("Unique visitors", "unique_visitors")),
+                note="Page views by people: crawlers and link previews are excluded.",
+            ),
+        ),
+    ),
 )

@@ -11,14 +11,19 @@ reader who leaves and returns starts a new subscription in a later cohort.
 
 from theletter_data.metrics.metric_asset import Upstream, metric_asset
 from theletter_data.partitions import weekly_partitions
-from theletter_data.sql import read_sql
+from theletter_data.serving.sections import CohortTriangle, DashboardSection
 from theletter_data.staging.app_exports import stg_subscriptions
 from theletter_data.tables import Column, Table
+
+COHORT_WEEKS = 26
+"""Each week measures the cohorts of the last 26 weeks."""
+COHORT_WEEKS_SHOWN = 12
+"""An author's dashboard shows those of the last 12."""
 
 NEWSLETTER_SUBSCRIBER_COHORTS = Table(
     layer="metrics",
     name="newsletter_subscriber_cohorts",
-    grain="one row per newsletter per week per signup-week cohort (last 26 weeks)",
+    grain=f"one row per newsletter per week per signup-week cohort (last {COHORT_WEEKS} weeks)",
     partition_by="week_start",
     key=("week_start", "newsletter_id", "cohort_week"),
     cluster_by=("newsletter_id",),
@@ -36,8 +41,20 @@ NEWSLETTER_SUBSCRIBER_COHORTS = Table(
 
 newsletter_subscriber_cohorts = metric_asset(
     table=NEWSLETTER_SUBSCRIBER_COHORTS,
-    sql=read_sql(__file__, "newsletter_subscriber_cohorts"),
     upstream=[Upstream(stg_subscriptions)],
+    params={"cohort_weeks": COHORT_WEEKS},
     description=__doc__ or "",
     partitions_def=weekly_partitions,
+    section=DashboardSection(
+        name="cohorts",
+        order=50,
+        params={"cohort_weeks_shown": COHORT_WEEKS_SHOWN},
+        content=CohortTriangle(
+            query="cohorts",
+            title="Subscriber retention by signup week",
+            description=f"Weekly signup cohorts of the last {COHORT_WEEKS_SHOWN} weeks, oldest "
+            "first: retention[i] is the share still subscribed at the end of the i-th week after "
+            "the signup week.",
+        ),
+    ),
 )

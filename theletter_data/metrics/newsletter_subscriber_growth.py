@@ -10,7 +10,8 @@ From the app's nightly snapshot of that day, as Substack's and beehiiv's subscri
 """
 
 from theletter_data.metrics.metric_asset import Upstream, metric_asset
-from theletter_data.sql import read_sql
+from theletter_data.serving.fields import count, day, integer
+from theletter_data.serving.sections import SERIES_DAYS, DailySeries, DashboardSection, Figures
 from theletter_data.staging.app_exports import stg_subscriptions
 from theletter_data.tables import Column, Table
 
@@ -34,8 +35,42 @@ NEWSLETTER_SUBSCRIBER_GROWTH = Table(
 
 newsletter_subscriber_growth = metric_asset(
     table=NEWSLETTER_SUBSCRIBER_GROWTH,
-    sql=read_sql(__file__, "newsletter_subscriber_growth"),
-    expected_rows_sql=read_sql(__file__, "newsletter_subscriber_growth.expected_rows"),
     upstream=[Upstream(stg_subscriptions)],
     description=__doc__ or "",
+    section=DashboardSection(
+        name="subscribers",
+        order=20,
+        content=(
+            Figures(
+                query="subscribers_latest",
+                fields=(
+                    count(
+                        "total",
+                        "total_subscribers",
+                        label="Subscribers",
+                        description="Active subscriptions at the end of as_of.",
+                    ),
+                    count("paid", "paid_subscribers", label="Paid subscribers"),
+                ),
+            ),
+            DailySeries(
+                key="daily",
+                query="subscribers_daily",
+                title=f"Subscribers, last {SERIES_DAYS} days",
+                description=f"The last {SERIES_DAYS} days, oldest first.",
+                fields=(
+                    day("date"),
+                    count("new", "new_subscribers"),
+                    count("lost", "lost_subscribers"),
+                    integer("net", "net_change"),
+                    count("total", "total_subscribers"),
+                    count("paid", "paid_subscribers"),
+                ),
+                lines=(("Subscribers", "total"),),
+                gaps="carry",
+                axis="fit",
+                summed=(("new", "new"), ("lost", "lost")),
+            ),
+        ),
+    ),
 )

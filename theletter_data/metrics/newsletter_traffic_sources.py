@@ -16,7 +16,14 @@ Human traffic only.
 """
 
 from theletter_data.metrics.metric_asset import Upstream, metric_asset
-from theletter_data.sql import read_sql
+from theletter_data.serving.fields import category, count, text
+from theletter_data.serving.sections import (
+    SHORT_PERIOD_DAYS,
+    Constant,
+    DashboardSection,
+    PreviewColumn,
+    RankedTable,
+)
 from theletter_data.staging.page_views import stg_page_views
 from theletter_data.staging.referrers import SOURCE_CATEGORIES
 from theletter_data.tables import Column, Table
@@ -39,10 +46,62 @@ NEWSLETTER_TRAFFIC_SOURCES = Table(
     ),
 )
 
+TOP_REFERRERS = 10
+SOURCE_LABELS = {
+    "email": "Email", "direct": "Direct", "internal": "Within the site",
+    "other_newsletter": "Other newsletters", "search": "Search", "social": "Social",
+    "referral": "Other sites",
+}  # fmt: skip
+"""What the preview calls each source category."""
+
 newsletter_traffic_sources = metric_asset(
     table=NEWSLETTER_TRAFFIC_SOURCES,
-    sql=read_sql(__file__, "newsletter_traffic_sources"),
-    expected_rows_sql=read_sql(__file__, "newsletter_traffic_sources.expected_rows"),
     upstream=[Upstream(stg_page_views)],
     description=__doc__ or "",
+    section=DashboardSection(
+        name="traffic_sources",
+        order=30,
+        content=(
+            Constant(key="days", constant=SHORT_PERIOD_DAYS),
+            RankedTable(
+                key="by_category",
+                query="traffic_by_category",
+                title=f"Where visits came from, last {SHORT_PERIOD_DAYS} days",
+                description="Page views and visits by where the visit came from, most first.",
+                fields=(
+                    category("category", SOURCE_CATEGORIES, "source_category"),
+                    count("page_views"),
+                    count("visits"),
+                ),
+                order_by=("-page_views", "source_category"),
+                columns=(
+                    PreviewColumn("Source", lambda c: SOURCE_LABELS[c["category"]], "text"),
+                    PreviewColumn("Page views", "page_views"),
+                    PreviewColumn("Visits", "visits"),
+                ),
+                bar="page_views",
+                empty="No visits yet.",
+            ),
+            RankedTable(
+                key="top_referrers",
+                query="top_referrers",
+                title=f"Top referring sites, last {SHORT_PERIOD_DAYS} days",
+                description=f"The {TOP_REFERRERS} referring domains with most page views.",
+                fields=(
+                    text("domain", "referrer_domain"),
+                    text("category", "source_category"),
+                    count("page_views"),
+                    count("visits"),
+                ),
+                order_by=("-page_views", "referrer_domain"),
+                limit=TOP_REFERRERS,
+                columns=(
+                    PreviewColumn("Site", "domain", "text"),
+                    PreviewColumn("Page views", "page_views"),
+                    PreviewColumn("Visits", "visits"),
+                ),
+                empty="No referring sites.",
+            ),
+        ),
+    ),
 )

@@ -16,7 +16,6 @@
 
 from theletter_data.metrics.metric_asset import BUSINESS, Upstream, metric_asset
 from theletter_data.metrics.overview import recent_days_table
-from theletter_data.sql import read_sql
 from theletter_data.staging.app_exports import stg_newsletters, stg_posts, stg_subscriptions
 from theletter_data.staging.email_events import stg_email_events
 from theletter_data.staging.page_views import stg_page_views
@@ -61,8 +60,6 @@ PLATFORM_DAILY_KPIS = Table(
 
 platform_daily_kpis = metric_asset(
     table=PLATFORM_DAILY_KPIS,
-    sql=read_sql(__file__, "platform_daily_kpis"),
-    expected_rows_sql=read_sql(__file__, "platform_daily_kpis.expected_rows"),
     upstream=[
         Upstream(stg_email_events),
         Upstream(stg_page_views),

@@ -15,7 +15,6 @@ from theletter_data.metrics.metric_asset import BUSINESS, Upstream, metric_asset
 from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
 from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
 from theletter_data.metrics.overview import latest_day_table
-from theletter_data.sql import read_sql
 from theletter_data.staging.app_exports import stg_newsletters
 from theletter_data.tables import Column, Table
 
@@ -25,7 +24,7 @@ WINDOW_DAYS = 30
 PLATFORM_TOP_NEWSLETTERS = Table(
     layer="metrics",
     name="platform_top_newsletters",
-    grain=f"one row per day per newsletter among the {TOP} that grew most over 30 days",
+    grain=f"one row per day per newsletter among the {TOP} that grew most over {WINDOW_DAYS} days",
     partition_by="date",
     key=("date", "rank"),
     columns=(
@@ -60,13 +59,12 @@ def _why_no_growth_rate(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
 platform_top_newsletters = metric_asset(
     table=PLATFORM_TOP_NEWSLETTERS,
-    sql=read_sql(__file__, "platform_top_newsletters"),
-    expected_rows_sql=read_sql(__file__, "platform_top_newsletters.expected_rows"),
     upstream=[
         Upstream(newsletter_subscriber_growth, days_before=WINDOW_DAYS),
         Upstream(newsletter_daily_traffic, days_before=WINDOW_DAYS - 1),
         Upstream(stg_newsletters),
     ],
+    params={"top": TOP, "window_days": WINDOW_DAYS},
     description=__doc__ or "",
     owner=BUSINESS,
     overview=latest_day_table(

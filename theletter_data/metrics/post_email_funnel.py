@@ -27,11 +27,19 @@ beehiiv report them:
 """
 
 from theletter_data.metrics.metric_asset import Upstream, metric_asset
-from theletter_data.sql import read_sql
+from theletter_data.serving.fields import count, instant, integer, rate, text
+from theletter_data.serving.sections import (
+    SERIES_DAYS,
+    DashboardSection,
+    PreviewColumn,
+    RankedTable,
+)
+from theletter_data.staging.app_exports import stg_posts
 from theletter_data.staging.email_events import stg_email_events
 from theletter_data.tables import Column, Table
 
 FUNNEL_DAYS = 30
+RECENT_POSTS = 20
 
 _COUNTS = (
     ("sent", "Recipients the email was sent to (or with any later event of it)."),
@@ -59,7 +67,7 @@ _RATES = (
 POST_EMAIL_FUNNEL = Table(
     layer="metrics",
     name="post_email_funnel",
-    grain="one row per emailed post per day, for the 30 days from its first send",
+    grain=f"one row per emailed post per day, for the {FUNNEL_DAYS} days from its first send",
     partition_by="date",
     key=("date", "post_id"),
     cluster_by=("newsletter_id", "post_id"),
@@ -69,16 +77,81 @@ POST_EMAIL_FUNNEL = Table(
         Column("newsletter_id", "STRING", "Newsletter."),
         Column("post_id", "STRING", "Post."),
         Column("first_sent_at", "TIMESTAMP", "When the first email of the post was sent."),
-        Column("days_since_send", "INT64", "Days from the first send's day (0 to 29)."),
-        *(Column(name, "INT64", text) for name, text in _COUNTS),
-        *(Column(name, "FLOAT64", text, required=False) for name, text in _RATES),
+        Column(
+            "days_since_send", "INT64", f"Days from the first send's day (0 to {FUNNEL_DAYS - 1})."
+        ),
+        *(Column(name, "INT64", meaning) for name, meaning in _COUNTS),
+        *(Column(name, "FLOAT64", meaning, required=False) for name, meaning in _RATES),
     ),
 )
 
 post_email_funnel = metric_asset(
     table=POST_EMAIL_FUNNEL,
-    sql=read_sql(__file__, "post_email_funnel"),
-    expected_rows_sql=read_sql(__file__, "post_email_funnel.expected_rows"),
     upstream=[Upstream(stg_email_events, days_before=FUNNEL_DAYS)],
+    params={"funnel_days": FUNNEL_DAYS},
     description=__doc__ or "",
+    section=DashboardSection(
+        name="recent_posts",
+        order=40,
+        reads=(Upstream(stg_posts),),  # the titles
+        content=RankedTable(
+            query="recent_posts",
+            title="Recent emails",
+            description=f"Posts emailed in the last {SERIES_DAYS} days, newest first (at most "
+            f"{RECENT_POSTS}): the email funnel as it stood on as_of, or on day {FUNNEL_DAYS - 1} "
+            f"after the first send once the {FUNNEL_DAYS}-day window closed.",
+            fields=(
+                text("post_id"),
+                text("title", nullable=True),
+                instant("first_sent_at"),
+                integer("days_since_send", minimum=0, maximum=FUNNEL_DAYS - 1),
+                count("sent"),
+                count("delivered"),
+                count(
+                    "unique_human_opens",
+                    description="Readers who opened (not a privacy-proxy prefetch) or clicked.",
+                ),
+                count("unique_machine_opens"),
+                count("unique_clicks"),
+                count("unsubscribes"),
+                count("bounced"),
+                count("complained"),
+                rate("delivery_rate"),
+                rate(
+                    "open_rate",
+                    description="All opens, privacy-proxy prefetches included (what most tools "
+                    "show).",
+                ),
+                rate("human_open_rate"),
+                rate("click_rate"),
+                rate("click_to_open_rate"),
+                rate("unsubscribe_rate"),
+            ),
+            order_by=("-first_sent_at", "-post_id"),
+            limit=RECENT_POSTS,
+            columns=(
+                PreviewColumn(
+                    "Post",
+                    lambda p: p["title"] or p["post_id"],
+                    "text",
+                    sub=lambda p: p["first_sent_at"][:10],
+                ),
+                PreviewColumn("Sent", "sent"),
+                PreviewColumn("Delivered", "delivered"),
+                PreviewColumn("Opened", "unique_human_opens"),
+                PreviewColumn("Open rate", "human_open_rate", "percent"),
+                PreviewColumn("Clicked", "unique_clicks"),
+                PreviewColumn("Click rate", "click_rate", "percent"),
+                PreviewColumn("Unsubscribed", "unsubscribes"),
+                PreviewColumn(
+                    "Day", lambda p: f"{p['days_since_send'] + 1} of {FUNNEL_DAYS}", "text"
+                ),
+            ),
+            row_id=lambda p: f"post-{p['post_id']}",
+            empty=f"No email sent in the last {SERIES_DAYS} days.",
+            note="Opened: readers who opened or clicked, not counting Apple Mail Privacy "
+            "Protection's automatic downloads.",
+            wide=True,
+        ),
+    ),
 )

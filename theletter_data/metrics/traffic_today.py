@@ -12,7 +12,6 @@ from dataclasses import replace
 from theletter_data.metrics.metric_asset import current_day_metric_asset
 from theletter_data.metrics.newsletter_daily_traffic import NEWSLETTER_DAILY_TRAFFIC
 from theletter_data.metrics.newsletter_traffic_sources import NEWSLETTER_TRAFFIC_SOURCES
-from theletter_data.sql import read_sql, with_tables
 from theletter_data.staging.page_views_today import stg_page_views_today
 
 _TODAY = {"staging.stg_page_views": "staging.stg_page_views_today"}
@@ -30,19 +29,15 @@ NEWSLETTER_TRAFFIC_SOURCES_TODAY = replace(
 
 newsletter_traffic_today = current_day_metric_asset(
     table=NEWSLETTER_TRAFFIC_TODAY,
-    sql=with_tables(read_sql(__file__, "newsletter_daily_traffic"), _TODAY),
-    expected_rows_sql=with_tables(
-        read_sql(__file__, "newsletter_daily_traffic.expected_rows"), _TODAY
-    ),
+    same_as=NEWSLETTER_DAILY_TRAFFIC,
+    reading=_TODAY,
     upstream=[stg_page_views_today],
     description=__doc__ or "",
 )
 newsletter_traffic_sources_today = current_day_metric_asset(
     table=NEWSLETTER_TRAFFIC_SOURCES_TODAY,
-    sql=with_tables(read_sql(__file__, "newsletter_traffic_sources"), _TODAY),
-    expected_rows_sql=with_tables(
-        read_sql(__file__, "newsletter_traffic_sources.expected_rows"), _TODAY
-    ),
+    same_as=NEWSLETTER_TRAFFIC_SOURCES,
+    reading=_TODAY,
     upstream=[stg_page_views_today],
     description=__doc__ or "",
 )

@@ -1,7 +1,9 @@
-"""The raw streams as external assets: written by Firehose and the app's export job, read here.
+"""The raw sources as external assets, one per declaration in raw/sources.py: written by their
+producers, read here.
 
 They appear in the lineage graph (group `raw`) so that every staged table shows where it comes
-from; Dagster does not materialize them.
+from; Dagster does not materialize them (except the app snapshots where `appdb_extract` writes
+them: extract/appdb_assets.py).
 """
 
 from __future__ import annotations
@@ -9,69 +11,36 @@ from __future__ import annotations
 import dagster as dg
 
 from theletter_data.partitions import daily_partitions
-from theletter_data.raw.layout import APP_LOGS, APPDB_TABLES, PAGE_VIEWS, SES_EVENTS
+from theletter_data.raw.sources import SOURCES, RawSource
 
 _OWNER = "team:platform"
 
-raw_ses_events = dg.AssetSpec(
-    key="raw_ses_events",
-    group_name="raw",
-    partitions_def=daily_partitions,
-    kinds={"s3", "json"},
-    owners=[_OWNER],
-    description=(
-        "Amazon SES event-publishing records (send, delivery, bounce, complaint, open, click, ...) "
-        "delivered by Kinesis Firehose as gzip JSON lines under "
-        f"`{SES_EVENTS.prefix}/YYYY/MM/DD/HH/` "
-        "(UTC delivery hour). At least once: duplicates happen; late records land in later hours. "
-        "Format: docs/lake-layout.md."
-    ),
-    metadata={"lake_prefix": f"{SES_EVENTS.prefix}/", "format": "gzip JSON lines"},
-)
 
-raw_page_views = dg.AssetSpec(
-    key="raw_page_views",
-    group_name="raw",
-    partitions_def=daily_partitions,
-    kinds={"s3", "json"},
-    owners=[_OWNER],
-    description=(
-        "Page views from theLetter's first-party beacon, delivered by Kinesis Firehose as gzip "
-        f"JSON lines under `{PAGE_VIEWS.prefix}/YYYY/MM/DD/HH/` (UTC delivery hour). "
-        "Format: docs/lake-layout.md."
-    ),
-    metadata={"lake_prefix": f"{PAGE_VIEWS.prefix}/", "format": "gzip JSON lines"},
-)
-
-raw_app_logs = dg.AssetSpec(
-    key="raw_app_logs",
-    group_name="raw",
-    partitions_def=daily_partitions,
-    kinds={"s3", "text"},
-    owners=[_OWNER],
-    description=(
-        "The app's services' logs, exported from CloudWatch Logs once a Japan-time day has "
-        f"ended, one export task per log group: `{APP_LOGS.prefix}/YYYY-MM-DD/<service>/<task "
-        "id>/<log stream>/000000.gz`, gzip lines of a timestamp and the JSON message. "
-        "Format: docs/lake-layout.md."
-    ),
-    metadata={"lake_prefix": f"{APP_LOGS.prefix}/", "format": "gzip text lines"},
-)
-
-raw_appdb_exports = {
-    table: dg.AssetSpec(
-        key=f"raw_appdb_{table}",
+def raw_asset_spec(source: RawSource) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=source.asset_key,
         group_name="raw",
         partitions_def=daily_partitions,
-        kinds={"s3", "parquet"},
+        kinds={"s3", source.format.kind},
         owners=[_OWNER],
         description=(
-            f"Nightly full snapshot of the app database's `{table}` table as Parquet under "
-            f"`appdb/{table}/dt=YYYY-MM-DD/`, taken after the Japan-time day closed."
+            f"{source.title[0].upper()}{source.title[1:]}: {source.producer}. Objects "
+            f"`{source.key_pattern}` ({source.stream.key_notes}), {source.format.detail}. "
+            f"Staged as `{source.staged_asset}`. Format: docs/lake-layout.md."
         ),
-        metadata={"lake_prefix": f"appdb/{table}/", "format": "parquet"},
+        metadata={
+            "lake_prefix": f"{source.prefix}/",
+            "format": source.format.name,
+            "retention": source.retention.summary,
+        },
     )
-    for table in APPDB_TABLES
-}
 
-raw_assets = [raw_ses_events, raw_page_views, raw_app_logs, *raw_appdb_exports.values()]
+
+RAW_ASSETS = {source.name: raw_asset_spec(source) for source in SOURCES}
+raw_assets = list(RAW_ASSETS.values())
+
+# Named handles for the staged assets' `upstream=`.
+raw_ses_events = RAW_ASSETS["ses_events"]
+raw_page_views = RAW_ASSETS["page_views"]
+raw_app_logs = RAW_ASSETS["app_logs"]
+raw_appdb_exports = {s.app_table: RAW_ASSETS[s.name] for s in SOURCES if s.app_table}

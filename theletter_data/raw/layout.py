@@ -1,6 +1,11 @@
-"""Where each raw stream's objects live in the lake, and which of them can hold a given day.
+"""The key layouts of the raw sources, as behaviour: which keys are a source's objects, when
+each arrived, and which folders can hold a given Japan-time day. (Over 300 lines: the three
+layouts answer one protocol and are best read side by side.)
 
-docs/lake-layout.md describes the formats; this module is the code's one copy of the key layout.
+Three layouts, one class each: Kinesis Firehose's hourly delivery folders (`FirehoseStream`),
+CloudWatch Logs' daily exports (`LogExportStream`) and daily Parquet snapshots
+(`DailySnapshots`). Which source uses which, under which prefix and with which arrival window
+is declared once, in raw/sources.py; docs/lake-layout.md describes the formats.
 """
 
 from __future__ import annotations
@@ -8,13 +13,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from theletter_data.partitions import day_bounds_utc
-from theletter_data.resources.lake import Lake, LakeObject
+from theletter_data.partitions import TOKYO, day_bounds_utc
 
-CLOCK_SKEW = timedelta(hours=1)
-"""Objects delivered up to this long before a day starts are read for it (producer clock skew)."""
+if TYPE_CHECKING:
+    from theletter_data.resources.lake import Lake, LakeObject
+
+
+@dataclass(frozen=True)
+class ArrivalWindow:
+    """When a source's objects arrive, relative to the Japan-time day whose records they hold:
+    from `clock_skew` before the day starts (a producer's clock running ahead) to
+    `allowed_lateness` after it ends (buffering, retries). Objects delivered outside it are
+    not read for that day."""
+
+    clock_skew: timedelta
+    allowed_lateness: timedelta
+
+
+EXACT_DAY = ArrivalWindow(clock_skew=timedelta(0), allowed_lateness=timedelta(0))
+"""A source whose objects are written once their day has closed, holding exactly that day."""
 
 
 @dataclass
@@ -27,14 +46,18 @@ class Listing:
     outside_layout: list[str] = field(default_factory=list)
 
 
-class LineStream(Protocol):
-    """A raw stream of gzip text lines that staging reads a Japan-time day at a time."""
+class RawLayout(Protocol):
+    """What every raw source's layout answers: the arrivals sensor, archive and restore and the
+    writers rely on it."""
 
     @property
     def name(self) -> str: ...
 
     @property
     def prefix(self) -> str: ...
+
+    @property
+    def window(self) -> ArrivalWindow: ...
 
     @property
     def late_records_possible(self) -> bool:
@@ -53,12 +76,29 @@ class LineStream(Protocol):
 
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]: ...
 
+    def listing_folder(self, folder_day: date) -> str:
+        """The folder named after `folder_day` (the sensor lists the folders of recent days)."""
+        ...
+
+    def folders(self, first: date, last: date, lateness: timedelta) -> list[str]:
+        """Every folder whose objects staging may read for the Japan-time days first..last:
+        the one folder function behind a day's listing and the restore of archived days."""
+        ...
+
+    def days_holding(self, key: str, lateness: timedelta) -> list[date]:
+        """The Japan-time days whose window contains the object (for the sensor)."""
+        ...
+
+
+class LineStream(RawLayout, Protocol):
+    """A raw stream of gzip text lines that staging reads a Japan-time day at a time."""
+
     def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing: ...
 
     def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]: ...
 
 
-def empty_day_marker(stream: LineStream, day: date) -> str:
+def empty_day_marker(stream: RawLayout, day: date) -> str:
     """The key an operator writes to declare that `day` legitimately has no objects of the
     stream (docs/lake-layout.md): staging then writes an empty day instead of failing."""
     return f"{stream.prefix}/_empty/{day.isoformat()}"
@@ -69,6 +109,10 @@ def _hidden(part: str) -> bool:
     return part.startswith(("_", "."))
 
 
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 @dataclass(frozen=True)
 class FirehoseStream:
     """A Kinesis Firehose delivery stream: gzip JSON lines under `prefix/YYYY/MM/DD/HH/`, the
@@ -76,7 +120,14 @@ class FirehoseStream:
 
     name: str
     prefix: str
-    late_records_possible: bool = True
+    window: ArrivalWindow
+    late_records_possible: ClassVar[bool] = True
+    folder_pattern: ClassVar[str] = "YYYY/MM/DD/HH/"
+    object_pattern: ClassVar[str] = "<name>.gz"
+    key_notes: ClassVar[str] = (
+        "the folder is the UTC hour Firehose delivered the object in, not the event's; "
+        "delivery is at least once, so copies happen, and late records land in later hours"
+    )
 
     def _hour(self, key: str) -> datetime | None:
         match = _FIREHOSE_KEY.fullmatch(key[len(self.prefix) + 1 :])
@@ -100,15 +151,30 @@ class FirehoseStream:
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]:
         """Delivery hours [first, end) whose objects may hold events of Japan-time `day`."""
         start, end = day_bounds_utc(day)
-        return start - CLOCK_SKEW, end + lateness
+        return start - self.window.clock_skew, end + lateness
+
+    def listing_folder(self, folder_day: date) -> str:
+        return f"{self.prefix}/{folder_day:%Y/%m/%d}/"
+
+    def folders(self, first: date, last: date, lateness: timedelta) -> list[str]:
+        """The UTC-date folders of every delivery hour in the days' arrival windows (also of
+        a window that ends within an hour)."""
+        start, _ = self.arrival_window(first, lateness)
+        _, end = self.arrival_window(last, lateness)
+        return [self.listing_folder(d) for d in _days(start.date(), (end - _INSTANT).date())]
+
+    def days_holding(self, key: str, lateness: timedelta) -> list[date]:
+        hour = self.arrival_hour(key)
+        first = (hour - lateness).astimezone(TOKYO).date()
+        last = (hour + self.window.clock_skew).astimezone(TOKYO).date()
+        return _days(first, last)
 
     def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing:
         """The objects delivered within `day`'s arrival window, in key (delivery) order."""
         first, end = self.arrival_window(day, lateness)
-        folders = sorted({(first + timedelta(hours=h)).date() for h in range(_hours(first, end))})
         listing = Listing()
-        for folder in folders:
-            for obj in lake.list(f"{self.prefix}/{folder:%Y/%m/%d}/"):
+        for folder in self.folders(day, day, lateness):
+            for obj in lake.list(folder):
                 hour = self._hour(obj.key)
                 if hour is None:
                     listing.outside_layout.append(obj.key)
@@ -120,13 +186,10 @@ class FirehoseStream:
         return self.list_window(lake, day, lateness).objects
 
 
+_INSTANT = timedelta(microseconds=1)
 _FIREHOSE_KEY = re.compile(
     r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/(?P<name>[^/]+\.gz)"
 )
-
-
-def _hours(first: datetime, end: datetime) -> int:
-    return int((end - first).total_seconds() // 3600)
 
 
 @dataclass(frozen=True)
@@ -138,7 +201,13 @@ class LogExportStream:
 
     name: str
     prefix: str
-    late_records_possible: bool = False
+    window: ArrivalWindow = EXACT_DAY
+    late_records_possible: ClassVar[bool] = False
+    folder_pattern: ClassVar[str] = "YYYY-MM-DD/<service>/<task id>/<log stream>/"
+    object_pattern: ClassVar[str] = "000000.gz"
+    key_notes: ClassVar[str] = (
+        "one export task per service and Japan-time day, written once the day has ended"
+    )
 
     def export_day(self, key: str) -> date:
         return date.fromisoformat(key[len(self.prefix) + 1 :].split("/")[0])
@@ -164,44 +233,86 @@ class LogExportStream:
     def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]:
         return day_bounds_utc(day)
 
+    def listing_folder(self, folder_day: date) -> str:
+        return f"{self.prefix}/{folder_day.isoformat()}/"
+
+    def folders(self, first: date, last: date, lateness: timedelta) -> list[str]:
+        return [self.listing_folder(d) for d in _days(first, last)]
+
+    def days_holding(self, key: str, lateness: timedelta) -> list[date]:
+        return [self.export_day(key)]
+
     def list_window(self, lake: Lake, day: date, lateness: timedelta) -> Listing:
         listing = Listing()
-        for obj in lake.list(f"{self.prefix}/{day.isoformat()}/"):
-            if self.in_layout(obj.key):
-                listing.objects.append(obj)
-            elif not obj.key.endswith("/aws-logs-write-test"):
-                listing.outside_layout.append(obj.key)
+        for folder in self.folders(day, day, lateness):
+            for obj in lake.list(folder):
+                if self.in_layout(obj.key):
+                    listing.objects.append(obj)
+                elif not obj.key.endswith("/aws-logs-write-test"):
+                    listing.outside_layout.append(obj.key)
         return listing
 
     def objects_for_day(self, lake: Lake, day: date, lateness: timedelta) -> list[LakeObject]:
         return self.list_window(lake, day, lateness).objects
 
 
-SES_EVENTS = FirehoseStream(name="ses_events", prefix="ses-events")
-PAGE_VIEWS = FirehoseStream(name="page_views", prefix="pageviews")
-APP_LOGS = LogExportStream(name="app_logs", prefix="app-logs")
+@dataclass(frozen=True)
+class DailySnapshots:
+    """A table's full snapshot per Japan-time day, taken after the day closed: Parquet files
+    under `prefix/dt=YYYY-MM-DD/` (the app's nightly export, or the direct extraction)."""
 
-APPDB_TABLES = ("newsletters", "posts", "subscriptions")
+    name: str
+    prefix: str
+    window: ArrivalWindow = EXACT_DAY
+    late_records_possible: ClassVar[bool] = False
+    folder_pattern: ClassVar[str] = "dt=YYYY-MM-DD/"
+    key_notes: ClassVar[str] = "a full snapshot of the table, taken after the Japan-time day closed"
+    object_pattern: ClassVar[str] = "part-00000.parquet"
+    """The one file of a snapshot this project writes (the export's own name)."""
 
+    def export_day(self, key: str) -> date:
+        part = next(p for p in key[len(self.prefix) + 1 :].split("/") if p.startswith("dt="))
+        return date.fromisoformat(part.removeprefix("dt="))
 
-def appdb_export_prefix(table: str, day: date) -> str:
-    """The folder of the app database's export of `table` taken after Japan-time `day` closed."""
-    return f"{_appdb_table_folder(table)}dt={day.isoformat()}/"
+    def in_layout(self, key: str) -> bool:
+        """Any key under `prefix/dt=YYYY-MM-DD/` (staging reads its `.parquet` files)."""
+        parts = key[len(self.prefix) + 1 :].split("/")
+        if not key.startswith(f"{self.prefix}/") or len(parts) < 2:
+            return False
+        try:
+            date.fromisoformat(parts[0].removeprefix("dt="))
+        except ValueError:
+            return False
+        return parts[0].startswith("dt=")
 
+    def arrival_hour(self, key: str) -> datetime:
+        """A snapshot counts as arriving when its day's date begins (UTC), for the sensor's
+        listing bounds."""
+        return datetime.combine(self.export_day(key), datetime.min.time(), tzinfo=UTC)
 
-def _appdb_table_folder(table: str) -> str:
-    if table not in APPDB_TABLES:
-        raise ValueError(f"unknown app database table {table!r}")
-    return f"appdb/{table}/"
+    def arrival_window(self, day: date, lateness: timedelta) -> tuple[datetime, datetime]:
+        return day_bounds_utc(day)
 
+    def listing_folder(self, folder_day: date) -> str:
+        return f"{self.prefix}/dt={folder_day.isoformat()}/"
 
-def appdb_export_days(lake: Lake, table: str) -> list[date]:
-    """The days for which the lake holds an export of `table`, in order."""
-    return sorted(
-        {
-            date.fromisoformat(part.removeprefix("dt="))
-            for obj in lake.list(_appdb_table_folder(table))
-            for part in obj.key.split("/")
-            if part.startswith("dt=")
-        }
-    )
+    def folders(self, first: date, last: date, lateness: timedelta) -> list[str]:
+        return [self.listing_folder(d) for d in _days(first, last)]
+
+    def days_holding(self, key: str, lateness: timedelta) -> list[date]:
+        return [self.export_day(key)]
+
+    def snapshot_key(self, day: date) -> str:
+        """Where a writer of this project puts `day`'s snapshot."""
+        return f"{self.listing_folder(day)}{self.object_pattern}"
+
+    def export_days(self, lake: Lake) -> list[date]:
+        """The days for which the lake holds a snapshot, in order."""
+        return sorted(
+            {
+                date.fromisoformat(part.removeprefix("dt="))
+                for obj in lake.list(f"{self.prefix}/")
+                for part in obj.key.split("/")
+                if part.startswith("dt=")
+            }
+        )

@@ -5,14 +5,14 @@ run identity's roles (deploy/README.md) hold no permission to create datasets, s
 only reads what exists and creates a missing table (its dataset role allows that).
 
 Rows arrive by load job from Parquet (never streaming inserts) into a scratch table; a window
-is then replaced by one MERGE (`ON FALSE`: delete the window's old rows, insert the new ones),
-a single DML statement that BigQuery applies atomically, so re-runs and backfills never
-duplicate and a failure leaves the old rows. Tables written together (a staged table and its
-quarantine rows) are replaced by one multi-statement transaction (`BEGIN TRANSACTION; MERGE ...;
-MERGE ...; COMMIT TRANSACTION;`): both or neither. A write that collides with a concurrent one
-(BigQuery fails it as a serialization conflict) is run again after a pause. Partition-decorator
-loads (`table$20261120` with WRITE_TRUNCATE) cannot be exercised offline; the MERGE is, against
-an emulator.
+is then replaced by one MERGE (`ON FALSE`: delete the window's old rows, insert the new ones;
+built in bigquery_sql.py), one DML statement that BigQuery applies atomically, so re-runs and
+backfills never duplicate and a failure leaves the old rows. Tables written together (a staged
+table and its quarantine rows) are replaced by one multi-statement transaction (`BEGIN
+TRANSACTION; MERGE ...; MERGE ...; COMMIT TRANSACTION;`): both or neither. A write that
+collides with a concurrent one (BigQuery fails it as a serialization conflict) is run again
+after a pause. Partition-decorator loads (`table$20261120` with WRITE_TRUNCATE) cannot be
+exercised offline; the MERGE is, against an emulator.
 
 Every query carries `maximum_bytes_billed`; the bytes a dry run estimates and the bytes each job
 billed are kept in `last_costs`, which assets put in their materialization metadata.
@@ -24,24 +24,32 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlglot
 from google.api_core import exceptions as google_exceptions
 from google.cloud import bigquery
 from pydantic import Field, PrivateAttr
-from sqlglot import exp
 
 from theletter_data.resources.bigquery_errors import (
     SETUP_COMMAND,
     AccessDenied,
     classified_errors,
     is_concurrent_update,
+)
+from theletter_data.resources.bigquery_sql import (
+    atomic,
+    bigquery_schema,
+    merge,
+    merged_params,
+    parameter,
+    qualify,
+    table_definition,
+    window_predicate,
 )
 from theletter_data.resources.gcp_credentials import DESCRIPTION as CREDENTIALS_DESCRIPTION
 from theletter_data.resources.gcp_credentials import load_credentials
@@ -98,29 +106,23 @@ class BigQueryWarehouse(Warehouse):
                     statement = self._merge(write, loaded)
                     self._dry_run(statement, write.params)
                     statements.append(statement)
-                    params = _merged_params(params, write.params)
+                    params = merged_params(params, write.params)
                 if statements:
-                    self._run_write(_atomic(statements), params)
+                    self._run_write(atomic(statements), params)
             finally:
                 for table_id in scratch:
                     self.client.delete_table(table_id, not_found_ok=True)
             return {w.table.qualified_name: self._count(w) for w in writes}
 
     def _merge(self, write: PartitionWrite, scratch: str | None) -> str:
-        columns = write.table.column_names
-        window = _window(write)
+        """The write's MERGE, from its scratch table or its query (bigquery_sql.merge)."""
+        columns = ", ".join(write.table.column_names)
         if scratch is not None:
-            source = f"SELECT {', '.join(columns)} FROM `{scratch}`"
+            source = f"SELECT {columns} FROM `{scratch}`"
         else:
             assert write.query is not None
-            source = f"SELECT {', '.join(columns)} FROM ({self._qualify(write.query)}) AS _result"
-        return (
-            f"MERGE `{self.table_id(write.table)}` AS target "
-            f"USING ({source} WHERE {window('')}) AS source ON FALSE "
-            f"WHEN NOT MATCHED BY SOURCE AND {window('target.')} THEN DELETE "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
-            f"VALUES ({', '.join(f'source.{c}' for c in columns)})"
-        )
+            source = f"SELECT {columns} FROM ({self._qualify(write.query)}) AS _result"
+        return merge(self.table_id(write.table), write, source)
 
     def _run_write(self, sql: str, params: Mapping[str, object]) -> None:
         """Run a write; while it collides with a concurrent write to the same table, pause and
@@ -234,13 +236,7 @@ class BigQueryWarehouse(Warehouse):
                     f"Dataset {self.dataset(table.layer)} does not exist: create the datasets "
                     f"once with `{SETUP_COMMAND}` (deploy/README.md)"
                 ) from error
-            definition = bigquery.Table(table_id, schema=_bigquery_schema(table))
-            definition.description = table.grain
-            definition.time_partitioning = bigquery.TimePartitioning(
-                type_=bigquery.TimePartitioningType.DAY, field=table.partition_by
-            )
-            definition.clustering_fields = list(table.cluster_by) or None
-            self.client.create_table(definition, exists_ok=True)
+            self.client.create_table(table_definition(table_id, table), exists_ok=True)
         self._ready_tables.add(table_id)
 
     def _load_scratch(self, table: Table, rows: pa.Table | pa.RecordBatchReader) -> str:
@@ -259,7 +255,7 @@ class BigQueryWarehouse(Warehouse):
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.PARQUET,
                 write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                schema=_bigquery_schema(table),
+                schema=bigquery_schema(table),
             )
             with open(path, "rb") as source:
                 self.client.load_table_from_file(
@@ -272,21 +268,14 @@ class BigQueryWarehouse(Warehouse):
         return scratch
 
     def _count(self, write: PartitionWrite) -> int:
-        window = _window(write)
+        window = window_predicate(write)
         job = self._run(
             f"SELECT COUNT(*) AS n FROM `{self.table_id(write.table)}` WHERE {window('')}", {}
         )
         return int(next(iter(job.result()))["n"])
 
     def _qualify(self, sql: str) -> str:
-        """Rewrite `layer.table` names to this deployment's `project.dataset.table`."""
-        tree = sqlglot.parse_one(sql, read="bigquery")
-        for table in tree.find_all(exp.Table):
-            layer = table.args.get("db")
-            if layer is not None and not table.args.get("catalog"):
-                table.set("db", exp.to_identifier(f"{self.dataset_prefix}{layer.name}"))
-                table.set("catalog", exp.to_identifier(self.project))
-        return tree.sql(dialect="bigquery")
+        return qualify(sql, self.project, self.dataset_prefix)
 
     def _dry_run(self, sql: str, params: Mapping[str, object]) -> None:
         job = self.client.query(
@@ -304,66 +293,8 @@ class BigQueryWarehouse(Warehouse):
         self, params: Mapping[str, object], dry_run: bool = False
     ) -> bigquery.QueryJobConfig:
         return bigquery.QueryJobConfig(
-            query_parameters=[_parameter(k, v) for k, v in params.items()],
+            query_parameters=[parameter(k, v) for k, v in params.items()],
             maximum_bytes_billed=self.maximum_bytes_billed,
             dry_run=dry_run,
             use_query_cache=not dry_run,
         )
-
-
-def _window(write: PartitionWrite) -> Callable[[str], str]:
-    """The write's window as a predicate, for a column qualifier. Its bounds and scope are
-    literals (dates and stream names, rendered by sqlglot): a transaction's statements share
-    one parameter namespace, and the emulator binds no parameters inside a script."""
-    column = write.table.partition_by
-    bounds = [f"{column} >= {_literal(write.start)}", f"{column} < {_literal(write.end)}"]
-    scope = [f"{name} = {_literal(value)}" for name, value in sorted(write.scope.items())]
-
-    def predicate(qualifier: str) -> str:
-        return " AND ".join(f"{qualifier}{part}" for part in (*bounds, *scope))
-
-    return predicate
-
-
-def _literal(value: object) -> str:
-    return exp.convert(value).sql(dialect="bigquery")
-
-
-def _atomic(statements: Sequence[str]) -> str:
-    """One statement as it is; several as one multi-statement transaction."""
-    if len(statements) == 1:
-        return statements[0]
-    return "\n".join(["BEGIN TRANSACTION;", *(f"{s};" for s in statements), "COMMIT TRANSACTION;"])
-
-
-def _merged_params(params: Mapping[str, object], more: Mapping[str, object]) -> dict[str, object]:
-    """Statements of one transaction share their parameters: a name may not mean two values."""
-    clashes = {k for k in params.keys() & more.keys() if params[k] != more[k]}
-    if clashes:
-        raise ValueError(f"writes of one transaction give different values to {sorted(clashes)}")
-    return {**params, **more}
-
-
-def _parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
-    if isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, datetime):
-        kind = "TIMESTAMP"
-    elif isinstance(value, date):
-        kind = "DATE"
-    elif isinstance(value, bytes):
-        kind = "BYTES"
-    else:
-        kind = "STRING"
-    return bigquery.ScalarQueryParameter(name, kind, value)
-
-
-def _bigquery_schema(table: Table) -> list[bigquery.SchemaField]:
-    return [
-        bigquery.SchemaField(c.name, c.type, mode="NULLABLE", description=c.description)
-        for c in table.columns
-    ]

@@ -15,6 +15,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from theletter_data.raw.sources import ALLOWED_LATENESS
+
 
 class IngestEngine(dg.ConfigurableResource):
     memory_limit: str = Field(default="1GB", description="DuckDB memory limit; it spills beyond.")
@@ -52,9 +54,10 @@ class IngestEngine(dg.ConfigurableResource):
         "column fails the snapshot's staging instead of being staged as NULL.",
     )
     allowed_lateness_hours: int = Field(
-        default=3,
+        default=ALLOWED_LATENESS // timedelta(hours=1),
         description="Records delivered up to this long after their Japan-time day ends are "
-        "staged into that day; later ones are quarantined by the day they arrived on.",
+        "staged into that day; later ones are quarantined by the day they arrived on. "
+        "Default: the arrival window the sources declare (raw/sources.py).",
     )
 
     replay_lateness_hours: int = Field(

@@ -3,7 +3,9 @@
 HMAC-SHA256 (RFC 2104) with a secret key from the environment: the same address always gives the
 same pseudonym (so joins and unique counts work), and nobody without the key can test a guessed
 address against it. The hash is computed inside the ingestion engine's SQL (staging/sql/) with
-the pads of `sql_params`; `hash` is the reference implementation in Python.
+the pads of `sql_params`; `hash` is the reference implementation in Python, the one the app
+follows to find its own subscribers among pseudonyms (metrics/newsletter_engagement_segments.py):
+the key's UTF-8 bytes, the normalised address's UTF-8 bytes, the digest in lower-case hex.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import dagster as dg
 from pydantic import Field
 
 _BLOCK = 64
+SPACE_SEPARATORS = (
+    "\u0020\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + ("\u202f\u205f\u3000")
+)
+"""Unicode's space separators (category Zs), which DuckDB's `trim` removes; `str.strip` also
+removes tabs, line breaks and other controls, which it keeps."""
 MINIMUM_KEY_LENGTH = 16
 """A short key could be guessed, and with it every reader's address tested against a pseudonym."""
 MINIMUM_DISTINCT_CHARACTERS = 6
@@ -35,7 +42,13 @@ class Pseudonymizer(dg.ConfigurableResource):
             )
 
     def normalise(self, address: str) -> str:
-        return address.strip().lower()
+        """What staging's SQL hashes (DuckDB's `lower(trim(address))`): leading and trailing
+        Unicode space separators removed (tabs and line breaks kept), then each code point
+        mapped to its simple lower case, without context: capital I with dot above (U+0130)
+        becomes `i` and a final capital sigma the medial small sigma (U+03C3), where
+        `str.lower` gives `i` with a combining dot and the final sigma (U+03C2)."""
+        trimmed = address.strip(SPACE_SEPARATORS)
+        return "".join("i" if c == "\u0130" else c.lower() for c in trimmed)
 
     def hash(self, address: str) -> str:
         return hmac.new(

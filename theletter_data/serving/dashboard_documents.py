@@ -3,9 +3,10 @@ published to the lake's `serving/v1/` prefix. Owner: creator-experience team.
 
 The web app reads `serving/v1/newsletters/<newsletter_id>.json` (S3 in production) instead of
 querying the warehouse on every page view: last 30 and 90 days of traffic, traffic sources,
-the email funnel of recent posts, subscriber growth and cohort retention. The schema is
-`theletter_data/serving/newsletter_dashboard.v1.schema.json`; only documents whose numbers
-changed are rewritten. A partition publishes the numbers as of its last day. A newsletter whose
+the email funnel of recent posts, subscriber growth and cohort retention: the sections the
+metrics declare (serving/sections.py), whose inputs are this asset's. The JSON Schema is
+published beside them (`serving/v1/schema.json`); only documents whose numbers changed are
+rewritten. A partition publishes the numbers as of its last day. A newsletter whose
 id is not a valid id (`theletter_data.ids`; staging quarantines those) gets no document: it is
 named by the `every_document_published` check, and the others are published.
 """
@@ -15,24 +16,31 @@ from datetime import timedelta
 import dagster as dg
 
 from theletter_data.automation.policies import DAILY_FRESHNESS, after_inputs
-from theletter_data.metrics.metric_asset import AUTHOR_DASHBOARD, Upstream
-from theletter_data.metrics.newsletter_daily_traffic import newsletter_daily_traffic
-from theletter_data.metrics.newsletter_subscriber_cohorts import newsletter_subscriber_cohorts
-from theletter_data.metrics.newsletter_subscriber_growth import newsletter_subscriber_growth
-from theletter_data.metrics.newsletter_traffic_sources import newsletter_traffic_sources
-from theletter_data.metrics.post_email_funnel import post_email_funnel
+from theletter_data.automation.selection import Cadence
+from theletter_data.metrics.metric_asset import AUTHOR_DASHBOARD
 from theletter_data.partitions import daily_partitions, date_bounds
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
-from theletter_data.serving.documents import SERIES_DAYS, build_documents
-from theletter_data.serving.publish import MANIFEST_KEY, PREFIX, publish
+from theletter_data.serving.documents import build_documents
+from theletter_data.serving.publish import MANIFEST_KEY, PREFIX, SCHEMA_KEY, publish
+from theletter_data.serving.registry import published_sections
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
-from theletter_data.staging.app_exports import stg_newsletters, stg_posts
-from theletter_data.staging.page_views import stg_page_views
+from theletter_data.staging.app_exports import stg_newsletters
 
 PUBLISHED_CHECK = "every_document_published"
-_SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_subscriber_growth)
+
+
+def _inputs() -> list[dg.AssetDep]:
+    """The newsletters, and what the declared sections read: each metric (a metric of weeks at
+    its newest measured week, whatever the day) and their other inputs, once each."""
+    deps: dict[dg.AssetKey, dg.AssetDep] = {}
+    sections = [dep for published in published_sections() for dep in published.deps()]
+    for dep in [dg.AssetDep(stg_newsletters), *sections]:
+        known = deps.setdefault(dep.asset_key, dep)
+        if known.partition_mapping != dep.partition_mapping:
+            raise ValueError(f"two sections read {dep.asset_key.to_user_string()} differently")
+    return list(deps.values())
 
 
 @dg.asset(
@@ -41,16 +49,8 @@ _SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_su
     description=__doc__,
     kinds={"python", "json", "s3"},
     owners=[AUTHOR_DASHBOARD],
-    deps=[
-        *_SAME_DAY,
-        post_email_funnel,
-        # The distinct visitors of the last 90 days are counted from the staged page views.
-        Upstream(stg_page_views, days_before=SERIES_DAYS - 1).dep(),
-        stg_newsletters,
-        stg_posts,
-        # The newest measured week, whatever the day.
-        dg.AssetDep(newsletter_subscriber_cohorts, partition_mapping=dg.LastPartitionMapping()),
-    ],
+    tags=Cadence.DAILY.tags,
+    deps=_inputs(),
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=after_inputs(timedelta(days=1)),
     freshness_policy=DAILY_FRESHNESS,
@@ -60,6 +60,8 @@ _SAME_DAY = (newsletter_daily_traffic, newsletter_traffic_sources, newsletter_su
     metadata={
         "lake_prefix": f"{PREFIX}/newsletters/<newsletter_id>.json",
         "manifest": MANIFEST_KEY,
+        "schema": SCHEMA_KEY,
+        "sections": dg.MetadataValue.json([p.section.name for p in published_sections()]),
     },
     check_specs=[
         dg.AssetCheckSpec(

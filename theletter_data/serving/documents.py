@@ -2,11 +2,12 @@
 tables so that the web app reads one small object instead of querying the warehouse (slow, and
 billed per query) on every page view.
 
-Every section is one query over all newsletters (written once, BigQuery dialect, run on either
-warehouse), grouped here by newsletter: a document only ever receives its own newsletter's rows,
-and only aggregates (no address, pseudonym or visitor id). The shape is
-`newsletter_dashboard.v1.schema.json`; every document is validated against it before it is
-published.
+A document is its newsletter (`newsletters.sql`) and the sections the metrics declare
+(serving/sections.py). Every section's query runs once over all newsletters (written once,
+BigQuery dialect, run on either warehouse) and its rows are grouped here by newsletter: a
+document only ever receives its own newsletter's rows, and only aggregates (no address,
+pseudonym or visitor id). Every document is validated against the JSON Schema built from the same
+declarations (serving/schema.py) before it is published.
 """
 
 from __future__ import annotations
@@ -14,77 +15,109 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 import jsonschema
 
-from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
+from theletter_data.metrics.parameters import STANDARD, bind
 from theletter_data.resources.warehouse import Warehouse
+from theletter_data.serving.registry import PublishedSection, published_sections
+from theletter_data.serving.schema import SCHEMA_VERSION, dashboard_schema
+from theletter_data.serving.sections import (
+    EXPORT_DAYS,
+    SERIES_DAYS,
+    SHORT_PERIOD_DAYS,
+    DailySeries,
+    Row,
+)
 from theletter_data.sql import read_sql
 
-SCHEMA_VERSION = "1"
-SCHEMA_PATH = Path(__file__).parent / "newsletter_dashboard.v1.schema.json"
-SERIES_DAYS = 90
-SHORT_PERIOD_DAYS = 30
-RECENT_POSTS = 20
-TOP_REFERRERS = 10
+__all__ = ["SCHEMA_VERSION", "SERIES_DAYS", "build_documents", "validate"]
 
 Document = dict[str, Any]
-_Rows = dict[str, list[dict[str, Any]]]
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+_ByNewsletter = dict[str, list[Row]]
 
 
 def validate(document: Document) -> None:
     """Raise `jsonschema.ValidationError` if the document breaks the published contract."""
-    jsonschema.validate(document, schema(), format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(document, dashboard_schema(), format_checker=jsonschema.FormatChecker())
 
 
-def build_documents(warehouse: Warehouse, as_of: date) -> dict[str, Document]:
-    """Every newsletter's dashboard document with the numbers up to and including `as_of`."""
+def document_params(as_of: date, sections: list[PublishedSection]) -> dict[str, object]:
+    """What the documents' queries may name: the as-of day, the series' window [@start_date,
+    @end_date), the short period's start, the standard parameters, and the sections' own."""
     end = as_of + timedelta(days=1)
-    params = {
+    params: dict[str, object] = {
         "as_of": as_of,
         "start_date": end - timedelta(days=SERIES_DAYS),
         "start_30": end - timedelta(days=SHORT_PERIOD_DAYS),
         "end_date": end,
+        "export_days": EXPORT_DAYS,
+        **STANDARD,
     }
+    for published in sections:
+        section = published.section
+        if clash := sorted(set(section.params) & set(params)):
+            raise ValueError(f"section {section.name} redeclares the parameters {clash}")
+        params.update(section.params)
+    return params
 
-    def rows(name: str) -> _Rows:
-        by_newsletter: _Rows = defaultdict(list)
+
+def build_documents(warehouse: Warehouse, as_of: date) -> dict[str, Document]:
+    """Every newsletter's dashboard document with the numbers up to and including `as_of`."""
+    sections = published_sections()
+    params = document_params(as_of, sections)
+
+    def rows(name: str) -> _ByNewsletter:
+        by_newsletter: _ByNewsletter = defaultdict(list)
         sql = read_sql(__file__, name)
-        used = {k: v for k, v in params.items() if f"@{k}" in sql}
+        used = bind(sql, params, what=f"serving/sql/{name}.sql")
         for row in warehouse.query(sql, used).to_pylist():
             by_newsletter[row.pop("newsletter_id")].append(row)
         return by_newsletter
 
     newsletters = rows("newsletters")
-    traffic, totals = rows("traffic_daily"), rows("traffic_totals")
-    sources, posts = rows("traffic_sources"), rows("recent_posts")
-    subscribers = rows("subscribers_daily")
-    # Cohorts are measured once a week ends: before the first week, there are none to show.
-    measured = warehouse.has_table(NEWSLETTER_SUBSCRIBER_COHORTS)
-    cohorts = rows("cohorts") if measured else defaultdict(list)
+    found: dict[str, dict[str, _ByNewsletter]] = {}
+    for published in sections:
+        # A metric of weeks has no table before its first week ends: nothing to show yet.
+        measured = not published.newest_partition or warehouse.has_table(published.table)
+        found[published.section.name] = {
+            query: rows(query) if measured else {} for query in published.section.queries
+        }
+    series_from = _series_from(sections, found, params["start_date"])  # type: ignore[arg-type]
     documents = {}
     for newsletter_id, (newsletter,) in sorted(newsletters.items()):
-        documents[newsletter_id] = {
+        document: Document = {
             "schema_version": SCHEMA_VERSION,
             "newsletter": {"id": newsletter_id, **newsletter},
             "as_of": as_of.isoformat(),
-            "traffic": _traffic(traffic[newsletter_id], totals[newsletter_id]),
-            "traffic_sources": _sources(sources[newsletter_id]),
-            "recent_posts": _posts(posts[newsletter_id]),
-            "subscribers": _subscribers(subscribers[newsletter_id]),
-            "cohorts": _cohorts(cohorts[newsletter_id]),
+            "series_from": series_from.isoformat(),
         }
+        for published in sections:
+            by_query = found[published.section.name]
+            mine = {query: by_query[query].get(newsletter_id, []) for query in by_query}
+            document[published.section.name] = published.section.value(mine)
+        documents[newsletter_id] = document
     return documents
+
+
+def _series_from(
+    sections: list[PublishedSection], found: dict[str, dict[str, _ByNewsletter]], start: date
+) -> date:
+    """Where the daily series' data starts: the first day any newsletter has a row of a daily
+    series, within the series' days (their first day if none has any). Before it the platform
+    had no numbers yet (a lake younger than the series), which a chart must not draw as 0."""
+    days = [
+        row["date"]
+        for published in sections
+        for part in published.section.parts
+        if isinstance(part, DailySeries)
+        for rows in found[published.section.name][part.query].values()
+        for row in rows
+    ]
+    return max(start, min(days, default=start))
 
 
 def content_hash(document: Document) -> str:
@@ -95,110 +128,3 @@ def content_hash(document: Document) -> str:
 
 def canonical_json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _traffic(daily: list[dict[str, Any]], totals: list[dict[str, Any]]) -> dict[str, Any]:
-    total = totals[0] if totals else {}
-    return {
-        "last_30_days": {
-            "days": SHORT_PERIOD_DAYS,
-            "page_views": int(total.get("page_views_30d", 0)),
-            "unique_visitors": int(total.get("unique_visitors_30d", 0)),
-        },
-        "last_90_days": {
-            "days": SERIES_DAYS,
-            "page_views": int(total.get("page_views_90d", 0)),
-            "unique_visitors": int(total.get("unique_visitors_90d", 0)),
-        },
-        "daily": [
-            {
-                "date": _day(row["date"]),
-                "page_views": row["page_views"],
-                "unique_visitors": row["unique_visitors"],
-                "visits": row["visits"],
-            }
-            for row in sorted(daily, key=lambda r: r["date"])
-        ],
-    }
-
-
-def _sources(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        by_category[row["source_category"]][0] += row["page_views"]
-        by_category[row["source_category"]][1] += row["visits"]
-    referrers = [r for r in rows if r["referrer_domain"] != "(none)"]
-    return {
-        "days": SHORT_PERIOD_DAYS,
-        "by_category": [
-            {"category": category, "page_views": views, "visits": visits}
-            for category, (views, visits) in _most_first(by_category.items())
-        ],
-        "top_referrers": [
-            {
-                "domain": r["referrer_domain"],
-                "category": r["source_category"],
-                "page_views": r["page_views"],
-                "visits": r["visits"],
-            }
-            for r in sorted(referrers, key=lambda r: (-r["page_views"], r["referrer_domain"]))[
-                :TOP_REFERRERS
-            ]
-        ],
-    }
-
-
-def _most_first(items: Iterable[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
-    return sorted(items, key=lambda item: (-item[1][0], item[0]))
-
-
-def _posts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    newest = sorted(rows, key=lambda r: (r["first_sent_at"], r["post_id"]), reverse=True)
-    return [
-        {
-            **{k: v for k, v in row.items() if k != "first_sent_at"},
-            "first_sent_at": _instant(row["first_sent_at"]),
-        }
-        for row in newest[:RECENT_POSTS]
-    ]
-
-
-def _subscribers(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    daily = [
-        {
-            "date": _day(row["date"]),
-            "new": row["new_subscribers"],
-            "lost": row["lost_subscribers"],
-            "net": row["net_change"],
-            "total": row["total_subscribers"],
-            "paid": row["paid_subscribers"],
-        }
-        for row in sorted(rows, key=lambda r: r["date"])
-    ]
-    latest = daily[-1] if daily else {"total": 0, "paid": 0}
-    return {"total": latest["total"], "paid": latest["paid"], "daily": daily}
-
-
-def _cohorts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_cohort: dict[date, dict[int, dict[str, Any]]] = defaultdict(dict)
-    for row in rows:
-        by_cohort[row["cohort_week"]][row["weeks_since_signup"]] = row
-    cohorts = []
-    for cohort_week, weeks in sorted(by_cohort.items()):
-        measured = range(max(weeks) + 1)
-        cohorts.append(
-            {
-                "cohort_week": _day(cohort_week),
-                "size": weeks[min(weeks)]["cohort_size"],
-                "retention": [weeks[w]["retention_rate"] if w in weeks else None for w in measured],
-            }
-        )
-    return cohorts
-
-
-def _day(value: date) -> str:
-    return value.isoformat()
-
-
-def _instant(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")

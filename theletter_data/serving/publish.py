@@ -4,7 +4,9 @@ Layout (S3 in production, the local lake by default):
 - `serving/v1/newsletters/<newsletter_id>.json`: one newsletter's document;
 - `serving/v1/manifest.json`: up to which day all documents are current, and per document its
   content hash, the day its numbers were computed (`as_of`, as in the document) and the last day
-  a run found them unchanged (`current_through`).
+  a run found them unchanged (`current_through`);
+- `serving/v1/schema.json`: the documents' JSON Schema (serving/schema.py), written before the
+  documents whenever it changed.
 
 A document is rewritten only when its numbers changed, and never by an older day's numbers (a
 backfill of last month does not roll back what authors see). Both are judged on the stored
@@ -32,9 +34,11 @@ from theletter_data.serving.documents import (
     content_hash,
     validate,
 )
+from theletter_data.serving.schema import schema_bytes
 
 PREFIX = f"serving/v{SCHEMA_VERSION}"
 MANIFEST_KEY = f"{PREFIX}/manifest.json"
+SCHEMA_KEY = f"{PREFIX}/schema.json"
 
 
 def document_key(newsletter_id: str) -> str:
@@ -74,6 +78,7 @@ def publish(lake: Lake, documents: dict[str, Document], as_of: date) -> Publishe
             published.refused.append(describe(newsletter_id))
     for document in valid.values():
         validate(document)
+    _publish_schema(lake)
     manifest = read_manifest(lake)
     entries: dict[str, dict[str, str]] = manifest["documents"]
     stored = _stored_documents(lake, sorted(valid))
@@ -105,6 +110,13 @@ def publish(lake: Lake, documents: dict[str, Document], as_of: date) -> Publishe
     manifest["schema_version"] = SCHEMA_VERSION
     lake.write_bytes(MANIFEST_KEY, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return published
+
+
+def _publish_schema(lake: Lake) -> None:
+    """The contract beside the documents, rewritten only when it changed (a new section)."""
+    schema = schema_bytes()
+    if not lake.exists(SCHEMA_KEY) or lake.read_bytes(SCHEMA_KEY) != schema:
+        lake.write_bytes(SCHEMA_KEY, schema)
 
 
 def _entry(as_of: str, current_through: str, sha256: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ not a timestamp and a JSON object with a level and a message is quarantined with
 from __future__ import annotations
 
 from theletter_data.raw.assets import raw_app_logs
-from theletter_data.raw.layout import APP_LOGS
+from theletter_data.raw.sources import APP_LOGS
 from theletter_data.sql import read_sql
 from theletter_data.staging.lines.asset import line_stream_asset
 from theletter_data.staging.lines.declaration import LineStaging

@@ -12,7 +12,7 @@ Privacy Protection's proxies are flagged `is_machine_open`.
 from __future__ import annotations
 
 from theletter_data.raw.assets import raw_ses_events
-from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.sql import read_sql
 from theletter_data.staging.lines.asset import line_stream_asset
 from theletter_data.staging.lines.declaration import LineStaging

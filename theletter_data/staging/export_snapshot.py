@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from theletter_data.raw.layout import appdb_export_days, appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_days, appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from theletter_data.ids import ID_PATTERN
-from theletter_data.raw.layout import appdb_export_days
+from theletter_data.raw.sources import appdb_export_days
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.staging.export_snapshot import (

@@ -10,7 +10,7 @@ traffic stays countable; metrics exclude it.
 from __future__ import annotations
 
 from theletter_data.raw.assets import raw_page_views
-from theletter_data.raw.layout import PAGE_VIEWS
+from theletter_data.raw.sources import PAGE_VIEWS
 from theletter_data.sql import read_sql
 from theletter_data.staging import referrers
 from theletter_data.staging.lines.asset import line_stream_asset

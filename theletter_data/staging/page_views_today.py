@@ -13,6 +13,7 @@ from datetime import timedelta
 import dagster as dg
 
 from theletter_data.automation.policies import INTRADAY_FRESHNESS
+from theletter_data.automation.selection import Cadence
 from theletter_data.checks import run_table_checks, table_check_specs
 from theletter_data.partitions import CurrentDay, current_day
 from theletter_data.raw.assets import raw_page_views
@@ -42,6 +43,7 @@ PAGE_VIEWS_TODAY = replace(PAGE_VIEW_EVENTS, table=STG_PAGE_VIEWS_TODAY)
     deps=[raw_page_views],
     kinds={"python", "duckdb", "table"},
     owners=[OWNER],
+    tags=Cadence.INTRADAY.tags,
     metadata=STG_PAGE_VIEWS_TODAY.definition_metadata(),
     retry_policy=IO_RETRY_POLICY,
     op_tags=INGESTION.op_tags,

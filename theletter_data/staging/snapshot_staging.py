@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from theletter_data.ids import ID_PATTERN
 from theletter_data.partitions import day_bounds_utc
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from theletter_data.automation.policies import DAILY_FRESHNESS
+from theletter_data.automation.selection import Cadence
 from theletter_data.checks import table_check_specs
 from theletter_data.partitions import daily_partitions
 from theletter_data.retries import IO_RETRY_POLICY
@@ -35,6 +36,7 @@ def staged_table_asset(
         deps=[upstream],
         kinds={"python", "duckdb", "table"},
         owners=[OWNER],
+        tags=Cadence.DAILY.tags,
         metadata=table.definition_metadata(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=IO_RETRY_POLICY,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from theletter_data.raw.layout import SES_EVENTS
+from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.sql import duckdb_string
 from theletter_data_dev.benchmark.lakes import DAY
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from theletter_data.raw.layout import APP_LOGS
+from theletter_data.raw.sources import APP_LOGS
 
 from .clock import HOUR_MS, MINUTE_MS, Stream, day_of, day_rng, day_start_ms
 from .columns import Table

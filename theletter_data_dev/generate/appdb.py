@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from theletter_data.raw.layout import appdb_export_prefix
+from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.lake import Lake
 
 from . import text

@@ -20,19 +20,19 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
-from theletter_data.raw import layout
+from theletter_data.raw import sources
 
 from .clock import DAY_MS, HOUR_MS, MINUTE_MS, Stream, day_rng, day_start_ms
 from .columns import Table, rows, select
 
 BUFFER_MS = 300_000
 BUFFER_BYTES = 5 * 1024 * 1024
-ALLOWED_LATENESS_MS = 3 * HOUR_MS
+ALLOWED_LATENESS_MS = sources.ALLOWED_LATENESS // timedelta(milliseconds=1)
 CHUNK_LINES = 16_384
 FORMAT_THREADS = 2
 FORMAT_AHEAD = 3
@@ -59,10 +59,10 @@ class FirehoseStream:
 
 
 SES_EVENTS = FirehoseStream(
-    layout.SES_EVENTS.name, layout.SES_EVENTS.prefix, "theletter-ses-events-1", 1, 4000.0
+    sources.SES_EVENTS.name, sources.SES_EVENTS.prefix, "theletter-ses-events-1", 1, 4000.0
 )
 PAGE_VIEWS = FirehoseStream(
-    layout.PAGE_VIEWS.name, layout.PAGE_VIEWS.prefix, "theletter-pageviews-1", 2, 900.0
+    sources.PAGE_VIEWS.name, sources.PAGE_VIEWS.prefix, "theletter-pageviews-1", 2, 900.0
 )
 
 

@@ -1,5 +1,6 @@
 -- newsletter_subscriber_cohorts: for each week of the window (Mondays), one row per newsletter
--- and signup-week cohort of the last 26 weeks, measured on the snapshot of the week's Sunday.
+-- and signup-week cohort of the last cohort_weeks weeks, measured on the snapshot of the week's
+-- Sunday.
 WITH weeks AS (
     SELECT week_start
     FROM UNNEST(
@@ -25,7 +26,7 @@ cohorts AS (
         CAST(
             DATE_ADD(
                 DATE '2000-01-03',
-                INTERVAL DIV(DATE_DIFF(DATE(subscribed_at, 'Asia/Tokyo'), DATE '2000-01-03', DAY), 7)
+                INTERVAL DIV(DATE_DIFF(DATE(subscribed_at, @timezone), DATE '2000-01-03', DAY), 7)
                 * 7 DAY
             ) AS DATE
         ) AS cohort_week,
@@ -42,5 +43,6 @@ SELECT
     COUNTIF(is_active) AS retained_subscribers,
     SAFE_DIVIDE(COUNTIF(is_active), COUNT(*)) AS retention_rate
 FROM cohorts
-WHERE cohort_week > DATE_SUB(week_start, INTERVAL 26 WEEK) AND cohort_week <= week_start
+WHERE cohort_week > DATE_SUB(week_start, INTERVAL @cohort_weeks WEEK)
+    AND cohort_week <= week_start
 GROUP BY week_start, newsletter_id, cohort_week

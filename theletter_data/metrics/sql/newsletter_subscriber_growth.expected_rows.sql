@@ -5,6 +5,6 @@ FROM staging.stg_subscriptions
 WHERE snapshot_date >= @start_date AND snapshot_date < @end_date
     AND (
         is_active
-        OR DATE(subscribed_at, 'Asia/Tokyo') = snapshot_date
-        OR DATE(unsubscribed_at, 'Asia/Tokyo') = snapshot_date
+        OR DATE(subscribed_at, @timezone) = snapshot_date
+        OR DATE(unsubscribed_at, @timezone) = snapshot_date
     )

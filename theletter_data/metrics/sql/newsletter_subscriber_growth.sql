@@ -9,8 +9,8 @@ daily AS (
     SELECT
         snapshot_date,
         newsletter_id,
-        COUNTIF(DATE(subscribed_at, 'Asia/Tokyo') = snapshot_date) AS new_subscribers,
-        COUNTIF(DATE(unsubscribed_at, 'Asia/Tokyo') = snapshot_date) AS lost_subscribers,
+        COUNTIF(DATE(subscribed_at, @timezone) = snapshot_date) AS new_subscribers,
+        COUNTIF(DATE(unsubscribed_at, @timezone) = snapshot_date) AS lost_subscribers,
         COUNTIF(is_active) AS total_subscribers,
         COUNTIF(is_active AND plan = 'paid') AS paid_subscribers
     FROM subscriptions

@@ -52,8 +52,8 @@ active_newsletters AS (
 subscriptions AS (
     SELECT
         snapshot_date,
-        COUNTIF(DATE(subscribed_at, 'Asia/Tokyo') = snapshot_date) AS new_subscriptions,
-        COUNTIF(DATE(unsubscribed_at, 'Asia/Tokyo') = snapshot_date) AS ended_subscriptions,
+        COUNTIF(DATE(subscribed_at, @timezone) = snapshot_date) AS new_subscriptions,
+        COUNTIF(DATE(unsubscribed_at, @timezone) = snapshot_date) AS ended_subscriptions,
         COUNTIF(is_active) AS active_subscriptions,
         COUNTIF(is_active AND plan = 'paid') AS paid_subscriptions,
         COUNT(DISTINCT IF(is_active, reader_hash, NULL)) AS subscribed_readers
@@ -72,7 +72,7 @@ newsletters AS (
 posts AS (
     SELECT
         snapshot_date,
-        COUNTIF(status = 'published' AND DATE(published_at, 'Asia/Tokyo') = snapshot_date)
+        COUNTIF(status = 'published' AND DATE(published_at, @timezone) = snapshot_date)
             AS posts_published
     FROM staging.stg_posts
     WHERE snapshot_date >= @start_date AND snapshot_date < @end_date

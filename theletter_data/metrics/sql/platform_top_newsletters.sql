@@ -1,4 +1,4 @@
--- platform_top_newsletters: per day, the newsletters that grew most over the 30 days up to it.
+-- platform_top_newsletters: per day, the newsletters that grew most over the window up to it.
 WITH days AS (
     SELECT day
     FROM UNNEST(GENERATE_DATE_ARRAY(@start_date, DATE_SUB(@end_date, INTERVAL 1 DAY))) AS day
@@ -7,28 +7,29 @@ WITH days AS (
 growth AS (
     SELECT date, newsletter_id, net_change, total_subscribers
     FROM metrics.newsletter_subscriber_growth
-    WHERE date >= DATE_SUB(@start_date, INTERVAL 30 DAY) AND date < @end_date
+    WHERE date >= DATE_SUB(@start_date, INTERVAL @window_days DAY) AND date < @end_date
 ),
 
 traffic AS (
     SELECT date, newsletter_id, page_views
     FROM metrics.newsletter_daily_traffic
-    WHERE date > DATE_SUB(@start_date, INTERVAL 30 DAY) AND date < @end_date
+    WHERE date > DATE_SUB(@start_date, INTERVAL @window_days DAY) AND date < @end_date
 ),
 
 windows AS (
-    -- The 30 days up to and including each day; the day 30 days before gives the base.
+    -- The window's days up to and including each day; the day before them gives the base.
     SELECT
         d.day AS date,
         g.newsletter_id,
-        SUM(IF(g.date > DATE_SUB(d.day, INTERVAL 30 DAY), g.net_change, 0)) AS net_change_30d,
+        SUM(IF(g.date > DATE_SUB(d.day, INTERVAL @window_days DAY), g.net_change, 0))
+            AS net_change_30d,
         SUM(IF(g.date > DATE_SUB(d.day, INTERVAL 7 DAY), g.net_change, 0)) AS net_change_7d,
         COALESCE(MAX(IF(g.date = d.day, g.total_subscribers, NULL)), 0) AS subscribers,
-        MAX(IF(g.date = DATE_SUB(d.day, INTERVAL 30 DAY), g.total_subscribers, NULL))
+        MAX(IF(g.date = DATE_SUB(d.day, INTERVAL @window_days DAY), g.total_subscribers, NULL))
             AS subscribers_30_days_before
     FROM days AS d
     INNER JOIN growth AS g
-        ON g.date >= DATE_SUB(d.day, INTERVAL 30 DAY) AND g.date <= d.day
+        ON g.date >= DATE_SUB(d.day, INTERVAL @window_days DAY) AND g.date <= d.day
     GROUP BY d.day, g.newsletter_id
 ),
 
@@ -36,7 +37,7 @@ views AS (
     SELECT d.day AS date, t.newsletter_id, SUM(t.page_views) AS page_views_30d
     FROM days AS d
     INNER JOIN traffic AS t
-        ON t.date > DATE_SUB(d.day, INTERVAL 30 DAY) AND t.date <= d.day
+        ON t.date > DATE_SUB(d.day, INTERVAL @window_days DAY) AND t.date <= d.day
     GROUP BY d.day, t.newsletter_id
 ),
 
@@ -61,4 +62,4 @@ SELECT
 FROM windows AS w
 LEFT JOIN views AS v ON v.date = w.date AND v.newsletter_id = w.newsletter_id
 LEFT JOIN names AS n ON n.snapshot_date = w.date AND n.newsletter_id = w.newsletter_id
-QUALIFY rank <= 20
+QUALIFY rank <= @top

@@ -1,12 +1,12 @@
--- post_email_funnel: one row per emailed post per day, from its first send for 30 days;
+-- post_email_funnel: one row per emailed post per day, for the funnel's days from its first send;
 -- counts are cumulative since the send, in distinct recipients.
 WITH events AS (
-    -- One day more than the 30-day window: a send that crosses midnight starts the day before.
+    -- One day more than the funnel's days: a send that crosses midnight starts the day before.
     SELECT
         event_date, event_type, newsletter_id, post_id, recipient_hash, sent_at,
         bounce_type, is_machine_open, unsubscribe_all
     FROM staging.stg_email_events
-    WHERE event_date >= DATE_SUB(@start_date, INTERVAL 30 DAY)
+    WHERE event_date >= DATE_SUB(@start_date, INTERVAL @funnel_days DAY)
         AND event_date < @end_date
         AND post_id IS NOT NULL
 ),
@@ -18,7 +18,7 @@ posts AS (
         newsletter_id,
         post_id,
         MIN(sent_at) AS first_sent_at,
-        DATE(MIN(sent_at), 'Asia/Tokyo') AS first_send_date
+        DATE(MIN(sent_at), @timezone) AS first_send_date
     FROM events
     WHERE event_type NOT IN ('reject', 'rendering_failure')
     GROUP BY newsletter_id, post_id
@@ -88,12 +88,15 @@ new_per_day AS (
 ),
 
 post_days AS (
-    -- Every day from the first send for 30 days, up to the end of the window.
+    -- Every day of the funnel from the first send, up to the end of the window.
     SELECT p.newsletter_id, p.post_id, p.first_sent_at, p.first_send_date, day
     FROM posts AS p,
         UNNEST(GENERATE_DATE_ARRAY(
             p.first_send_date,
-            LEAST(DATE_ADD(p.first_send_date, INTERVAL 29 DAY), DATE_SUB(@end_date, INTERVAL 1 DAY))
+            LEAST(
+                DATE_ADD(p.first_send_date, INTERVAL (@funnel_days - 1) DAY),
+                DATE_SUB(@end_date, INTERVAL 1 DAY)
+            )
         )) AS day
 ),
 

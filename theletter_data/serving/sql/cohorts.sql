@@ -1,4 +1,4 @@
--- Weekly signup cohorts of the last 12 weeks up to the as-of day: each cohort's retention at the end
+-- Weekly signup cohorts of the weeks shown up to the as-of day: each cohort's retention at the end
 -- of every week since it signed up (a triangle).
 SELECT
     newsletter_id,
@@ -9,5 +9,6 @@ SELECT
     retained_subscribers,
     retention_rate
 FROM metrics.newsletter_subscriber_cohorts
-WHERE week_start <= @as_of AND week_start > DATE_SUB(@as_of, INTERVAL 84 DAY)
-    AND cohort_week > DATE_SUB(@as_of, INTERVAL 84 DAY)
+WHERE week_start <= @as_of
+    AND week_start > DATE_SUB(@as_of, INTERVAL @cohort_weeks_shown WEEK)
+    AND cohort_week > DATE_SUB(@as_of, INTERVAL @cohort_weeks_shown WEEK)

@@ -1,5 +1,6 @@
--- Each post emailed in the 90 days up to the as-of day, with its funnel as it stood on its newest day
--- (day 29 once its 30-day window has closed) and its title from the newest posts export.
+-- Each post emailed in the series' days up to the as-of day, with its funnel as it stood on its
+-- newest day (the funnel's last once its window has closed) and its title from the newest posts
+-- export.
 WITH latest AS (
     SELECT *
     FROM metrics.post_email_funnel
@@ -8,10 +9,10 @@ WITH latest AS (
 ),
 
 titles AS (
-    -- The newest posts export up to the as-of day (within a week: the export is daily).
+    -- The newest posts export up to the as-of day (the export is daily).
     SELECT post_id, title
     FROM staging.stg_posts
-    WHERE snapshot_date > DATE_SUB(@as_of, INTERVAL 7 DAY) AND snapshot_date <= @as_of
+    WHERE snapshot_date > DATE_SUB(@as_of, INTERVAL @export_days DAY) AND snapshot_date <= @as_of
     QUALIFY snapshot_date = MAX(snapshot_date) OVER ()
 )
 

@@ -1,4 +1,4 @@
--- Subscriber growth per newsletter and day of the 90 days up to the as-of day.
+-- Subscriber growth per newsletter and day of the series' days up to the as-of day.
 SELECT
     newsletter_id,
     date,

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from theletter_data.partitions import TIMEZONE, TOKYO
-from theletter_data.raw.layout import CLOCK_SKEW
+from theletter_data.raw.sources import CLOCK_SKEW
 from theletter_data.sql import duckdb_params
 from theletter_data.staging.known_newsletters import KnownNewsletters
 from theletter_data.staging.lines.declaration import LineStaging
