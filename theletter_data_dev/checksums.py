@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lines, different = compare(*sums)
     print("\n".join(lines))
-    print(f"{len(different)} of {len(lines) - 1} tables differ" + (": " if different else ""))
-    print("\n".join(f"  {name}" for name in different))
+    print(f"{len(different)} of {len(lines) - 1} tables differ" + (":" if different else ""))
+    for name in different:
+        print(f"  {name}")
     return 1 if different else 0
 
 
