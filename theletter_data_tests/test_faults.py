@@ -36,7 +36,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite
 from theletter_data.settings import Environment, Settings
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data.tables import Column, Table
 from theletter_data_dev.generate import generate_lake
