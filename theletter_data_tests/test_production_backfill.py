@@ -82,6 +82,7 @@ LOOKING_BACK = {
     "newsletter_engagement_segments",
     "platform_top_newsletters",
     "post_email_funnel",
+    "post_link_clicks",
 }
 """Daily metrics that read days before their window: they wait for those days."""
 
