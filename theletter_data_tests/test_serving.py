@@ -582,6 +582,7 @@ def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehou
     read = (POSTS.table, STG_PAGE_VIEWS, NEWSLETTER_DAILY_TRAFFIC, NEWSLETTER_TRAFFIC_SOURCES)
     for table in (
         *read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH, NEWSLETTER_ENGAGEMENT_SEGMENTS,
+        POST_LINK_CLICKS,
     ):  # fmt: skip
         write_rows(warehouse, table, [], day, end)
 
