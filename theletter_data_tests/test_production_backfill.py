@@ -81,6 +81,7 @@ LOOKING_BACK = {
     "newsletter_deliverability",
     "newsletter_engagement_segments",
     "platform_top_newsletters",
+    "post_email_clients",
     "post_email_funnel",
     "post_link_clicks",
 }

@@ -6,7 +6,8 @@ click, delivery_delay, rendering_failure, subscription), first delivered copy on
 delivers at least once, and a copy is the same message, event type, event time, recipient and
 (for clicks) link. Recipients are an HMAC-SHA256 pseudonym (`recipient_hash`), never an address;
 links keep only scheme, host and path; IP addresses are dropped. Opens made by Apple Mail
-Privacy Protection's proxies are flagged `is_machine_open`.
+Privacy Protection's proxies are flagged `is_machine_open`; every other open gets its mail app
+and kind of device from its user agent (`email_client`, `device_class`: staging/email_clients.py).
 
 The per-type fields docs/lake-layout.md lists are typed too: a reject's reason, the receiving
 server's diagnostic of a bounce or delay (for the row's own recipient) and its response to a
@@ -24,6 +25,12 @@ from __future__ import annotations
 from theletter_data.raw.assets import raw_ses_events
 from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.sql import read_sql
+from theletter_data.staging.email_clients import (
+    CLIENT_RULES,
+    DEVICE_CLASSES,
+    DEVICE_RULES,
+    EMAIL_CLIENTS,
+)
 from theletter_data.staging.firehose_asset import firehose_staging_asset
 from theletter_data.staging.firehose_loader import FirehoseStaging
 from theletter_data.staging.quarantine import EMAIL_PATTERN
@@ -58,6 +65,20 @@ STG_EMAIL_EVENTS = Table(
         Column("link_url", "STRING", "Clicked link without query string.", required=False),
         Column("user_agent", "STRING", "User agent of an open or click.", required=False),
         Column("is_machine_open", "BOOL", "Open made by a mail privacy proxy.", required=False),
+        Column(
+            "email_client",
+            "STRING",
+            "A person's open: the mail app (staging/email_clients.py).",
+            required=False,
+            accepted_values=EMAIL_CLIENTS,
+        ),
+        Column(
+            "device_class",
+            "STRING",
+            "A person's open: mobile, desktop, webmail or unknown.",
+            required=False,
+            accepted_values=DEVICE_CLASSES,
+        ),
         Column("unsubscribe_all", "BOOL", "Subscription event: unsubscribed.", required=False),
         Column("ses_reject_reason", "STRING", "Reject: SES's reason.", required=False),
         Column(
@@ -116,6 +137,8 @@ EMAIL_EVENTS = FirehoseStaging(
         "email_pattern": EMAIL_PATTERN,
         "link_tag_pattern": LINK_TAG_PATTERN,
         "free_text_characters": FREE_TEXT_CHARACTERS,
+        "client_rules": [rule.param() for rule in CLIENT_RULES],
+        "device_rules": [rule.param() for rule in DEVICE_RULES],
     },
 )
 

@@ -3,7 +3,8 @@
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
 -- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $email_pattern
 -- (addresses in the receiving servers' free text are masked), $link_tag_pattern (what SES
--- allows in a link tag's name and value), $free_text_characters (free text is cut to this).
+-- allows in a link tag's name and value), $free_text_characters (free text is cut to this),
+-- $client_rules and $device_rules (staging/email_clients.py).
 WITH extracted AS (
     SELECT
         source_object,
@@ -179,7 +180,14 @@ masked AS (
                         AND regexp_full_match(v ->> '$', $link_tag_pattern)
                 ))
                 THEN to_json(json_transform(r.click.linkTags, '"MAP(VARCHAR, VARCHAR[])"'))::VARCHAR
-        END AS link_tags
+        END AS link_tags,
+        -- Apple Mail Privacy Protection prefetches images through Apple's proxies (17.0.0.0/8)
+        -- with a bare user agent: such an open says nothing about a person reading the email.
+        CASE
+            WHEN event_type = 'open' THEN coalesce(
+                r."open".userAgent = 'Mozilla/5.0' OR starts_with(r."open".ipAddress, '17.'), false
+            )
+        END AS is_machine_open
     FROM pseudonymised
 )
 
@@ -205,13 +213,23 @@ SELECT
     link_url,
     link_tags,
     coalesce(r."open".userAgent, r.click.userAgent) AS user_agent,
-    -- Apple Mail Privacy Protection prefetches images through Apple's proxies (17.0.0.0/8)
-    -- with a bare user agent: such an open says nothing about a person reading the email.
-    CASE
-        WHEN event_type = 'open' THEN coalesce(
-            r."open".userAgent = 'Mozilla/5.0' OR starts_with(r."open".ipAddress, '17.'), false
-        )
-    END AS is_machine_open,
+    is_machine_open,
+    -- A person's open: the mail app and the kind of device, by the first rule that matches its
+    -- agent (staging/email_clients.py); a machine open has neither.
+    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
+        list_filter($client_rules, lambda rule:
+            regexp_matches(lower(r."open".userAgent), rule.pattern)
+            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
+        )[1].value,
+        'other'
+    ) END AS email_client,
+    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
+        list_filter($device_rules, lambda rule:
+            regexp_matches(lower(r."open".userAgent), rule.pattern)
+            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
+        )[1].value,
+        'unknown'
+    ) END AS device_class,
     CASE
         WHEN event_type = 'subscription'
             THEN try_cast(r.subscription.newTopicPreferences.unsubscribeAll AS BOOLEAN)
