@@ -232,6 +232,9 @@ def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, c
         assert row, row_id
         assert f"<td>{link['unique_clickers']:,}</td><td>{link['total_clicks']:,}</td>" in row[1]
         assert f"<td>{link['scanner_clicks']:,}</td>" in row[1]
+    clients = doc["email_clients"]
+    assert card("kpi-email_clients-human_opens") == f"{clients['human_opens']:,}"
+    assert card("kpi-email_clients-machine_opens") == f"{clients['machine_opens']:,}"
     for key in ("clients", "devices"):
         assert doc["email_clients"][key], key
         for group in doc["email_clients"][key]:

@@ -138,10 +138,15 @@ post_email_clients = metric_asset(
             Figures(
                 query="email_client_totals",
                 fields=(
-                    count("human_opens", description="Opens by people, repeats included."),
+                    count(
+                        "human_opens",
+                        description="Opens by people, repeats included.",
+                        label=f"Email opens by people, posts of {SERIES_DAYS} days",
+                    ),
                     count(
                         "machine_opens",
                         description="Apple Mail Privacy Protection's prefetches: not a client.",
+                        label="Apple privacy prefetches, not counted as a client",
                     ),
                 ),
             ),
