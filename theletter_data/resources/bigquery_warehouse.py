@@ -245,7 +245,8 @@ class BigQueryWarehouse(Warehouse):
     def _add_new_columns(self, existing: bigquery.Table, table: Table) -> None:
         """A column the declaration gained is added (NULL in the rows written before), so a
         deployment's tables follow an additive change; BigQuery allows appending NULLABLE
-        columns (`bigquery.tables.update`, held with the create permission)."""
+        columns (`bigquery.tables.update`, in the run identity's Data Editor role; the test runs it
+        through the IAM proxy)."""
         have = {field.name for field in existing.schema}
         new = [field for field in bigquery_schema(table) if field.name not in have]
         if new:
