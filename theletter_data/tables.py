@@ -38,6 +38,10 @@ class Column:
         if self.type not in _TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
 
+    @property
+    def duckdb_type(self) -> str:
+        return _TYPES[self.type][0]
+
 
 @dataclass(frozen=True)
 class Table:
@@ -77,7 +81,7 @@ class Table:
         return pa.schema([pa.field(c.name, _TYPES[c.type][1]) for c in self.columns])
 
     def duckdb_ddl(self, qualified_name: str) -> str:
-        columns = ", ".join(f"{c.name} {_TYPES[c.type][0]}" for c in self.columns)
+        columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {qualified_name} ({columns})"
 
     @property

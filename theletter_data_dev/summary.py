@@ -55,6 +55,29 @@ def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 1
             FROM funnel
             GROUP BY newsletter_id
         ),
+        links AS (
+            -- Each post's links as on its latest day: clicks by people and by link scanners.
+            SELECT newsletter_id, SUM(total_clicks) AS clicks,
+                SUM(scanner_clicks) AS scanner_clicks
+            FROM (
+                SELECT newsletter_id, total_clicks, scanner_clicks
+                FROM metrics.post_link_clicks
+                WHERE date BETWEEN @first_day AND @last_day
+                QUALIFY ROW_NUMBER() OVER (PARTITION BY post_id, link_url ORDER BY date DESC) = 1
+            )
+            GROUP BY newsletter_id
+        ),
+        clients AS (
+            SELECT newsletter_id,
+                SAFE_DIVIDE(SUM(mobile_opens), SUM(human_opens)) AS mobile_share
+            FROM (
+                SELECT newsletter_id, mobile_opens, human_opens
+                FROM metrics.post_email_clients
+                WHERE date BETWEEN @first_day AND @last_day
+                QUALIFY ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY date DESC) = 1
+            )
+            GROUP BY newsletter_id
+        ),
         engagement AS (
             SELECT newsletter_id, active_share
             FROM metrics.newsletter_engagement_segments
@@ -62,12 +85,16 @@ def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 1
         )
         SELECT l.name, g.subscribers, g.new_subscribers, g.lost_subscribers,
             COALESCE(t.page_views, 0) AS page_views, COALESCE(e.posts_emailed, 0) AS posts,
-            e.open_rate, e.human_open_rate, e.click_rate, a.active_share
+            e.open_rate, e.human_open_rate, e.click_rate, a.active_share,
+            SAFE_DIVIDE(k.scanner_clicks, k.clicks + k.scanner_clicks) AS scanner_share,
+            c.mobile_share
         FROM growth AS g
         JOIN latest AS l ON l.newsletter_id = g.newsletter_id
         LEFT JOIN traffic AS t ON t.newsletter_id = g.newsletter_id
         LEFT JOIN email AS e ON e.newsletter_id = g.newsletter_id
         LEFT JOIN engagement AS a ON a.newsletter_id = g.newsletter_id
+        LEFT JOIN links AS k ON k.newsletter_id = g.newsletter_id
+        LEFT JOIN clients AS c ON c.newsletter_id = g.newsletter_id
         ORDER BY g.subscribers DESC, l.name
         """,
         {"first_day": demo_range.start, "last_day": demo_range.end},
@@ -80,20 +107,24 @@ def newsletter_summary(warehouse: Warehouse, demo_range: DemoRange, top: int = 1
         f"\nNewsletters, {demo_range.start} to {demo_range.end} "
         f"(top {min(top, len(rows))} of {len(rows)} by subscribers):",
         f"{'newsletter':<32} {'subs':>7} {'new':>6} {'lost':>5} {'page views':>10} "
-        f"{'posts':>5} {'opens':>7} {'human':>7} {'clicks':>7} {'active':>7}",
+        f"{'posts':>5} {'opens':>7} {'human':>7} {'clicks':>7} {'active':>7} {'scanned':>7} "
+        f"{'mobile':>7}",
     ]
     for r in rows[:top]:
         lines.append(
             f"{_fit(r['name'] or '', 32)} {r['subscribers']:>7,} {r['new_subscribers']:>6,} "
             f"{r['lost_subscribers']:>5,} {r['page_views']:>10,} {r['posts']:>5} "
             f"{pct(r['open_rate']):>7} {pct(r['human_open_rate']):>7} {pct(r['click_rate']):>7} "
-            f"{pct(r['active_share']):>7}"
+            f"{pct(r['active_share']):>7} {pct(r['scanner_share']):>7} "
+            f"{pct(r['mobile_share']):>7}"
         )
     lines.append(
         "opens: unique opens / delivered (privacy-proxy opens included); human: without them; "
         "clicks: unique clickers / delivered; post figures are cumulative over each post's "
         f"first 30 days; active: subscribers who opened (not a privacy-proxy download) or "
-        f"clicked in the {ACTIVE_DAYS} days to {demo_range.end}.\n"
+        f"clicked in the {ACTIVE_DAYS} days to {demo_range.end}; scanned: clicks by link "
+        f"scanners and security proxies, of all clicks (post_link_clicks); mobile: human opens on "
+        "a phone or tablet (post_email_clients).\n"
     )
     return "\n".join(lines) + "\n" + deliverability_summary(warehouse, demo_range.end)
 

@@ -81,7 +81,9 @@ LOOKING_BACK = {
     "newsletter_deliverability",
     "newsletter_engagement_segments",
     "platform_top_newsletters",
+    "post_email_clients",
     "post_email_funnel",
+    "post_link_clicks",
 }
 """Daily metrics that read days before their window: they wait for those days."""
 

@@ -31,7 +31,9 @@ from theletter_data.metrics.newsletter_engagement_segments import NEWSLETTER_ENG
 from theletter_data.metrics.newsletter_subscriber_cohorts import NEWSLETTER_SUBSCRIBER_COHORTS
 from theletter_data.metrics.newsletter_subscriber_growth import NEWSLETTER_SUBSCRIBER_GROWTH
 from theletter_data.metrics.newsletter_traffic_sources import NEWSLETTER_TRAFFIC_SOURCES
+from theletter_data.metrics.post_email_clients import POST_EMAIL_CLIENTS
 from theletter_data.metrics.post_email_funnel import POST_EMAIL_FUNNEL
+from theletter_data.metrics.post_link_clicks import POST_LINK_CLICKS
 from theletter_data.partitions import daily_partitions
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.lake import Lake
@@ -223,6 +225,21 @@ def test_the_preview_renders_the_documents_numbers(week: Week, tmp_path: Path, c
         row = re.search(rf'<tr id="engagement-{segment["segment"]}">(.*?)</tr>', page, re.S)
         assert row, segment["segment"]
         assert f"<td>{segment['readers']:,}</td><td>{segment['share'] * 100:.1f}%</td>" in row[1]
+    assert doc["link_clicks"], "the busiest newsletter's links"
+    for link in doc["link_clicks"]:
+        row_id = f"link-{link['post_id']}-{link['link_url'].removeprefix('https://')}"
+        row = re.search(rf'<tr id="{re.escape(html.escape(row_id))}">(.*?)</tr>', page, re.S)
+        assert row, row_id
+        assert f"<td>{link['unique_clickers']:,}</td><td>{link['total_clicks']:,}</td>" in row[1]
+        assert f"<td>{link['scanner_clicks']:,}</td>" in row[1]
+    clients = doc["email_clients"]
+    assert card("kpi-email_clients-human_opens") == f"{clients['human_opens']:,}"
+    assert card("kpi-email_clients-machine_opens") == f"{clients['machine_opens']:,}"
+    for key in ("clients", "devices"):
+        assert doc["email_clients"][key], key
+        for group in doc["email_clients"][key]:
+            row = re.search(rf'<tr id="{key}-{group["name"]}">(.*?)</tr>', page, re.S)
+            assert row and f"<td>{group['opens']:,}</td>" in row[1], group
     # The charts start on the lake's first day (the week), not 90 days before the as-of day.
     assert doc["series_from"] == str(SUNDAY - timedelta(days=6))
     assert page.count(f">{doc['series_from']}</text>") == 3
@@ -480,6 +497,29 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
          "delivered": 10, "unique_human_opens": 4 + n, "human_open_rate": (4 + n) / 10}
         for n, d in enumerate((day - timedelta(days=1), day))
     ], start, end)  # fmt: skip
+    link = {"newsletter_id": "nl_1", "post_id": "po_1", "first_sent_at": utc("2026-11-19 00:00:00"),
+            "post_scanner_clicks": 0, "scanner_clicks": 0}  # fmt: skip
+    write_rows(warehouse, POST_LINK_CLICKS, [
+        {**link, "date": day - timedelta(days=1), "days_since_send": 0, "link_url": "https://a",
+         "unique_clickers": 1, "total_clicks": 1, "post_unique_clickers": 1, "clicker_share": 1.0},
+        *({**link, "date": day, "days_since_send": 1, "link_url": url, "link_tags": tags,
+           "unique_clickers": n, "total_clicks": n + 1, "post_unique_clickers": 3,
+           "clicker_share": n / 3, "scanner_clicks": scanners}
+          for url, tags, n, scanners in (
+              ("https://a", '{"link_type":["post"]}', 2, 0), ("https://b", None, 3, 4),
+              ("https://c", None, 0, 1),
+          )),
+    ], start, end)  # fmt: skip
+    opens = dict.fromkeys(
+        [c.name for c in POST_EMAIL_CLIENTS.columns if c.type == "INT64"], 0
+    )  # fmt: skip
+    write_rows(warehouse, POST_EMAIL_CLIENTS, [
+        {**opens, "date": d, "newsletter_id": "nl_1", "post_id": "po_1",
+         "first_sent_at": utc("2026-11-19 00:00:00"), "days_since_send": n, "human_opens": 4 + n,
+         "human_openers": 3, "machine_opens": 5, "apple_mail_opens": 2 + n, "gmail_opens": 2,
+         "mobile_opens": 2 + n, "webmail_opens": 2}
+        for n, d in enumerate((day - timedelta(days=1), day))
+    ], start, end)  # fmt: skip
     write_rows(warehouse, NEWSLETTER_SUBSCRIBER_GROWTH, [
         {"date": day, "newsletter_id": "nl_2", "new_subscribers": 3, "lost_subscribers": 1,
          "net_change": 2, "total_subscribers": 12, "paid_subscribers": 1},
@@ -514,6 +554,30 @@ def test_the_documents_queries_run_on_both_warehouses(warehouse) -> None:
         "Hello", 11, 1, 0.5,
     )  # fmt: skip
     assert one["subscribers"] == {"total": 0, "paid": 0, "daily": []} and one["cohorts"] == []
+    # The links as they stood on the post's newest day, the most clicked first.
+    assert [
+        (c["link_url"], c["link_tags"], c["unique_clickers"], c["total_clicks"],
+         c["clicker_share"], c["scanner_clicks"], c["title"])
+        for c in one["link_clicks"]
+    ] == [
+        ("https://b", None, 3, 4, 1.0, 4, "Hello"),
+        ("https://a", '{"link_type":["post"]}', 2, 3, 2 / 3, 0, "Hello"),
+        ("https://c", None, 0, 1, 0.0, 1, "Hello"),
+    ]  # fmt: skip
+    assert docs["nl_2"]["link_clicks"] == []
+    # Opens by client and device over the recent posts, each as on its newest day (4 + 1).
+    clients = one["email_clients"]
+    assert (clients["human_opens"], clients["machine_opens"]) == (5, 5)
+    assert [(c["name"], c["opens"], c["share"]) for c in clients["clients"]] == [
+        ("apple_mail", 3, 0.6), ("gmail", 2, 0.4), ("outlook", 0, 0.0), ("yahoo", 0, 0.0),
+        ("other", 0, 0.0),
+    ]  # fmt: skip
+    assert [(d["name"], d["opens"]) for d in clients["devices"]] == [
+        ("mobile", 3), ("desktop", 0), ("webmail", 2), ("unknown", 0),
+    ]  # fmt: skip
+    assert docs["nl_2"]["email_clients"] == {
+        "human_opens": 0, "machine_opens": 0, "clients": [], "devices": [],
+    }  # fmt: skip
     assert two["newsletter"] == {"id": "nl_2", "slug": "two", "name": None}
     assert two["traffic_sources"]["top_referrers"] == [
         {"domain": "t.co", "category": "social", "page_views": 7, "visits": 5}
@@ -550,6 +614,7 @@ def test_before_the_first_week_is_measured_the_documents_have_no_cohorts(warehou
     read = (POSTS.table, STG_PAGE_VIEWS, NEWSLETTER_DAILY_TRAFFIC, NEWSLETTER_TRAFFIC_SOURCES)
     for table in (
         *read, POST_EMAIL_FUNNEL, NEWSLETTER_SUBSCRIBER_GROWTH, NEWSLETTER_ENGAGEMENT_SEGMENTS,
+        POST_LINK_CLICKS, POST_EMAIL_CLIENTS,
     ):  # fmt: skip
         write_rows(warehouse, table, [], day, end)
 

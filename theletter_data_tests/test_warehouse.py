@@ -420,3 +420,34 @@ def test_a_write_that_keeps_colliding_fails_for_the_step_to_retry(bigquery_deplo
     assert len(conflicting.injected) == 3
     assert all("Could not serialize access to table" in m for m in conflicting.injected)
     assert content(bigquery_deployment.warehouse) == []
+
+
+def test_a_column_the_declaration_gained_is_added_to_the_existing_table(
+    warehouse: Warehouse,
+) -> None:
+    """A deployment's table predates a new nullable column (as stg_email_events gained SES's
+    diagnostic fields): the next write adds it, older rows read NULL, nothing is lost. On
+    BigQuery the column is added by patching the table's schema (appending NULLABLE columns is
+    allowed); the emulator records the patched schema but does not alter its storage, so there
+    the write itself cannot be run offline and the test reads the schema back instead."""
+    warehouse.replace([PartitionWrite(T, DAY, NEXT, rows=rows((DAY, "a", 1)))])
+    grown = dataclasses.replace(
+        T, columns=(*T.columns, Column("note", "STRING", "Added later.", required=False))
+    )
+    warehouse.create_table(grown)
+    if isinstance(warehouse, BigQueryWarehouse):
+        schema = warehouse.client.get_table(warehouse.table_id(T)).schema
+        assert [(f.name, f.field_type, f.mode, f.description) for f in schema][-2:] == [
+            ("n", "INT64", "NULLABLE", "Count."),
+            ("note", "STRING", "NULLABLE", "Added later."),
+        ]
+        return
+    data = pa.Table.from_pylist(
+        [{"date": NEXT, "thing": "b", "n": 2, "note": "new"}], schema=grown.arrow_schema
+    )
+    warehouse.replace([PartitionWrite(grown, NEXT, NEXT + timedelta(days=1), rows=data)])
+    result = warehouse.query("SELECT date, thing, n, note FROM metrics.t ORDER BY date")
+    assert [tuple(r.values()) for r in result.to_pylist()] == [
+        (DAY, "a", 1, None),
+        (NEXT, "b", 2, "new"),
+    ]

@@ -86,7 +86,8 @@ class BigQueryWarehouse(Warehouse):
 
     _client: bigquery.Client | None = PrivateAttr(default=None)
     _costs: QueryCost = PrivateAttr(default_factory=QueryCost)
-    _ready_tables: set[str] = PrivateAttr(default_factory=set)
+    _ready_tables: set[tuple[str, tuple[str, ...]]] = PrivateAttr(default_factory=set)
+    """Tables known to exist with their declared columns (table id, column names)."""
 
     # -- the Warehouse interface --------------------------------------------------------------
 
@@ -224,10 +225,10 @@ class BigQueryWarehouse(Warehouse):
         `bigquery.tables.create`, which the run identity holds on its datasets, and never
         creates a dataset."""
         table_id = self.table_id(table)
-        if table_id in self._ready_tables:
+        if (table_id, table.column_names) in self._ready_tables:
             return
         try:
-            self.client.get_table(table_id)
+            existing = self.client.get_table(table_id)
         except google_exceptions.NotFound:
             try:
                 self.client.get_dataset(self.dataset(table.layer))
@@ -237,7 +238,20 @@ class BigQueryWarehouse(Warehouse):
                     f"once with `{SETUP_COMMAND}` (deploy/README.md)"
                 ) from error
             self.client.create_table(table_definition(table_id, table), exists_ok=True)
-        self._ready_tables.add(table_id)
+        else:
+            self._add_new_columns(existing, table)
+        self._ready_tables.add((table_id, table.column_names))
+
+    def _add_new_columns(self, existing: bigquery.Table, table: Table) -> None:
+        """A column the declaration gained is added (NULL in the rows written before), so a
+        deployment's tables follow an additive change; BigQuery allows appending NULLABLE
+        columns (`bigquery.tables.update`, in the run identity's Data Editor role; the test runs it
+        through the IAM proxy)."""
+        have = {field.name for field in existing.schema}
+        new = [field for field in bigquery_schema(table) if field.name not in have]
+        if new:
+            existing.schema = [*existing.schema, *new]
+            self.client.update_table(existing, ["schema"])
 
     def _load_scratch(self, table: Table, rows: pa.Table | pa.RecordBatchReader) -> str:
         """Load rows into a new scratch table next to the target, by Parquet load job. The

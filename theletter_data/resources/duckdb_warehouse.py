@@ -170,8 +170,7 @@ class DuckDBWarehouse(Warehouse):
             if all(write.rows is not None for write in writes):
                 con.execute(f"SET memory_limit = '{self.append_memory_limit}'")
             for write in writes:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {write.table.layer}")
-                con.execute(write.table.duckdb_ddl(write.table.qualified_name))
+                _create_or_extend(con, write.table)
             con.execute("BEGIN TRANSACTION")
             try:
                 for write in writes:
@@ -184,8 +183,7 @@ class DuckDBWarehouse(Warehouse):
 
     def create_table(self, table: Table) -> None:
         with self.connect() as con:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.layer}")
-            con.execute(table.duckdb_ddl(table.qualified_name))
+            _create_or_extend(con, table)
 
     def permanent_errors(self) -> tuple[type[BaseException], ...]:
         return ENGINE_PERMANENT_ERRORS
@@ -202,6 +200,26 @@ class DuckDBWarehouse(Warehouse):
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
         with self.connect() as con:
             return con.sql(to_duckdb(sql), params=dict(params or {})).to_arrow_table()
+
+
+def _create_or_extend(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Create the table, or add the columns its declaration gained (NULL in older rows): an
+    additive change reaches a warehouse that already holds the table."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.layer}")
+    con.execute(table.duckdb_ddl(table.qualified_name))
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = $layer AND table_name = $name",
+            {"layer": table.layer, "name": table.name},
+        ).fetchall()
+    }
+    for column in table.columns:
+        if column.name not in have:
+            con.execute(
+                f"ALTER TABLE {table.qualified_name} ADD COLUMN {column.name} {column.duckdb_type}"
+            )
 
 
 def _replace_one(con: duckdb.DuckDBPyConnection, write: PartitionWrite) -> int:

@@ -22,6 +22,7 @@ from .email_events import (
     COMPLAINT,
     DELAY,
     DELIVERY,
+    GENERAL,
     OPEN,
     REJECT,
     RENDER,
@@ -75,6 +76,30 @@ DELAY_KINDS = (
         "smtp; 451 4.3.0 Temporary server error. Please try again later",
     ),
 )
+# A hard bounce's diagnostic as each receiving provider words it ("<email>" is the recipient's
+# address, which several quote): Gmail's, Outlook's, Yahoo's, and Postfix's elsewhere.
+_POSTFIX_UNKNOWN = (
+    "smtp; 550 5.1.1 <<email>>: Recipient address rejected: User unknown in virtual mailbox table"
+)
+UNKNOWN_USER_DIAGNOSTICS = {
+    "gmail": (
+        "smtp; 550-5.1.1 The email account that you tried to reach does not exist. Please try "
+        "double-checking the recipient's email address for typos or unnecessary spaces. For more "
+        "information, go to https://support.google.com/mail/?p=NoSuchUser "
+        "d2e1a72fcca58-7f0a1c2b3d4si1234567pfb.123 - gsmtp"
+    ),
+    "icloud": "smtp; 550 5.1.1 <<email>>: user does not exist",
+    "yahoo": (
+        "smtp; 554 delivery error: dd This user doesn't have a yahoo.co.jp account (<email>) "
+        "[0] - mta1024.mail.ssk.yahoo.co.jp"
+    ),
+    "carrier": _POSTFIX_UNKNOWN,
+    "microsoft": (
+        "smtp; 550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). "
+        "[TYZPR01MB5634.jpnprd01.prod.outlook.com]"
+    ),
+    "company": _POSTFIX_UNKNOWN,
+}
 UNSUB_SOURCES = ("UnsubscribeHeader", "UnsubscribeLink")
 SMTP_RESPONSES = {
     "gmail": None,  # built per message: Google's response carries a time and a queue id
@@ -160,6 +185,10 @@ class SesLines:
                 for _, _, st, dc in BOUNCE_KINDS
             ]
         )
+        unknown = [UNKNOWN_USER_DIAGNOSTICS[g].split("<email>") for g in vocab.DOMAIN_GROUPS]
+        self.unknown_head = text.vocabulary([esc(parts[0]) for parts in unknown])
+        self.unknown_tail = text.vocabulary([esc("".join(parts[1:])) for parts in unknown])
+        self.unknown_quotes = np.array([len(parts) > 1 for parts in unknown])
         self.delay_head = text.vocabulary(
             [f'","delayType":"{dt}","expirationTime":"' for dt, _, _ in DELAY_KINDS]
         )
@@ -254,12 +283,21 @@ class SesLines:
             reporting = text.choose(
                 r["kind"] == SUPPRESSED, "dns; amazonses.com", text.join("dns; ", mta)
             )
+            # An unknown user is worded by the recipient's provider, often quoting the address.
+            group = self.group[r["reader"]]
+            unknown = text.join(
+                '","action":"failed","status":"5.1.1","diagnosticCode":"',
+                text.take(self.unknown_head, group),
+                text.choose(self.unknown_quotes[group], email, ""),
+                text.take(self.unknown_tail, group),
+                '"}],"timestamp":"',
+            )
             return (
                 '"bounce":{"feedbackId":"',
                 text.ses_ids(r["ms"], hash64(r["key"], 31)),
                 text.take(self.bounce_head, r["kind"]),
                 email,
-                text.take(self.bounce_tail, r["kind"]),
+                text.choose(r["kind"] == GENERAL, unknown, text.take(self.bounce_tail, r["kind"])),
                 ts,
                 '","reportingMTA":"',
                 reporting,

@@ -1,7 +1,10 @@
 -- SES event-publishing records -> one typed row per event and recipient, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads).
+-- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $email_pattern
+-- (addresses in the receiving servers' free text are masked), $link_tag_pattern (what SES
+-- allows in a link tag's name and value), $free_text_characters (free text is cut to this),
+-- $client_rules and $device_rules (staging/email_clients.py).
 WITH extracted AS (
     SELECT
         source_object,
@@ -13,16 +16,21 @@ WITH extracted AS (
             "eventType": "VARCHAR",
             "mail": {"messageId": "VARCHAR", "timestamp": "VARCHAR", "destination": "JSON",
                      "tags": {"newsletter_id": "JSON", "post_id": "JSON"}},
-            "delivery": {"timestamp": "VARCHAR", "recipients": "JSON"},
+            "delivery": {"timestamp": "VARCHAR", "recipients": "JSON",
+                         "processingTimeMillis": "VARCHAR", "smtpResponse": "VARCHAR"},
             "bounce": {"timestamp": "VARCHAR", "bounceType": "VARCHAR", "bounceSubType": "VARCHAR",
                        "bouncedRecipients": "JSON"},
             "complaint": {"timestamp": "VARCHAR", "complainedRecipients": "JSON",
                           "complaintFeedbackType": "VARCHAR"},
             "open": {"timestamp": "VARCHAR", "userAgent": "VARCHAR", "ipAddress": "VARCHAR"},
-            "click": {"timestamp": "VARCHAR", "link": "VARCHAR", "userAgent": "VARCHAR"},
+            "click": {"timestamp": "VARCHAR", "link": "VARCHAR", "linkTags": "JSON",
+                      "userAgent": "VARCHAR"},
             "deliveryDelay": {"timestamp": "VARCHAR", "delayType": "VARCHAR",
                               "delayedRecipients": "JSON"},
-            "subscription": {"timestamp": "VARCHAR",
+            "reject": {"reason": "VARCHAR"},
+            "failure": {"errorMessage": "VARCHAR", "templateName": "VARCHAR"},
+            "subscription": {"timestamp": "VARCHAR", "source": "VARCHAR",
+                             "contactList": "VARCHAR",
                              "newTopicPreferences": {"unsubscribeAll": "VARCHAR"}}
         }')) AS r
     FROM raw_lines
@@ -69,7 +77,15 @@ typed AS (
             WHEN 'DeliveryDelay'
                 THEN json_extract_string(r.deliveryDelay.delayedRecipients, '$[*].emailAddress')
             ELSE json_extract_string(r.mail.destination, '$[*]')
-        END) AS recipients
+        END) AS recipients,
+        -- The receiving server's diagnostic per recipient (bounce and delay list one each).
+        try(from_json(
+            CASE r.eventType
+                WHEN 'Bounce' THEN r.bounce.bouncedRecipients
+                WHEN 'DeliveryDelay' THEN r.deliveryDelay.delayedRecipients
+            END,
+            '[{"emailAddress": "VARCHAR", "diagnosticCode": "VARCHAR"}]'
+        )) AS recipient_diagnostics
     FROM extracted
 ),
 
@@ -119,8 +135,60 @@ pseudonymised AS (
             sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(recipient))))))
         END AS recipient_hash,
         -- Query strings can carry personal tokens: a link keeps its scheme, host and path.
-        regexp_replace(r.click.link, '[?#].*$', '') AS link_url
+        regexp_replace(r.click.link, '[?#].*$', '') AS link_url,
+        list_filter(recipient_diagnostics, lambda d: d.emailAddress = recipient)[1].diagnosticCode
+            AS diagnostic_text,
+        -- The recipient's own address as written, whatever its form (a quoted local part with a
+        -- space escapes the pattern below), case-insensitively.
+        CASE WHEN recipient IS NOT NULL THEN '(?i)' || regexp_escape(trim(recipient)) END
+            AS recipient_pattern
     FROM per_recipient
+),
+
+masked AS (
+    -- Receiving servers quote addresses in free text (`550 5.1.1 <hanako@example.jp>: Recipient
+    -- address rejected`): the recipient's own, then any word holding an at sign, are masked.
+    SELECT
+        *,
+        -- Masked whole, then cut: an address straddling the cut leaves nothing of itself.
+        left(regexp_replace(
+            regexp_replace(diagnostic_text, recipient_pattern, '<email>', 'g'),
+            $email_pattern, '<email>', 'g'
+        ), $free_text_characters) AS diagnostic_code,
+        left(regexp_replace(
+            regexp_replace(r.delivery.smtpResponse, recipient_pattern, '<email>', 'g'),
+            $email_pattern, '<email>', 'g'
+        ), $free_text_characters) AS smtp_response,
+        left(regexp_replace(
+            regexp_replace(r.failure.errorMessage, recipient_pattern, '<email>', 'g'),
+            $email_pattern, '<email>', 'g'
+        ), $free_text_characters) AS error_message,
+        -- SES's shape: an object of tag name to a list of tag values, each of letters, digits,
+        -- `_` and `-`. Anything else is not SES's: the click stays, without tags.
+        CASE
+            WHEN json_type(r.click.linkTags) = 'OBJECT'
+                AND len(json_keys(r.click.linkTags)) > 0
+                AND list_bool_and(list_transform(
+                    json_keys(r.click.linkTags), lambda k: regexp_full_match(k, $link_tag_pattern)
+                ))
+                AND list_bool_and(list_transform(
+                    json_extract(r.click.linkTags, '$.*'), lambda v: json_type(v) = 'ARRAY'
+                ))
+                AND list_bool_and(list_transform(
+                    json_extract(r.click.linkTags, '$.*[*]'),
+                    lambda v: json_type(v) = 'VARCHAR'
+                        AND regexp_full_match(v ->> '$', $link_tag_pattern)
+                ))
+                THEN to_json(json_transform(r.click.linkTags, '"MAP(VARCHAR, VARCHAR[])"'))::VARCHAR
+        END AS link_tags,
+        -- Apple Mail Privacy Protection prefetches images through Apple's proxies (17.0.0.0/8)
+        -- with a bare user agent: such an open says nothing about a person reading the email.
+        CASE
+            WHEN event_type = 'open' THEN coalesce(
+                r."open".userAgent = 'Mozilla/5.0' OR starts_with(r."open".ipAddress, '17.'), false
+            )
+        END AS is_machine_open
+    FROM pseudonymised
 )
 
 SELECT
@@ -143,16 +211,42 @@ SELECT
     r.complaint.complaintFeedbackType AS complaint_type,
     r.deliveryDelay.delayType AS delay_type,
     link_url,
+    link_tags,
     coalesce(r."open".userAgent, r.click.userAgent) AS user_agent,
-    -- Apple Mail Privacy Protection prefetches images through Apple's proxies (17.0.0.0/8)
-    -- with a bare user agent: such an open says nothing about a person reading the email.
-    CASE
-        WHEN event_type = 'open' THEN coalesce(
-            r."open".userAgent = 'Mozilla/5.0' OR starts_with(r."open".ipAddress, '17.'), false
-        )
-    END AS is_machine_open,
+    is_machine_open,
+    -- A person's open: the mail app and the kind of device, by the first rule that matches its
+    -- agent (staging/email_clients.py); a machine open has neither.
+    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
+        list_filter($client_rules, lambda rule:
+            regexp_matches(lower(r."open".userAgent), rule.pattern)
+            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
+        )[1].value,
+        'other'
+    ) END AS email_client,
+    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
+        list_filter($device_rules, lambda rule:
+            regexp_matches(lower(r."open".userAgent), rule.pattern)
+            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
+        )[1].value,
+        'unknown'
+    ) END AS device_class,
     CASE
         WHEN event_type = 'subscription'
             THEN try_cast(r.subscription.newTopicPreferences.unsubscribeAll AS BOOLEAN)
-    END AS unsubscribe_all
-FROM pseudonymised
+    END AS unsubscribe_all,
+    CASE WHEN event_type = 'reject' THEN r.reject.reason END AS ses_reject_reason,
+    CASE WHEN event_type IN ('bounce', 'delivery_delay') THEN diagnostic_code END
+        AS diagnostic_code,
+    CASE WHEN event_type = 'delivery' THEN smtp_response END AS smtp_response,
+    -- A negative duration is no duration.
+    CASE WHEN event_type = 'delivery' THEN
+        CASE WHEN try_cast(r.delivery.processingTimeMillis AS BIGINT) >= 0
+            THEN try_cast(r.delivery.processingTimeMillis AS BIGINT)
+        END
+    END AS processing_time_ms,
+    CASE WHEN event_type = 'rendering_failure' THEN error_message END AS error_message,
+    CASE WHEN event_type = 'rendering_failure' THEN r.failure.templateName END AS template_name,
+    CASE WHEN event_type = 'subscription' THEN r.subscription.source END
+        AS subscription_source,
+    CASE WHEN event_type = 'subscription' THEN r.subscription.contactList END AS contact_list
+FROM masked
