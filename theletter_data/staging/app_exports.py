@@ -44,6 +44,8 @@ from theletter_data.staging.export_snapshot import (
 )
 from theletter_data.staging.known_newsletters import known_newsletters
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
+from theletter_data.staging.referrers import SOURCE_CATEGORIES
+from theletter_data.staging.referrers import sql_params as referrer_params
 from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
 from theletter_data.tables import Column, Table
 
@@ -81,6 +83,12 @@ class StagedSnapshot:
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
     rows_in_table: int = 0
+
+
+SIGNUP_COLUMNS = ("signup_post_id", "signup_referrer", "signup_source")
+"""Where the reader signed up, as the app records it (docs/lake-layout.md)."""
+SIGNUP_SOURCES = ("post", "home", "page", "import")
+"""The app's `signup_source`: the site's page the reader signed up on, or an import."""
 
 
 def _snapshot_column(description: str) -> Column:
@@ -142,11 +150,14 @@ POSTS = AppExport(
 SUBSCRIPTIONS = AppExport(
     source_table="subscriptions",
     required=("subscription_id", "newsletter_id", "email", "subscribed_at"),
-    optional=("reader_id", "plan", "unsubscribed_at", "updated_at"),
+    optional=("reader_id", "plan", "unsubscribed_at", "updated_at", *SIGNUP_COLUMNS),
     description="stg_subscriptions: one row per subscription per snapshot day. Owner: platform "
     "team. A reader who leaves and returns has two subscriptions. The address is replaced by "
     "`reader_hash`, the same keyed pseudonym as stg_email_events.recipient_hash, so email "
-    "activity can be joined to subscribers without any address in the warehouse.",
+    "activity can be joined to subscribers without any address in the warehouse. Where the "
+    "reader signed up (the app's attribution, docs/lake-layout.md) keeps the referrer's domain "
+    "only (a URL can carry personal data) and its traffic source, categorised as page views' "
+    "are (staging/referrers.py); an export from before the app recorded it stages NULL.",
     table=Table(
         layer="staging",
         name="stg_subscriptions",
@@ -164,6 +175,34 @@ SUBSCRIPTIONS = AppExport(
             Column("subscribed_at", "TIMESTAMP", "When the subscription started (UTC)."),
             Column("unsubscribed_at", "TIMESTAMP", "When it ended (UTC).", required=False),
             Column("is_active", "BOOL", "Still subscribed at the end of the snapshot day."),
+            Column(
+                "signup_source",
+                "STRING",
+                "Where the reader signed up: post, home, page (another page of the site), "
+                "import (added by the author); NULL: not recorded.",
+                required=False,
+                accepted_values=SIGNUP_SOURCES,
+            ),
+            Column(
+                "signup_post_id",
+                "STRING",
+                "The post whose page the reader signed up on.",
+                required=False,
+            ),
+            Column(
+                "signup_referrer_domain",
+                "STRING",
+                "Domain (no www) that referred the visit the reader signed up in.",
+                required=False,
+            ),
+            Column(
+                "signup_source_category",
+                "STRING",
+                "That visit's traffic source, as page views are categorised; NULL when the "
+                "reader did not sign up on the site.",
+                required=False,
+                accepted_values=SOURCE_CATEGORIES,
+            ),
         ),
     ),
 )
@@ -222,6 +261,7 @@ def stage_snapshot(
         con.register("known_newsletters", known.ids)
         params = {
             **pseudonymizer.sql_params(),
+            **referrer_params(),
             "id_pattern": ID_PATTERN,
             "snapshot_end": snapshot_end,
             "check_newsletters": known.checked,
