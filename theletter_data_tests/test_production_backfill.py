@@ -80,6 +80,7 @@ runs that stage those days."""
 LOOKING_BACK = {
     "newsletter_deliverability",
     "newsletter_engagement_segments",
+    "newsletter_signup_sources",
     "platform_top_newsletters",
     "post_email_funnel",
 }
