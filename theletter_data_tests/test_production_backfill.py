@@ -83,8 +83,10 @@ LOOKING_BACK = {
     "newsletter_signup_sources",
     "platform_top_newsletters",
     "post_email_funnel",
+    "post_web_performance",  # reads newsletter_signup_sources, which looks back
 }
-"""Daily metrics that read days before their window: they wait for those days."""
+"""Daily metrics that read days before their window, or read a metric that does: they wait for
+those days."""
 
 
 # --- the policy, per environment --------------------------------------------------------------
