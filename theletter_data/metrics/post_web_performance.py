@@ -107,6 +107,7 @@ post_web_performance = metric_asset(
                     PreviewColumn("Page views", "page_views"),
                 ),
                 bar="signups",
+                wide=True,  # titles need the page's width
                 row_id=lambda r: f"signup-post-{r['post_id']}",
                 empty="No subscriber signed up on a post's page yet.",
                 note="A reader is credited to the post whose page they subscribed on; upgrades "

@@ -10,10 +10,11 @@ WITH posts AS (
         CAST(SUM(paid_signups) AS INT64) AS paid_signups,
         CAST(SUM(paid_conversions) AS INT64) AS paid_conversions,
         CAST(SUM(page_views) AS INT64) AS page_views
-    FROM metrics.post_web_performance
+    FROM metrics.post_web_performance AS p
     WHERE date >= @start_30 AND date < @end_date
     GROUP BY newsletter_id, post_id
-    HAVING SUM(signups) + SUM(paid_conversions) > 0
+    -- Qualified: unqualified, BigQuery reads `signups` as the aggregate named so above.
+    HAVING SUM(p.signups) + SUM(p.paid_conversions) > 0
 ),
 
 titles AS (

@@ -7,7 +7,8 @@ SELECT
     CAST(SUM(free_signups) AS INT64) AS free_signups,
     CAST(SUM(paid_signups) AS INT64) AS paid_signups,
     CAST(SUM(paid_conversions) AS INT64) AS paid_conversions
-FROM metrics.newsletter_signup_sources
+FROM metrics.newsletter_signup_sources AS s
 WHERE date >= @start_30 AND date < @end_date
 GROUP BY newsletter_id, source_category
-HAVING SUM(signups) + SUM(paid_conversions) > 0
+-- Qualified: unqualified, BigQuery reads `signups` as the aggregate named so above.
+HAVING SUM(s.signups) + SUM(s.paid_conversions) > 0
