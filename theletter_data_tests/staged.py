@@ -75,9 +75,11 @@ def declared_tables() -> dict[str, Table]:
     return tables
 
 
-def create_empty_tables(warehouse: Warehouse) -> None:
-    """Create, empty, every declared table the test did not write: a query over the documents'
-    sections reads them all, and a new section needs no edit of the tests that build them."""
-    for table in declared_tables().values():
-        if not warehouse.has_table(table):
+def create_empty_tables(warehouse: Warehouse, but: Sequence[Table] = ()) -> None:
+    """Create, empty, every declared table the test did not write (`but` those, left absent):
+    a query over the documents' sections reads them all, and a new section needs no edit of the
+    tests that build them."""
+    left_out = {t.qualified_name for t in but}
+    for name, table in declared_tables().items():
+        if name not in left_out and not warehouse.has_table(table):
             warehouse.create_table(table)
