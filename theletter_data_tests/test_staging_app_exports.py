@@ -14,6 +14,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from theletter_data.checks import run_table_checks
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.app_exports import (
     NEWSLETTERS,
@@ -613,3 +614,24 @@ def test_attribution_columns_added_by_the_app_stage_after_snapshots_without_them
     assert [(r["from_post"], r["from_search"], r["unknown"]) for r in by_day] == [
         (0, 0, 10), (5, 5, 0), (0, 0, 10),
     ]  # fmt: skip
+
+
+def test_a_signup_source_the_platform_does_not_know_fails_the_blocking_check(resources) -> None:
+    """The app starts recording a new kind of signup page: staged as it is (nothing lost), and
+    the table's blocking check names the value, so the metrics wait for a decision."""
+    put_newsletters(resources["lake"], D)
+    rows = [
+        signed_up("s1", "post", "https://t.co/x", "po_1"),
+        signed_up("s2", "recommendation", "https://other.theletter.jp/"),
+    ]
+    put_export(resources["lake"], "subscriptions", D, rows)
+
+    assert stage(resources).staged == 2
+
+    results = run_table_checks(resources["warehouse"], SUBSCRIPTIONS.table, D, NEXT)
+    (values,) = [r for r in results if r.check_name == "column_values"]
+    assert not values.passed
+    assert values.metadata["violations"].data == {"unaccepted_signup_source": 1}
+    assert values.description is not None
+    assert "signup_source is not an accepted value in 1 row" in values.description
+    assert "subscription_id=s2 has signup_source=recommendation" in values.description
