@@ -119,6 +119,11 @@ def add_benchmark(commands: Subcommands) -> None:
     benchmark.add_argument(
         "--root", help="Where lakes and scratch data go (default: <data dir>/benchmark)."
     )
+    benchmark.add_argument(
+        "--year-scale", type=float, default=1.0,
+        help="Size of the year's backfill part: 1 is the README's 37.5M-event year, 0.05 a "
+        "quick run, 0 leaves it out.",
+    )  # fmt: skip
     benchmark.set_defaults(run=benchmark_command)
 
 
@@ -130,5 +135,5 @@ def benchmark_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     root = Path(args.root) if args.root else settings.data_dir / "benchmark"
     sizes = [int(size) for size in args.sizes.split(",")]
-    run_benchmark(root.resolve(), sys.stdout, sizes=sizes)
+    run_benchmark(root.resolve(), sys.stdout, sizes=sizes, year_scale=args.year_scale)
     return 0

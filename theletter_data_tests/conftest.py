@@ -134,3 +134,32 @@ def s3_lake(moto_endpoint: str, aws_credentials: None) -> Lake:
 def week(tmp_path_factory: pytest.TempPathFactory) -> Week:
     """A generated week with every job run over it (shared: tests that change it copy it)."""
     return generate_week(tmp_path_factory.mktemp("week"))
+
+
+SERVER_FIXTURES = frozenset(
+    {
+        "bigquery_emulator",
+        "bigquery_deployment",
+        "bq_dataset",
+        "container_credentials",
+        "mariadb",
+        "moto_endpoint",
+        "postgres",
+        "s3_lake",
+        "week",
+        "zetasql",
+    }
+)
+"""Fixtures that start a server or an emulator, or generate a lake: a test using one is slow."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs a server, the emulator or a generated week (or that its
+    module marks slow itself: real Dagster processes, daemons, the demo), so that
+    `-m "not slow"` is the fast lane of pure-Python and DuckDB tests. The whole suite stays
+    the CI's."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_bigquery = callspec is not None and callspec.params.get("warehouse") == "bigquery"
+        if on_bigquery or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -20,7 +20,7 @@ import pytest
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.app_exports import NEWSLETTERS, SUBSCRIPTIONS, stage_snapshot
 from theletter_data.staging.email_events import EMAIL_EVENTS
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.quarantine import masked_excerpt_sql
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
 

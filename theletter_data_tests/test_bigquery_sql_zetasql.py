@@ -56,7 +56,7 @@ from theletter_data_tests.zetasql_bigquery import BigQueryAnalyzer, declared_tab
 
 MONDAY = date(2026, 11, 9)
 TUESDAY = MONDAY + timedelta(days=1)
-# Two days: a write group of several days also counts its rows per day (firehose_loader).
+# Two days: a write group of several days also counts its rows per day (staging/lines).
 JOBS = {
     "daily_refresh": (MONDAY, TUESDAY),
     "weekly_cohorts": (MONDAY, MONDAY),

@@ -73,6 +73,7 @@ def test_a_development_package_that_fails_to_import_is_not_taken_for_a_missing_o
         main(["demo"])
 
 
+@pytest.mark.slow
 def test_the_demo_without_dagster_home_records_runs_its_code_location_can_reach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,6 +30,8 @@ from theletter_data.settings import DATA_DIR_VARIABLE, ENVIRONMENT_VARIABLE, loa
 from theletter_data_dev.demo import DemoRange, run_demo
 from theletter_data_dev.generate import generate_lake
 
+pytestmark = pytest.mark.slow  # the demo's real runs
+
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 3)  # Thursday to Saturday: no whole week
 WORLD = {"newsletters": 6, "readers": 800, "seed": 7, "workers": 1}
 DAYS = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]

@@ -36,7 +36,7 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite
 from theletter_data.settings import Environment, Settings
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data.tables import Column, Table
 from theletter_data_dev.generate import generate_lake
@@ -44,6 +44,8 @@ from theletter_data_tests.fault_proxy import FaultyS3
 from theletter_data_tests.local_runs import LocalDeployment
 from theletter_data_tests.rawdata import firehose_key, put_lines, ses, utc
 from theletter_data_tests.staged import write_rows
+
+pytestmark = pytest.mark.slow  # real `dagster asset materialize` processes, killed and locked
 
 D = date(2026, 11, 20)
 

@@ -200,6 +200,7 @@ def test_same_arguments_write_the_same_bytes(tmp_path: Path) -> None:
     assert first == second
 
 
+@pytest.mark.slow
 def test_parallel_workers_write_the_same_bytes(generated: Run, tmp_path: Path) -> None:
     report = generate_lake(Lake(url=str(tmp_path)), START, END, workers=2, **SIZE)
     assert all_files(tmp_path) == all_files(generated.root)

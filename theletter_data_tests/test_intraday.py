@@ -7,6 +7,7 @@ from datetime import date
 
 import dagster as dg
 import duckdb
+import pytest
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -25,6 +26,7 @@ def rows(path, sql):  # type: ignore[no-untyped-def]
         return con.execute(sql).fetchall()
 
 
+@pytest.mark.slow
 def test_today_tables_equal_the_daily_ones_for_a_whole_day_and_hold_one_day(tmp_path) -> None:
     defs = build_definitions(
         Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)

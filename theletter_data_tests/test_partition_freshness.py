@@ -27,6 +27,8 @@ from theletter_data.settings import Environment, Settings
 from theletter_data_tests.graph_snapshot import reviewed_freshness_checks
 from theletter_data_tests.rawdata import put_export, utc
 
+pytestmark = pytest.mark.slow  # Dagster's real daemons
+
 DAILY, WEEKLY = "0 10 * * *", "0 10 * * 1"
 KEYS = [key for checks in FRESHNESS_CHECKS for key in checks.check_keys]
 

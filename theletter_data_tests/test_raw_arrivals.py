@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import dagster as dg
+import pytest
 
 from theletter_data.automation.raw_arrivals import (
     dump_cursor,
@@ -167,6 +168,7 @@ def test_keys_outside_the_layout_are_named_once_and_ignored(lake) -> None:
     assert again.outside_layout == [] and again.requests == []
 
 
+@pytest.mark.slow
 def test_the_sensor_replays_the_day_of_a_late_object(lake, duckdb_warehouse, tmp_path) -> None:
     """An object lands 7 hours after its records' day D ended. Staging D+1 (whose arrival day
     it is) quarantines them and reports the replay; the sensor's next tick requests it (D and

@@ -29,6 +29,8 @@ from theletter_data.sizing import MAX_RUNTIME_TAG, max_runtime
 from theletter_data_tests import hung_run_location
 from theletter_data_tests.test_alerts import Webhook
 
+pytestmark = pytest.mark.slow  # a real dagster-daemon
+
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 INSTANCE = yaml.safe_load((ROOT / "dagster.yaml").read_text())

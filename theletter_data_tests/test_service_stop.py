@@ -36,6 +36,8 @@ from theletter_data_tests.test_production_instance import (  # noqa: F401 (a fix
     production_environment,
 )
 
+pytestmark = pytest.mark.slow  # real code servers, webservers and daemons, stopped by signals
+
 BIN = Path(sys.executable).parent  # the venv's dagster CLI stands for the image's
 STOP_TIMEOUT = json.loads((ROOT / "deploy/ecs/code-server.json").read_text())[
     "containerDefinitions"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pyarrow as pa
@@ -24,9 +24,11 @@ from theletter_data.staging.app_exports import (
     stg_newsletters,
 )
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import stage_day
 from theletter_data.staging.known_newsletters import known_newsletters
+from theletter_data.staging.lines.stage import stage_day
+from theletter_data.staging.snapshot_staging import stage_snapshots
 from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, ses, utc
+from theletter_data_tests.recorded import Recorded
 
 D = date(2026, 11, 20)
 
@@ -511,6 +513,55 @@ def test_ids_that_are_not_ids_are_quarantined_and_never_known(resources) -> None
     ids = warehouse.query("SELECT newsletter_id FROM staging.stg_newsletters").column(0)
     assert sorted(ids.to_pylist()) == ["nl_1", "nl_2"]
     assert sorted(known_newsletters(lake, D).ids.column(0).to_pylist()) == ["nl_1", "nl_2"]
+
+
+def test_a_backfill_of_snapshots_shares_one_engine_session_and_write_per_group(resources):
+    """Four days of posts, two of them in one write group: two engine sessions, the export
+    folders listed once, and each day exactly as staged alone (its rows, its duplicate, its
+    quarantined post of an unknown newsletter). A day whose export is missing fails its group
+    before a row is read or written."""
+    lake = resources["lake"]
+    days = [D + timedelta(days=i) for i in range(4)]
+    base = {"slug": "s", "created_at": utc("2026-01-01 00:00:00")}
+    for i, day in enumerate(days):
+        put_export(lake, "newsletters", day, [{**base, "newsletter_id": "nl_1"}])
+        posts = [
+            {"post_id": f"po_{n}", "newsletter_id": "nl_1", "status": "draft"} for n in range(i + 1)
+        ]
+        posts += [posts[0], {"post_id": "po_x", "newsletter_id": "nl_9", "status": "draft"}]
+        put_export(lake, "posts", day, posts)
+    alone = [stage(resources, POSTS, day) for day in days]
+    engine = Recorded(
+        IngestEngine(max_days_per_write=2, temp_directory=resources["ingest_engine"].temp_directory)
+    )
+    recorded_lake = Recorded(lake)
+
+    def stage_all():  # type: ignore[no-untyped-def]
+        return stage_snapshots(
+            POSTS, days, lake=recorded_lake, engine=engine,
+            pseudonymizer=resources["pseudonymizer"], warehouse=resources["warehouse"],
+        )  # fmt: skip
+
+    together = stage_all()
+
+    assert engine.sessions == 2
+    assert sorted(recorded_lake.listed) == sorted(set(recorded_lake.listed))
+    figures = [(s.day, s.rows_read, s.staged, s.duplicates, s.quarantined) for s in together]
+    assert figures == [(s.day, s.rows_read, s.staged, s.duplicates, s.quarantined) for s in alone]
+    assert figures[2] == (days[2], 5, 3, 1, 1)
+    assert all(s.reconciled for s in together)
+
+    lake.delete(f"appdb/posts/dt={days[3]}/part-00000.parquet")
+    new_posts = [
+        {"post_id": f"po_new{n}", "newsletter_id": "nl_1", "status": "draft"} for n in range(6)
+    ]
+    put_export(lake, "posts", days[2], new_posts)
+    with pytest.raises(dg.Failure, match=f"No export of `posts` for {days[3]}"):
+        stage_all()
+    rows = resources["warehouse"].query(
+        "SELECT post_id FROM staging.stg_posts WHERE snapshot_date = @day", {"day": days[2]}
+    )
+    assert sorted(rows.column("post_id").to_pylist()) == ["po_0", "po_1", "po_2"]
 
 
 # --- Where readers signed up (the app's attribution columns) ---------------------------------

@@ -13,7 +13,7 @@ from theletter_data.cli import TRACE_LEVELS, main
 from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.resources.lake import Lake
 from theletter_data.staging.app_logs import APP_LOG_EVENTS, LEVELS
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.tracing import trace
 from theletter_data_tests.rawdata import put_export, put_lines, utc
 

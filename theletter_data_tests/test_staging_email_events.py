@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from datetime import date, timedelta
 
 import dagster as dg
@@ -21,8 +22,10 @@ from dagster._core.storage.tags import (
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.arrival_windows import REPLAY_TAG, replay_until
 from theletter_data.staging.email_events import EMAIL_EVENTS, stg_email_events
-from theletter_data.staging.firehose_loader import replay_of_late_records, stage_day, stage_days
+from theletter_data.staging.lines.accounting import replay_of_late_records
+from theletter_data.staging.lines.stage import stage_day, stage_days
 from theletter_data_tests.rawdata import firehose_key, machine_open, put_lines, ses, utc
+from theletter_data_tests.recorded import Recorded
 
 D = date(2026, 11, 20)
 
@@ -514,3 +517,67 @@ def test_a_backfill_records_each_days_own_figures(resources):
     }
     assert by_partition == {"2026-11-20": (3, 3, 0, 0, True), "2026-11-21": (5, 7, 1, 1, True)}
     assert staged_rows(resources["warehouse"], days[1])[0]["event_date"] == days[1]
+
+
+@pytest.mark.parametrize("max_days", [31, 2], ids=["one-group", "groups-of-two"])
+def test_a_backfill_lists_and_reads_each_object_once_per_engine_session(resources, max_days):
+    """Three consecutive days, each with objects delivered at 00:30, 12:00 and (the next day)
+    00:30 Japan time: the first holds the day's first send and the previous day's last, the
+    last a re-delivered copy of the noon send and the next day's first send. Neighbouring days'
+    windows read the objects delivered around midnight. Staged together, the days' folders are
+    listed once, each object is read once, in one engine session per write group, and each
+    day's figures are those it has alone.
+
+    Day D's window reads 5 objects: D-1's late one, D's three, D+1's early one. D's records
+    in them: its first send twice (in D-1's late object and its own early one), its noon send
+    twice, its last send once (delivered with D+1's first, after D ended: late, accepted):
+    5 read, 3 staged, 2 duplicates. Records of other days: D-1's noon copy and last send,
+    D+1's first send twice: 4."""
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    days = [D - timedelta(days=1), D, D + timedelta(days=1)]
+    keys = []
+    for i, day in enumerate(days):
+        start = utc(f"{day - timedelta(days=1)} 15:00:00")  # 00:00 in Japan on `day`
+        noon = ses("Send", start + timedelta(hours=11, minutes=59), message_id=f"noon{i}")
+        records = {
+            f"early{i}": [
+                ses("Send", start + timedelta(minutes=29), message_id=f"first{i}"),
+                ses("Send", start - timedelta(minutes=2), message_id=f"last{i - 1}"),
+            ],
+            f"noon{i}": [noon],
+            f"late{i}": [
+                ses("Send", start + timedelta(hours=24, minutes=29), message_id=f"first{i + 1}"),
+                noon,
+            ],
+        }
+        for hours, name in ((0.5, f"early{i}"), (12, f"noon{i}"), (24.5, f"late{i}")):
+            keys.append(firehose_key("ses-events", start + timedelta(hours=hours), name))
+            put_lines(lake, keys[-1], records[name])
+    alone = [stage(resources, day) for day in days]
+    recorded_lake = Recorded(lake)
+    engine = Recorded(
+        IngestEngine(
+            max_days_per_write=max_days, temp_directory=resources["ingest_engine"].temp_directory
+        )
+    )
+    together = list(
+        stage_days(EMAIL_EVENTS, days, lake=recorded_lake, engine=engine,
+                   pseudonymizer=resources["pseudonymizer"], warehouse=warehouse)
+    )  # fmt: skip
+
+    # Each object once per write group that reads it: D/D+1's midnight objects are read by
+    # both groups when D and D+1 are in different ones.
+    shared = {k for k in keys if k.endswith(("late1.gz", "early2.gz"))} if max_days == 2 else set()
+    assert Counter(recorded_lake.read) == {k: 2 if k in shared else 1 for k in keys}
+    assert sorted(recorded_lake.listed) == sorted(set(recorded_lake.listed))
+    assert engine.sessions == (1 if max_days == 31 else 2)
+    figures = [
+        (d.day, d.objects, d.records_read, d.staged, d.duplicates, d.other_days, d.late_accepted)
+        for d in together
+    ]
+    assert figures == [
+        (d.day, d.objects, d.records_read, d.staged, d.duplicates, d.other_days, d.late_accepted)
+        for d in alone
+    ]
+    assert figures[1] == (D, 5, 5, 3, 2, 4, 1)
+    assert all(d.reconciles and d.rows_in_table == d.staged for d in together)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.email_events import EMAIL_EVENTS
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data_tests.rawdata import firehose_key, put_lines, ses, utc
 
 D = date(2026, 11, 20)

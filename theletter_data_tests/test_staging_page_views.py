@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.page_views import PAGE_VIEW_EVENTS
 from theletter_data_tests.rawdata import firehose_key, page_view, put_lines, utc
 

@@ -13,7 +13,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from theletter_data_tests.ports import free_port
+
+pytestmark = pytest.mark.slow  # a real webserver
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED_INSTANCE_WARNING = "Found a dagster instance configuration value"

@@ -171,6 +171,7 @@ def test_scoped_writes_share_a_table(warehouse: Warehouse) -> None:
     assert result.column(0).to_pylist() == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_a_second_process_waits_for_the_duckdb_file_lock(tmp_path) -> None:
     path = str(tmp_path / "locked.duckdb")
     context = multiprocessing.get_context("spawn")
@@ -212,6 +213,7 @@ def test_another_program_holding_the_file_costs_a_step_minutes_not_an_hour() -> 
     assert worst == 200
 
 
+@pytest.mark.slow
 def test_a_held_lock_is_retried_a_few_times_then_fails_naming_the_holder(tmp_path) -> None:
     path = tmp_path / "held.duckdb"
     write_rows(DuckDBWarehouse(path=str(path)), STG_PAGE_VIEWS, [], DAY, NEXT)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from theletter_data.raw.assets import raw_app_logs
 from theletter_data.raw.sources import APP_LOGS
 from theletter_data.sql import read_sql
-from theletter_data.staging.firehose_asset import firehose_staging_asset
-from theletter_data.staging.firehose_loader import FirehoseStaging
+from theletter_data.staging.lines.asset import line_stream_asset
+from theletter_data.staging.lines.declaration import LineStaging
 from theletter_data.staging.quarantine import EMAIL_PATTERN
 from theletter_data.tables import Column, Table
 
@@ -50,7 +50,7 @@ STG_APP_LOGS = Table(
     ),
 )
 
-APP_LOG_EVENTS = FirehoseStaging(
+APP_LOG_EVENTS = LineStaging(
     stream=APP_LOGS,
     table=STG_APP_LOGS,
     projection_sql=read_sql(__file__, "app_logs"),
@@ -58,6 +58,4 @@ APP_LOG_EVENTS = FirehoseStaging(
     newsletters_must_exist=False,
 )
 
-stg_app_logs = firehose_staging_asset(
-    APP_LOG_EVENTS, upstream=raw_app_logs, description=__doc__ or ""
-)
+stg_app_logs = line_stream_asset(APP_LOG_EVENTS, upstream=raw_app_logs, description=__doc__ or "")

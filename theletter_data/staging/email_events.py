@@ -14,8 +14,8 @@ from __future__ import annotations
 from theletter_data.raw.assets import raw_ses_events
 from theletter_data.raw.sources import SES_EVENTS
 from theletter_data.sql import read_sql
-from theletter_data.staging.firehose_asset import firehose_staging_asset
-from theletter_data.staging.firehose_loader import FirehoseStaging
+from theletter_data.staging.lines.asset import line_stream_asset
+from theletter_data.staging.lines.declaration import LineStaging
 from theletter_data.tables import Column, Table
 
 EVENT_TYPES = (
@@ -52,10 +52,10 @@ STG_EMAIL_EVENTS = Table(
     ),
 )
 
-EMAIL_EVENTS = FirehoseStaging(
+EMAIL_EVENTS = LineStaging(
     stream=SES_EVENTS, table=STG_EMAIL_EVENTS, projection_sql=read_sql(__file__, "email_events")
 )
 
-stg_email_events = firehose_staging_asset(
+stg_email_events = line_stream_asset(
     EMAIL_EVENTS, upstream=raw_ses_events, description=__doc__ or ""
 )

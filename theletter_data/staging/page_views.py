@@ -13,8 +13,8 @@ from theletter_data.raw.assets import raw_page_views
 from theletter_data.raw.sources import PAGE_VIEWS
 from theletter_data.sql import read_sql
 from theletter_data.staging import referrers
-from theletter_data.staging.firehose_asset import firehose_staging_asset
-from theletter_data.staging.firehose_loader import FirehoseStaging
+from theletter_data.staging.lines.asset import line_stream_asset
+from theletter_data.staging.lines.declaration import LineStaging
 from theletter_data.tables import Column, Table
 
 DEVICE_TYPES = ("mobile", "tablet", "desktop", "bot")
@@ -51,13 +51,13 @@ STG_PAGE_VIEWS = Table(
     ),
 )
 
-PAGE_VIEW_EVENTS = FirehoseStaging(
+PAGE_VIEW_EVENTS = LineStaging(
     stream=PAGE_VIEWS,
     table=STG_PAGE_VIEWS,
     projection_sql=read_sql(__file__, "page_views"),
     params=referrers.sql_params(),
 )
 
-stg_page_views = firehose_staging_asset(
+stg_page_views = line_stream_asset(
     PAGE_VIEW_EVENTS, upstream=raw_page_views, description=__doc__ or ""
 )

@@ -23,9 +23,9 @@ from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, IO_RETRY_POLICY, fail_fast_on
 from theletter_data.sizing import INGESTION, WAREHOUSE_POOL
-from theletter_data.staging.firehose_asset import reconciliation_result
-from theletter_data.staging.firehose_loader import stage_day
+from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.page_views import PAGE_VIEW_EVENTS, STG_PAGE_VIEWS
+from theletter_data.staging.reconciliation import partition_metadata, reconciliation_check
 from theletter_data.staging.staged_asset import OWNER, RECONCILIATION
 
 STG_PAGE_VIEWS_TODAY = replace(
@@ -75,15 +75,10 @@ def stg_page_views_today(
             pseudonymizer=pseudonymizer, warehouse=warehouse, only_this_day=True,
         )  # fmt: skip
         checks = run_table_checks(warehouse, STG_PAGE_VIEWS_TODAY, day, day + timedelta(days=1))
-        checks.append(reconciliation_result([staged]))
+        checks.append(reconciliation_check([staged]))
     context.log.info(f"{day} so far: {staged.objects} objects, {staged.staged} page views")
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": staged.rows_in_table,
-            "day": str(day),
-            "raw_objects": staged.objects,
-            "duplicates_dropped": staged.duplicates,
-            "quarantined_lines_seen": staged.quarantined,
-        },
+        # `quarantined`: bad lines seen so far, which the day's own staging quarantines.
+        metadata={**partition_metadata(staged), "day": str(day), "raw_objects": staged.objects},
         check_results=checks,
     )

@@ -1,8 +1,9 @@
 """The ways of turning one day of SES gzip JSON lines into a table that the benchmark compares.
 
 Each runs in its own process (`python -m theletter_data_dev.benchmark.contenders NAME LAKE DB TEMP`)
-so that its peak RSS is its own, and prints `{"rows": ..., "seconds": ...}`: the time of the
-work alone, after imports. All write a DuckDB file, as staging does.
+so that its peak RSS is its own, and prints `{"rows": ..., "seconds": ..., "cpu_seconds": ...}`:
+the wall and CPU time (all threads) of the work alone, after imports. All write a DuckDB file, as
+staging does.
 
 - `staging`: the platform's own `stage_day`: every line typed and judged, recipients
   pseudonymised by HMAC, duplicates dropped, bad lines quarantined, the partition replaced.
@@ -36,7 +37,7 @@ def staging(lake_dir: str, db: str, temp: str) -> int:
     from theletter_data.resources.lake import Lake
     from theletter_data.resources.pseudonymizer import Pseudonymizer
     from theletter_data.staging.email_events import EMAIL_EVENTS
-    from theletter_data.staging.firehose_loader import stage_day
+    from theletter_data.staging.lines.stage import stage_day
 
     result = stage_day(
         EMAIL_EVENTS,
@@ -153,6 +154,7 @@ if __name__ == "__main__":
     name, lake_dir, db, temp = sys.argv[1:5]
     if name == "staging":  # its imports are not part of its time
         import theletter_data.staging.email_events  # noqa: F401
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     rows = CONTENDERS[name](lake_dir, db, temp)
-    print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu_seconds": time.process_time() - cpu}))

@@ -19,6 +19,9 @@ class Measured:
     name: str
     rows: int
     seconds: float
+    cpu_seconds: float
+    """CPU time of all the contender's threads: on a shared machine a steadier figure than
+    the wall time."""
     peak_rss_bytes: int
     peak_temp_bytes: int
 
@@ -50,6 +53,7 @@ def run_contender(name: str, lake_dir: Path, work: Path) -> Measured:
         name=name,
         rows=int(report["rows"]),
         seconds=float(report["seconds"]),
+        cpu_seconds=float(report["cpu_seconds"]),
         peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
         peak_temp_bytes=watcher.peak,
     )

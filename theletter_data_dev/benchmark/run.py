@@ -10,14 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from theletter_data_dev.benchmark.contenders import CONTENDERS
 from theletter_data_dev.benchmark.incremental import incremental_cost, orchestration_overhead
-from theletter_data_dev.benchmark.lakes import DAY, scaled_day, small_day, template_day
-from theletter_data_dev.benchmark.measure import Measured, run_contender
-
-PANDAS_MAX_EVENTS = 1_000_000
-"""pandas holds the whole day in memory (3 GB at a million events); it is not run beyond."""
-GIB = 2**30
+from theletter_data_dev.benchmark.ingestion import HEADER, measure_day, write_day
+from theletter_data_dev.benchmark.lakes import DAY, small_day, template_day
+from theletter_data_dev.benchmark.year import YearRun, year_backfill
 
 
 def run_benchmark(
@@ -25,36 +21,21 @@ def run_benchmark(
     out: TextIO,
     sizes: Sequence[int] = (1_000_000, 10_000_000),
     histories: Sequence[int] = (7, 30, 90, 365),
+    year_scale: float = 1.0,
 ) -> None:
+    """Every part in one run; `year_scale` 0 leaves out the year's backfill."""
     root.mkdir(parents=True, exist_ok=True)
     out.write(f"Benchmark lakes and scratch space under {root}\n\n")
     out.write("1-2. Ingestion of one day of SES events (gzip JSON lines -> DuckDB table)\n")
-    out.write(
-        f"{'events':>11} {'contender':<17} {'rows':>11} {'s':>7} {'rows/s':>9} "
-        f"{'staging is':>11} {'peak RSS':>9} {'temp disk':>10} {'input':>8}\n"
-    )
+    out.write(HEADER)
     for events in sizes:
-        lake = scaled_day(root / f"ses-{events}", events)
-        input_bytes = sum(p.stat().st_size for p in (root / f"ses-{events}").rglob("*.gz"))
-        results: dict[str, Measured] = {}
-        for name in CONTENDERS:
-            if name == "pandas" and events > PANDAS_MAX_EVENTS:
-                continue
-            results[name] = run_contender(name, Path(lake.url), root / "work")
-        staging = results["staging"]
-        for name, m in results.items():
-            ratio = "" if name == "staging" else f"{m.seconds / staging.seconds:.2f}x"
-            out.write(
-                f"{events:>11,} {name:<17} {m.rows:>11,} {m.seconds:>7.1f} "
-                f"{m.rows / m.seconds:>9,.0f} {ratio:>11} {m.peak_rss_bytes / GIB:>7.2f} G "
-                f"{m.peak_temp_bytes / 2**20:>7,.0f} M {input_bytes / 2**20:>6,.0f} M\n"
-            )
-        out.flush()
+        contenders, input_bytes = measure_day(root, events)
+        write_day(events, contenders, input_bytes, out)
     out.write(
-        "'staging is': how many times faster staging is than the contender (its time / "
-        "staging's).\n\n"
+        "'staging is': how many times as fast as the contender staging is (the contender's "
+        "median time / staging's), '(cpu)' the same in CPU time. s and cpu s: medians of the "
+        "runs.\n\n"
     )
-
     out.write("3. Refreshing one day's metrics with history already loaded\n")
     out.write(f"{'history':>8} {'staged rows':>12} {'s':>7} {'MB read':>8} {'vs 7 days':>10}\n")
     refreshes = incremental_cost(template_day(root), root / "incremental", DAY, tuple(histories))
@@ -68,4 +49,35 @@ def run_benchmark(
     overhead = orchestration_overhead(small_day(root / "small"), root / "overhead", DAY)
     out.write(f"  in process (execute_in_process):  {overhead.in_process_seconds:6.1f} s\n")
     out.write(f"  from the CLI (dagster job execute): {overhead.cli_seconds:6.1f} s\n")
+    out.flush()
+    if year_scale > 0:
+        write_year(year_backfill(root, year_scale), out)
+
+
+YEAR_GOAL_SECONDS = 600
+
+
+def write_year(run: YearRun, out: TextIO) -> None:
+    out.write(
+        f"\n5. A year's backfill: daily_refresh over 365 partitions in one run, all checks "
+        f"(scale {run.scale:g}: {run.readers:,} readers, {run.raw_objects:,} raw objects, "
+        f"{run.raw_bytes / 2**20:,.0f} MiB gzip)\n"
+    )
+    if run.generate_seconds is not None:
+        out.write(f"  (the year was generated first, in {run.generate_seconds:,.0f} s)\n")
+    out.write(f"  {'step':<30} {'s':>8} {'rows written':>13} {'rows/s':>9} {'share':>6}\n")
+    for step in run.steps:
+        rate = f"{step.rows / step.seconds:>9,.0f}" if step.rows and step.seconds else f"{'':>9}"
+        out.write(
+            f"  {step.name:<30} {step.seconds:>8.1f} {step.rows:>13,} {rate} "
+            f"{step.seconds / run.run_seconds:>6.0%}\n"
+        )
+    if run.scale == 1:
+        goal = "met" if run.run_seconds < YEAR_GOAL_SECONDS else "not met"
+    else:
+        goal = "it applies at scale 1"
+    out.write(
+        f"  {'the whole run':<30} {run.run_seconds:>8.1f}  "
+        f"({'succeeded' if run.success else 'FAILED'}; goal under {YEAR_GOAL_SECONDS} s: {goal})\n"
+    )
     out.flush()

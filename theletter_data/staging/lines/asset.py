@@ -1,5 +1,5 @@
-"""The asset shape shared by every staged Firehose stream: stage each day of the run's window,
-check what was written, report where every raw line went."""
+"""The asset every line stream's staged table is: stage each day of the run's window, check
+what was written, report where every raw line went."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -14,17 +14,19 @@ from theletter_data.resources.warehouse import Warehouse
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, fail_fast_on
 from theletter_data.sizing import INGESTION
 from theletter_data.staging.arrival_windows import LATE_RECORDS_REPLAY, replay_until
-from theletter_data.staging.firehose_loader import (
-    FirehoseStaging,
-    StagedDay,
-    replay_of_late_records,
-    stage_days,
+from theletter_data.staging.lines.accounting import StagedDay, replay_of_late_records
+from theletter_data.staging.lines.declaration import LineStaging
+from theletter_data.staging.lines.stage import stage_days
+from theletter_data.staging.reconciliation import (
+    partition_metadata,
+    reconciliation_check,
+    run_metadata,
 )
-from theletter_data.staging.staged_asset import RECONCILIATION, staged_table_asset
+from theletter_data.staging.staged_asset import staged_table_asset
 
 
-def firehose_staging_asset(
-    staging: FirehoseStaging, *, upstream: dg.AssetSpec, description: str
+def line_stream_asset(
+    staging: LineStaging, *, upstream: dg.AssetSpec, description: str
 ) -> dg.AssetsDefinition:
     table = staging.table
 
@@ -72,7 +74,7 @@ def firehose_staging_asset(
                 days.append(staged)
             first, last = days[0].day, days[-1].day
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
-        checks.append(reconciliation_result(days))
+        checks.append(reconciliation_check(days))
         log_failed_checks(context, table, checks)
         metadata = run_metadata(days)
         if (replay := replay_of_late_records(days, ingest_engine)) is not None:
@@ -89,39 +91,16 @@ def firehose_staging_asset(
     return _asset
 
 
-def reconciliation_result(days: list[StagedDay]) -> dg.AssetCheckResult:
-    unbalanced = [str(d.day) for d in days if not d.reconciles]
-    not_written = [str(d.day) for d in days if d.rows_in_table != d.staged]
-    return dg.AssetCheckResult(
-        check_name=RECONCILIATION,
-        passed=not unbalanced and not not_written,
-        metadata={
-            "days": len(days),
-            "records_read": sum(d.records_read for d in days),
-            "staged": sum(d.staged for d in days),
-            "duplicates": sum(d.duplicates for d in days),
-            "quarantined": sum(d.quarantined for d in days),
-            "days_not_balanced": dg.MetadataValue.json(unbalanced),
-            "days_table_differs": dg.MetadataValue.json(not_written),
-        },
-    )
-
-
 _MAX_NAMED_KEYS = 100
 
 
 def day_metadata(d: StagedDay) -> dict[str, object]:
-    """One partition's own figures, on that partition's materialization: a backfill of many
-    days in one run still shows each day's rows (the asset's row count and plots are per day)."""
+    """One day's own figures, on that partition's materialization."""
     metadata: dict[str, object] = {
-        "dagster/row_count": d.rows_in_table,
+        **partition_metadata(d),
         "raw_objects": d.objects,
         "raw_bytes": d.bytes,
-        "records_read": d.records_read,
-        "duplicates_dropped": d.duplicates,
-        "quarantined": d.quarantined,
         "quarantine_reasons": dg.MetadataValue.json(dict(sorted(d.quarantine_reasons.items()))),
-        "reconciled": d.reconciles and d.rows_in_table == d.staged,
         "late_records_accepted": d.late_accepted,
         "blank_lines": d.blank_lines,
         "newsletters_checked_against": str(d.newsletters_checked_against),
@@ -138,27 +117,3 @@ def day_metadata(d: StagedDay) -> dict[str, object]:
     if d.window_end is not None:
         metadata["arrival_window_widened_until"] = d.window_end.isoformat()
     return metadata
-
-
-def run_metadata(days: list[StagedDay]) -> dict[str, object]:
-    """What belongs to the run rather than to a day (on every partition it wrote, named
-    `run_*`, as text so that the UI does not plot it): the days it staged and, for several,
-    their table."""
-    end = days[-1].day + timedelta(days=1)
-    metadata: dict[str, object] = {"run_window": f"[{days[0].day}, {end}): {len(days)} days"}
-    if len(days) > 1:
-        metadata["run_per_day"] = dg.MetadataValue.md(_per_day_table(days))
-    return metadata
-
-
-def _per_day_table(days: list[StagedDay]) -> str:
-    rows = [
-        "| day | objects | read | staged | duplicates | quarantined |",
-        "|---|---|---|---|---|---|",
-    ]
-    rows += [
-        f"| {d.day} | {d.objects} | {d.records_read} | {d.staged} | {d.duplicates} | "
-        f"{d.quarantined} |"
-        for d in days
-    ]
-    return "\n".join(rows)

@@ -1,0 +1,32 @@
+"""What a line stream's staging module declares: its stream, its table and its projection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from theletter_data.raw.layout import LineStream
+from theletter_data.tables import Table
+
+
+@dataclass(frozen=True)
+class LineStaging:
+    """How one stream of gzip text lines (a Firehose stream, the CloudWatch log exports)
+    becomes one staged table."""
+
+    stream: LineStream
+    table: Table
+    projection_sql: str
+    """DuckDB SQL over `raw_lines(source_object, arrival_hour, line)` yielding
+    `reject_reason`, `raw_line`, `event_at`, `event_id` and the table's columns."""
+    params: Mapping[str, object] = field(default_factory=dict)
+    """Constants the projection binds (e.g. patterns), besides the pseudonymisation pads."""
+    newsletters_must_exist: bool = True
+    """Quarantine records of a newsletter the app does not have (not for logs, where a request
+    for an unknown newsletter is itself worth keeping)."""
+
+    @property
+    def carried_columns(self) -> list[str]:
+        """Staged columns the projection yields (staging adds the day and the object)."""
+        added = {self.table.partition_by, "source_object"}
+        return [c for c in self.table.column_names if c not in added]
