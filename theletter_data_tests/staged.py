@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
 from collections.abc import Sequence
 from datetime import date
 
@@ -52,3 +55,31 @@ def checks_passed(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
+
+
+def declared_tables() -> dict[str, Table]:
+    """Every `Table` the staging and metrics packages declare (also an app export's), by
+    qualified name."""
+    for package in ("theletter_data.staging", "theletter_data.metrics"):
+        for module in pkgutil.walk_packages(
+            importlib.import_module(package).__path__, f"{package}."
+        ):
+            importlib.import_module(module.name)
+    tables: dict[str, Table] = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("theletter_data.staging.", "theletter_data.metrics.")):
+            for value in vars(module).values():
+                table = getattr(value, "table", value)
+                if isinstance(table, Table):
+                    tables[table.qualified_name] = table
+    return tables
+
+
+def create_empty_tables(warehouse: Warehouse, but: Sequence[Table] = ()) -> None:
+    """Create, empty, every declared table the test did not write (`but` those, left absent):
+    a query over the documents' sections reads them all, and a new section needs no edit of the
+    tests that build them."""
+    left_out = {t.qualified_name for t in but}
+    for name, table in declared_tables().items():
+        if name not in left_out and not warehouse.has_table(table):
+            warehouse.create_table(table)

@@ -90,6 +90,8 @@ def test_metric_tables_have_rows_for_every_day(week: Week) -> None:
         "platform_top_newsletters",
         "newsletter_engagement_segments",
         "newsletter_deliverability",
+        "newsletter_signup_sources",
+        "post_web_performance",
     ):
         (days,) = query(warehouse, f"SELECT COUNT(DISTINCT date) FROM metrics.{table}")[0]
         assert days == 7, table
@@ -132,6 +134,50 @@ def test_engagement_segments_partition_the_days_subscribers(week: Week) -> None:
         """,
     )
     assert mismatches == []
+
+
+def test_every_new_subscriber_is_attributed_once_and_posts_get_theirs(week: Week) -> None:
+    """Each day, a newsletter's signups by source are its new subscribers (growth's), the paid
+    conversions are the subscriptions that turned paid, and the posts' signups are exactly the
+    signups on post pages; the generated world's signups come from every kind of page."""
+    mismatches = query(
+        week.warehouse,
+        """
+        WITH sources AS (
+            SELECT date, newsletter_id, SUM(signups) AS signups,
+                SUM(IF(signup_page = 'post', signups, 0)) AS on_posts,
+                SUM(paid_conversions) AS conversions
+            FROM metrics.newsletter_signup_sources GROUP BY 1, 2
+        ),
+        posts AS (
+            SELECT date, newsletter_id, SUM(signups) AS signups
+            FROM metrics.post_web_performance GROUP BY 1, 2
+        ),
+        upgrades AS (
+            SELECT s.snapshot_date, s.newsletter_id, COUNT(*) AS conversions
+            FROM staging.stg_subscriptions AS s
+            JOIN staging.stg_subscriptions AS p ON p.subscription_id = s.subscription_id
+                AND p.snapshot_date = s.snapshot_date - 1
+            WHERE s.plan = 'paid' AND p.plan = 'free' GROUP BY 1, 2
+        )
+        SELECT g.date, g.newsletter_id
+        FROM metrics.newsletter_subscriber_growth AS g
+        LEFT JOIN sources AS s ON s.date = g.date AND s.newsletter_id = g.newsletter_id
+        LEFT JOIN posts AS p ON p.date = g.date AND p.newsletter_id = g.newsletter_id
+        LEFT JOIN upgrades AS u ON u.snapshot_date = g.date AND u.newsletter_id = g.newsletter_id
+        WHERE COALESCE(s.signups, 0) <> g.new_subscribers
+            OR COALESCE(s.on_posts, 0) <> COALESCE(p.signups, 0)
+            OR COALESCE(s.conversions, 0) <> COALESCE(u.conversions, 0)
+        """,
+    )
+    assert mismatches == []
+    pages = dict(
+        query(
+            week.warehouse,
+            "SELECT signup_page, SUM(signups) FROM metrics.newsletter_signup_sources GROUP BY 1",
+        )
+    )
+    assert {"post", "home", "page"} <= set(pages) and pages["post"] > 0
 
 
 def test_the_platforms_deliverability_sums_the_newsletters(week: Week) -> None:

@@ -476,6 +476,9 @@ def test_exports_have_the_documented_columns_and_grow_day_by_day(generated: Run)
             "subscribed_at": stamp,
             "unsubscribed_at": stamp,
             "updated_at": stamp,
+            "signup_source": pa.string(),
+            "signup_post_id": pa.string(),
+            "signup_referrer": pa.string(),
         },
     }
     previous: dict[str, set[str]] = {}
@@ -511,6 +514,41 @@ def test_exports_have_the_documented_columns_and_grow_day_by_day(generated: Run)
     assert 0.003 < sum(r["plan"] == "paid" for r in subs) / len(subs) < 0.1  # "a few %"
     statuses = Counter(r["status"] for r in generated.snapshot("posts", END).to_pylist())
     assert statuses["draft"] and statuses["published"]
+
+
+def test_signups_say_where_they_came_from_in_realistic_shares(generated: Run) -> None:
+    """Posts, the home page, other pages and imports; a post signup names a post of the same
+    newsletter published before it; search and social referrers, direct visits; a signup's
+    attribution is the same in every snapshot."""
+    subs = generated.snapshot("subscriptions", END).to_pylist()
+    posts = {r["post_id"]: r for r in generated.snapshot("posts", END).to_pylist()}
+    sources = Counter(r["signup_source"] for r in subs)
+    shares = {k: n / len(subs) for k, n in sources.items()}
+    assert set(sources) == {"post", "home", "page", "import"}
+    assert 0.2 < shares["post"] < 0.6 and 0.25 < shares["home"] < 0.7
+    assert 0.02 < shares["page"] < 0.12 and 0.005 < shares["import"] < 0.07
+    for r in subs:
+        assert (r["signup_post_id"] is not None) == (r["signup_source"] == "post")
+        if r["signup_post_id"]:
+            post = posts[r["signup_post_id"]]
+            assert post["newsletter_id"] == r["newsletter_id"]
+            assert post["published_at"] < r["subscribed_at"]
+        if r["signup_source"] == "import":
+            assert r["signup_referrer"] is None
+    referrers = [r["signup_referrer"] for r in subs if r["signup_source"] != "import"]
+    direct = sum(not ref for ref in referrers) / len(referrers)
+    assert 0.15 < direct < 0.5
+    assert any("google" in (ref or "") for ref in referrers)
+    assert any((ref or "").startswith("https://t.co/") for ref in referrers)
+    assert any(".theletter.jp/" in (ref or "") for ref in referrers)
+    first = generated.snapshot("subscriptions", START).to_pylist()
+    earlier = {r["subscription_id"]: r for r in first}
+    attribution = ("signup_source", "signup_post_id", "signup_referrer")
+    assert all(
+        [r[k] for k in attribution] == [earlier[r["subscription_id"]][k] for k in attribution]
+        for r in subs
+        if r["subscription_id"] in earlier
+    )
 
 
 def test_email_unsubscribes_match_the_exports(generated: Run) -> None:

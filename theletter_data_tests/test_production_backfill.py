@@ -80,12 +80,15 @@ runs that stage those days."""
 LOOKING_BACK = {
     "newsletter_deliverability",
     "newsletter_engagement_segments",
+    "newsletter_signup_sources",
     "platform_top_newsletters",
     "post_email_clients",
     "post_email_funnel",
     "post_link_clicks",
+    "post_web_performance",  # reads newsletter_signup_sources, which looks back
 }
-"""Daily metrics that read days before their window: they wait for those days."""
+"""Daily metrics that read days before their window, or read a metric that does: they wait for
+those days."""
 
 
 # --- the policy, per environment --------------------------------------------------------------

@@ -14,6 +14,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from theletter_data.checks import run_table_checks
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.staging.app_exports import (
     NEWSLETTERS,
@@ -72,7 +73,9 @@ def test_subscriptions_are_staged_with_pseudonyms_and_activity_at_day_end(resour
     result = stage(resources)
 
     assert (result.rows_read, result.staged, result.duplicates, result.quarantined) == (6, 3, 1, 2)
-    assert result.extra_columns == [] and result.missing_optional_columns == []
+    # An export from before the app recorded where readers signed up: staged, attribution NULL.
+    assert result.extra_columns == []
+    assert result.missing_optional_columns == ["signup_post_id", "signup_referrer", "signup_source"]
     staged = {
         r["subscription_id"]: r
         for r in resources["warehouse"].query("SELECT * FROM staging.stg_subscriptions").to_pylist()
@@ -158,7 +161,7 @@ def put_newsletters(lake, *days: date, ids=("nl_1",)) -> None:  # type: ignore[n
 
 
 def ten_subscriptions() -> list[dict]:
-    """10 subscriptions of nl_1: 4 cancelled before D ended, 3 paid."""
+    """10 subscriptions of nl_1: 4 cancelled before D ended, 3 paid; 5 signed up on a post."""
     return [
         subscription(
             f"s{i}",
@@ -166,6 +169,9 @@ def ten_subscriptions() -> list[dict]:
             "2026-11-01 00:00:00",
             "2026-11-10 00:00:00" if i < 4 else None,
             plan="paid" if i >= 7 else "free",
+            signup_source="post" if i % 2 else "home",
+            signup_post_id="po_1" if i % 2 else None,
+            signup_referrer="https://www.google.com/" if i % 2 else None,
         )
         for i in range(10)
     ]
@@ -190,7 +196,12 @@ def renamed(rows: list[dict], column: str) -> list[dict]:
 
 @pytest.mark.parametrize(
     ("table", "column"),
-    [("subscriptions", "unsubscribed_at"), ("subscriptions", "plan"), ("posts", "title")],
+    [
+        ("subscriptions", "unsubscribed_at"),
+        ("subscriptions", "plan"),
+        ("subscriptions", "signup_source"),
+        ("posts", "title"),
+    ],
 )
 def test_an_optional_column_that_disappears_fails_instead_of_becoming_null(
     resources, table: str, column: str
@@ -551,3 +562,127 @@ def test_a_backfill_of_snapshots_shares_one_engine_session_and_write_per_group(r
         "SELECT post_id FROM staging.stg_posts WHERE snapshot_date = @day", {"day": days[2]}
     )
     assert sorted(rows.column("post_id").to_pylist()) == ["po_0", "po_1", "po_2"]
+
+
+# --- Where readers signed up (the app's attribution columns) ---------------------------------
+
+
+def signed_up(sid: str, source: str | None, referrer: str | None, post_id: str | None = None):
+    return subscription(
+        sid, f"{sid}@example.jp", "2026-11-20 01:00:00", signup_source=source,
+        signup_referrer=referrer, signup_post_id=post_id,
+    )  # fmt: skip
+
+
+def test_where_readers_signed_up_is_staged_as_a_domain_and_a_traffic_source(resources) -> None:
+    """The referrer keeps its domain only, categorised as page views' referrers are; a user
+    part before an @ (an address in a referrer) never becomes the domain."""
+    put_newsletters(resources["lake"], D)
+    rows = [
+        signed_up("s1", "post", "https://www.google.co.jp/search?q=x", "po_1"),
+        signed_up("s2", "post", "https://t.co/abc", "po_1"),
+        signed_up("s3", "home", None),
+        signed_up("s4", "home", ""),
+        signed_up("s5", "page", "https://mail.google.com/mail/u/0/"),
+        signed_up("s6", "post", "https://other-one.theletter.jp/posts/po_9", "po_2"),
+        signed_up("s7", "post", "blog.example.org", "po_2"),  # a bare domain
+        signed_up("s8", "home", "https://hanako@example.jp/"),
+        signed_up("s9", "import", None),
+        signed_up("s10", None, None),
+        signed_up("s11", "post", "https://x.com/", "po/../1"),  # not an id: quarantined
+    ]
+    put_export(resources["lake"], "subscriptions", D, rows)
+
+    result = stage(resources)
+
+    assert (result.staged, result.quarantined, result.missing_optional_columns) == (10, 1, [])
+    staged = (
+        resources["warehouse"]
+        .query(
+            "SELECT subscription_id, signup_source, signup_post_id, signup_referrer_domain, "
+            "signup_source_category FROM staging.stg_subscriptions ORDER BY subscription_id"
+        )
+        .to_pylist()
+    )
+    assert {r.pop("subscription_id"): tuple(r.values()) for r in staged} == {
+        "s1": ("post", "po_1", "google.co.jp", "search"),
+        "s2": ("post", "po_1", "t.co", "social"),
+        "s3": ("home", None, None, "direct"),
+        "s4": ("home", None, None, "direct"),
+        "s5": ("page", None, "mail.google.com", "email"),
+        "s6": ("post", "po_2", "other-one.theletter.jp", "other_newsletter"),
+        "s7": ("post", "po_2", "blog.example.org", "referral"),
+        "s8": ("home", None, "example.jp", "referral"),
+        "s9": ("import", None, None, None),
+        "s10": (None, None, None, None),
+    }
+    (reason,) = (
+        resources["warehouse"]
+        .query("SELECT reason FROM staging.quarantine WHERE stream = 'appdb_subscriptions'")
+        .to_pylist()
+    )
+    assert reason == {"reason": "invalid_id:signup_post_id"}
+
+
+def test_attribution_columns_added_by_the_app_stage_after_snapshots_without_them(
+    resources,
+) -> None:
+    """The older snapshot stages them NULL; the next one, which has them, stages them; a third
+    that drops them again fails (the drift guard), unless accepted."""
+    lake = resources["lake"]
+    after = date(2026, 11, 22)
+    put_newsletters(lake, D, NEXT, after)
+    older = [
+        {k: v for k, v in row.items() if not k.startswith("signup_")} for row in ten_subscriptions()
+    ]
+    put_export(lake, "subscriptions", D, older)
+    put_export(lake, "subscriptions", NEXT, ten_subscriptions())
+    put_export(lake, "subscriptions", after, older)
+
+    assert stage(resources).missing_optional_columns == [
+        "signup_post_id", "signup_referrer", "signup_source",
+    ]  # fmt: skip
+    assert stage(resources, SUBSCRIPTIONS, NEXT).missing_optional_columns == []
+    with pytest.raises(dg.Failure, match=r"lacks column\(s\) `signup_post_id`, `signup_referrer`"):
+        stage(resources, SUBSCRIPTIONS, after)
+    accepting = IngestEngine(
+        accepted_missing_columns=[
+            f"subscriptions.{c}" for c in ("signup_post_id", "signup_referrer", "signup_source")
+        ]
+    )
+    assert stage({**resources, "ingest_engine": accepting}, SUBSCRIPTIONS, after).staged == 10
+
+    by_day = (
+        resources["warehouse"]
+        .query(
+            "SELECT snapshot_date, COUNTIF(signup_post_id = 'po_1') AS from_post, "
+            "COUNTIF(signup_source_category = 'search') AS from_search, "
+            "COUNTIF(signup_source IS NULL) AS unknown FROM staging.stg_subscriptions "
+            "GROUP BY snapshot_date ORDER BY snapshot_date"
+        )
+        .to_pylist()
+    )
+    assert [(r["from_post"], r["from_search"], r["unknown"]) for r in by_day] == [
+        (0, 0, 10), (5, 5, 0), (0, 0, 10),
+    ]  # fmt: skip
+
+
+def test_a_signup_source_the_platform_does_not_know_fails_the_blocking_check(resources) -> None:
+    """The app starts recording a new kind of signup page: staged as it is (nothing lost), and
+    the table's blocking check names the value, so the metrics wait for a decision."""
+    put_newsletters(resources["lake"], D)
+    rows = [
+        signed_up("s1", "post", "https://t.co/x", "po_1"),
+        signed_up("s2", "recommendation", "https://other.theletter.jp/"),
+    ]
+    put_export(resources["lake"], "subscriptions", D, rows)
+
+    assert stage(resources).staged == 2
+
+    results = run_table_checks(resources["warehouse"], SUBSCRIPTIONS.table, D, NEXT)
+    (values,) = [r for r in results if r.check_name == "column_values"]
+    assert not values.passed
+    assert values.metadata["violations"].data == {"unaccepted_signup_source": 1}
+    assert values.description is not None
+    assert "signup_source is not an accepted value in 1 row" in values.description
+    assert "subscription_id=s2 has signup_source=recommendation" in values.description

@@ -80,6 +80,7 @@ SOURCE_TABLES = {
         SourceTable("subscriptions", "subscription_id", _schema(
             ("subscription_id", S), ("newsletter_id", S), ("reader_id", S), ("email", S),
             ("plan", S), ("subscribed_at", T), ("unsubscribed_at", T), ("updated_at", T),
+            ("signup_source", S), ("signup_post_id", S), ("signup_referrer", S),
         )),
     )
 }  # fmt: skip

@@ -35,6 +35,7 @@ from theletter_data.staging.reconciliation import (
     reconciliation_check,
     run_metadata,
 )
+from theletter_data.staging.referrers import SOURCE_CATEGORIES
 from theletter_data.staging.snapshot_staging import (
     AppExport,
     StagedSnapshot,
@@ -45,6 +46,12 @@ from theletter_data.staging.staged_asset import staged_table_asset
 from theletter_data.tables import Column, Table
 
 __all__ = ["APP_EXPORTS", "NEWSLETTERS", "POSTS", "SUBSCRIPTIONS", "AppExport", "stage_snapshot"]
+
+
+SIGNUP_COLUMNS = ("signup_post_id", "signup_referrer", "signup_source")
+"""Where the reader signed up, as the app records it (docs/lake-layout.md)."""
+SIGNUP_SOURCES = ("post", "home", "page", "import")
+"""The app's `signup_source`: the site's page the reader signed up on, or an import."""
 
 
 def _snapshot_column(description: str) -> Column:
@@ -106,11 +113,14 @@ POSTS = AppExport(
 SUBSCRIPTIONS = AppExport(
     source_table="subscriptions",
     required=("subscription_id", "newsletter_id", "email", "subscribed_at"),
-    optional=("reader_id", "plan", "unsubscribed_at", "updated_at"),
+    optional=("reader_id", "plan", "unsubscribed_at", "updated_at", *SIGNUP_COLUMNS),
     description="stg_subscriptions: one row per subscription per snapshot day. Owner: platform "
     "team. A reader who leaves and returns has two subscriptions. The address is replaced by "
     "`reader_hash`, the same keyed pseudonym as stg_email_events.recipient_hash, so email "
-    "activity can be joined to subscribers without any address in the warehouse.",
+    "activity can be joined to subscribers without any address in the warehouse. Where the "
+    "reader signed up (the app's attribution, docs/lake-layout.md) keeps the referrer's domain "
+    "only (a URL can carry personal data) and its traffic source, categorised as page views' "
+    "are (staging/referrers.py); an export from before the app recorded it stages NULL.",
     table=Table(
         layer="staging",
         name="stg_subscriptions",
@@ -128,6 +138,34 @@ SUBSCRIPTIONS = AppExport(
             Column("subscribed_at", "TIMESTAMP", "When the subscription started (UTC)."),
             Column("unsubscribed_at", "TIMESTAMP", "When it ended (UTC).", required=False),
             Column("is_active", "BOOL", "Still subscribed at the end of the snapshot day."),
+            Column(
+                "signup_source",
+                "STRING",
+                "Where the reader signed up: post, home, page (another page of the site), "
+                "import (added by the author); NULL: not recorded.",
+                required=False,
+                accepted_values=SIGNUP_SOURCES,
+            ),
+            Column(
+                "signup_post_id",
+                "STRING",
+                "The post whose page the reader signed up on.",
+                required=False,
+            ),
+            Column(
+                "signup_referrer_domain",
+                "STRING",
+                "Domain (no www) that referred the visit the reader signed up in.",
+                required=False,
+            ),
+            Column(
+                "signup_source_category",
+                "STRING",
+                "That visit's traffic source, as page views are categorised; NULL when the "
+                "reader did not sign up on the site.",
+                required=False,
+                accepted_values=SOURCE_CATEGORIES,
+            ),
         ),
     ),
 )

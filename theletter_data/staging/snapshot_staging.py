@@ -34,6 +34,7 @@ from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.lines.planning import grouped
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.reconciliation import PartitionAccount
+from theletter_data.staging.referrers import sql_params as referrer_params
 from theletter_data.staging.streamed_write import WriteGuard, streamed
 from theletter_data.tables import Table
 
@@ -216,6 +217,7 @@ def _project(
         con.register("known_newsletters", known.ids)
         params = {
             **pseudonymizer.sql_params(),
+            **referrer_params(),  # a signup's referrer is categorised as a page view's
             "id_pattern": ID_PATTERN,
             "snapshot_end": day_bounds_utc(snapshot.day)[1],
             "check_newsletters": known.checked,

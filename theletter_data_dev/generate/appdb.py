@@ -3,7 +3,8 @@
 A row is present once it was created on or before the day; its columns hold their values as of
 the end of that Japan-time day (a draft is still a draft, an unsubscription that happened later
 is not there yet). Unsubscribes made from an email carry the very instant of the SES
-`Subscription` event, because both come from the same simulated subscription.
+`Subscription` event, because both come from the same simulated subscription. Where each reader
+signed up comes from attribution.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.lake import Lake
 
 from . import text
+from .attribution import signup_attribution
 from .clock import day_of, day_start_ms
 from .world import World
 
@@ -102,6 +104,7 @@ def snapshot(world: World, number: int) -> dict[str, pa.Table]:
             "updated_at": _ts(
                 _latest(subs.start_ms[rows], subs.upgrade_ms[rows], subs.end_ms[rows], before=end)
             ),
+            **signup_attribution(world, rows),
         }
     )
     return {"newsletters": newsletters, "posts": post_table, "subscriptions": subscriptions}

@@ -1,11 +1,23 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
 -- engine), over export_rows(source_object, <the export's columns>) and known_newsletters.
 -- Parameters: $id_pattern (theletter_data.ids), $hmac_ipad, $hmac_opad (pseudonymisation),
--- $snapshot_end (end of the day, UTC).
+-- $snapshot_end (end of the day, UTC), the referrer patterns of staging/referrers.py.
 WITH judged AS (
     SELECT
         *,
         export_rows AS exported_row,
+        -- The referrer's host, from a URL or a bare domain, without any user part before an @
+        -- ('' or none: no referrer).
+        nullif(
+            regexp_replace(
+                lower(regexp_extract(
+                    trim(CAST(signup_referrer AS VARCHAR)),
+                    '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^/?#@\s]*@)?([^/:?#@\s]+)(?:[/:?#]|$)', 1
+                )),
+                '^www\.', ''
+            ),
+            ''
+        ) AS referrer_domain,
         CASE
             WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
@@ -16,6 +28,9 @@ WITH judged AS (
             WHEN reader_id IS NOT NULL
                 AND NOT regexp_full_match(CAST(reader_id AS VARCHAR), $id_pattern)
                 THEN 'invalid_id:reader_id'
+            WHEN signup_post_id IS NOT NULL
+                AND NOT regexp_full_match(CAST(signup_post_id AS VARCHAR), $id_pattern)
+                THEN 'invalid_id:signup_post_id'
             WHEN $check_newsletters AND CAST(newsletter_id AS VARCHAR) NOT IN
                 (SELECT newsletter_id FROM known_newsletters) THEN 'unknown_newsletter'
             WHEN email IS NULL OR NOT contains(email, '@') THEN 'missing_field:email'
@@ -39,6 +54,20 @@ SELECT
     CAST(subscribed_at AS TIMESTAMPTZ) AS subscribed_at,
     CAST(unsubscribed_at AS TIMESTAMPTZ) AS unsubscribed_at,
     unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active,
+    CAST(signup_source AS VARCHAR) AS signup_source,
+    CAST(signup_post_id AS VARCHAR) AS signup_post_id,
+    referrer_domain AS signup_referrer_domain,
+    -- The visit's source as page views' (page_views.sql); the app records the referrer of the
+    -- visit's landing page, never the newsletter's own pages, so no signup is 'internal'.
+    CASE
+        WHEN signup_source IS NULL OR signup_source NOT IN ('post', 'home', 'page') THEN NULL
+        WHEN regexp_matches(referrer_domain, $webmail_pattern) THEN 'email'
+        WHEN referrer_domain IS NULL THEN 'direct'
+        WHEN regexp_matches(referrer_domain, $platform_pattern) THEN 'other_newsletter'
+        WHEN regexp_matches(referrer_domain, $search_pattern) THEN 'search'
+        WHEN regexp_matches(referrer_domain, $social_pattern) THEN 'social'
+        ELSE 'referral'
+    END AS signup_source_category,
     -- Not staged: it decides which of several copies of a key is kept.
     CAST(updated_at AS TIMESTAMPTZ) AS updated_at
 FROM judged
