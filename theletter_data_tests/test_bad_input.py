@@ -18,7 +18,12 @@ import pyarrow as pa
 import pytest
 
 from theletter_data.resources.ingest_engine import IngestEngine
-from theletter_data.staging.app_exports import NEWSLETTERS, SUBSCRIPTIONS, stage_snapshot
+from theletter_data.staging.app_exports import (
+    NEWSLETTERS,
+    SIGNUP_COLUMNS,
+    SUBSCRIPTIONS,
+    stage_snapshot,
+)
 from theletter_data.staging.email_events import EMAIL_EVENTS
 from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.quarantine import masked_excerpt_sql
@@ -188,7 +193,7 @@ def test_export_schema_drift_and_unknown_newsletters(resources) -> None:
     ])  # fmt: skip
     put_export(lake, "subscriptions", D, [
         {"subscription_id": "s1", "newsletter_id": "nl_1", "email": "a@b.jp",
-         "subscribed_at": utc("2026-11-01 00:00:00")},  # reader_id, plan, unsubscribed_at gone
+         "subscribed_at": utc("2026-11-01 00:00:00")},  # reader_id, plan, ... gone
         {"subscription_id": "s2", "newsletter_id": "nl_404", "email": "c@d.jp",
          "subscribed_at": utc("2026-11-01 00:00:00")},
     ])  # fmt: skip
@@ -198,7 +203,7 @@ def test_export_schema_drift_and_unknown_newsletters(resources) -> None:
     )
     assert newsletters.staged == 1 and newsletters.extra_columns == ["launched_with_campaign"]
     assert subscriptions.missing_optional_columns == [
-        "reader_id", "plan", "unsubscribed_at", "updated_at",
+        "reader_id", "plan", "unsubscribed_at", "updated_at", *SIGNUP_COLUMNS,
     ]  # fmt: skip
     assert (subscriptions.rows_read, subscriptions.staged, subscriptions.quarantined) == (2, 1, 1)
     reasons = resources["warehouse"].query(
