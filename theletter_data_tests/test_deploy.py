@@ -1424,7 +1424,7 @@ def test_the_instance_database_is_pinned_sized_and_grows_by_itself(
         spec["DBInstanceClass"],
         f"`EngineVersion` {spec['EngineVersion']}",
         f"`MaxAllocatedStorage` {spec['MaxAllocatedStorage']}",
-        "223 rows",  # test_instance_database_load.py measures these
+        "328 rows",  # test_instance_database_load.py measures these
         "30 rows",
     ):
         assert figure in section, figure
