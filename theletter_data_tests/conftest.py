@@ -17,13 +17,15 @@ from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import Warehouse
-from theletter_data_tests.bigquery_deployment import BigQueryDeployment, deployed_bigquery
-from theletter_data_tests.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
-from theletter_data_tests.container_credentials import container_credentials  # noqa: F401
-from theletter_data_tests.mariadb import mariadb  # noqa: F401
-from theletter_data_tests.postgres import postgres  # noqa: F401
-from theletter_data_tests.week import Week, generate_week
-from theletter_data_tests.zetasql_bigquery import zetasql  # noqa: F401
+from theletter_data_tests.support.bigquery_deployment import BigQueryDeployment, deployed_bigquery
+from theletter_data_tests.support.bigquery_emulator import bigquery_emulator, bq_dataset  # noqa: F401
+from theletter_data_tests.support.container_credentials import container_credentials  # noqa: F401
+from theletter_data_tests.support.mariadb import mariadb  # noqa: F401
+from theletter_data_tests.support.postgres import postgres  # noqa: F401
+from theletter_data_tests.support.production_instance import production_environment  # noqa: F401
+from theletter_data_tests.support.slack_webhook import webhook  # noqa: F401
+from theletter_data_tests.support.week import Week, generate_week
+from theletter_data_tests.support.zetasql_bigquery import zetasql  # noqa: F401
 
 TEST_KEY = "test-pseudonym-key"
 
