@@ -3,6 +3,7 @@ quarantine, unknown newsletters and records that arrive after their day's window
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 
 from theletter_data.staging.lines.stage import stage_day
@@ -243,3 +244,33 @@ def test_a_day_without_payments_is_staged_empty(resources):
         False,
     )
     assert quiet.reconciles
+
+
+def test_fields_of_another_shape_are_quarantined_not_guessed(resources):
+    """Attacks on the guards: numbers written otherwise than Stripe writes them."""
+    cases = {
+        "fraction": ({"amount": "800.5"}, "invalid_amount"),
+        "amount-text": ({"amount": "eight hundred"}, "invalid_amount"),
+        "huge": ({"amount": 10**30}, "invalid_amount"),
+        "iso-created": ({"created": "2026-11-20T03:00:00Z"}, "invalid_timestamp"),
+        # Milliseconds, not Stripe's seconds (13 digits): not read as the year 57,857.
+        "millis": ({"created": int(AT.timestamp()) * 1000}, "invalid_timestamp"),
+        "livemode-missing": ({"livemode": None}, "test_mode_event"),
+        "space-id": ({"id": "evt 1"}, "invalid_id:id"),
+    }
+    lines = []
+    for name, (change, _) in cases.items():
+        event = stripe_event("invoice.paid", AT, event_id=name.replace("-", "_"))
+        if "amount" in change:
+            event["data"]["object"]["amount_paid"] = change["amount"]
+        else:
+            event.update(change)
+            if change.get("livemode", True) is None:
+                del event["livemode"]
+        lines.append(event)
+    put_lines(resources["lake"], firehose_key("payment-events", utc("2026-11-20 03:05:00")), lines)
+
+    result = stage(resources)
+
+    assert (result.records_read, result.staged) == (7, 0)
+    assert result.quarantine_reasons == dict(Counter(reason for _, reason in cases.values()))

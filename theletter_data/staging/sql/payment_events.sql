@@ -37,7 +37,10 @@ typed AS (
     SELECT
         *,
         e.data."object" AS o,
-        to_timestamp(try_cast(e.created AS BIGINT)) AS event_at,
+        -- Whole numbers only: a cast would round `800.5` to 801, and Stripe writes none.
+        to_timestamp(try_cast(
+            CASE WHEN regexp_full_match(e.created, '[0-9]{1,12}') THEN e.created END AS BIGINT
+        )) AS event_at,
         -- Invoices carry their subscription's metadata; charges and subscriptions their own.
         CASE WHEN starts_with(e."type", 'invoice.')
             THEN e.data."object".subscription_details.metadata.newsletter_id
@@ -73,10 +76,13 @@ amounts AS (
         *,
         -- A charge refunded in parts sends one event per refund with the running total: the
         -- refund's own amount is the total less the one before it.
-        try_cast(amount_text AS BIGINT) - CASE WHEN e."type" = 'charge.refunded'
-            THEN coalesce(try_cast(e.data.previous_attributes.amount_refunded AS BIGINT), 0)
-            ELSE 0
-        END AS amount
+        try_cast(CASE WHEN regexp_full_match(amount_text, '[0-9]{1,18}') THEN amount_text END
+            AS BIGINT)
+        - CASE WHEN e."type" = 'charge.refunded' THEN coalesce(try_cast(
+            CASE WHEN regexp_full_match(e.data.previous_attributes.amount_refunded, '[0-9]{1,18}')
+                THEN e.data.previous_attributes.amount_refunded
+            END AS BIGINT
+        ), 0) ELSE 0 END AS amount
     FROM typed
 ),
 
