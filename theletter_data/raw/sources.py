@@ -181,6 +181,21 @@ SOURCES: tuple[RawSource, ...] = (
         staged_asset="stg_app_logs",
         retention=ARCHIVED,
     ),
+    RawSource(
+        name="payment_events",
+        title="payment events",
+        prefix="payment-events",
+        layout=FirehoseStream,
+        arrival=FIREHOSE_DELIVERY,
+        producer="the payment provider's (Stripe's) webhook events of paid subscriptions "
+        "(invoice.paid, invoice.payment_failed, charge.refunded, customer.subscription.deleted), "
+        "put unchanged by theLetter's webhook endpoint into Kinesis Data Firehose",
+        object_name="theletter-payment-events-1-YYYY-MM-DD-HH-MM-SS-<uuid>.gz",
+        format=GZIP_JSON_LINES,
+        staged_asset="stg_payment_events",
+        retention=ARCHIVED,
+        checked_against=("appdb_newsletters",),
+    ),
     _app_snapshot("newsletters"),
     _app_snapshot("posts"),
     _app_snapshot("subscriptions"),

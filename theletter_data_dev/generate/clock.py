@@ -63,6 +63,7 @@ class Stream(IntEnum):
     EMAIL = 10
     PAGE_VIEWS = 11
     BOTS = 12
+    PAYMENTS = 13
     FIREHOSE = 20
     VOCAB = 30
     APP_LOGS = 40

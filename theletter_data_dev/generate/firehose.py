@@ -1,11 +1,12 @@
 """Kinesis Data Firehose delivery: how records become gzip objects in the lake.
 
-Each record arrives a little after its event (SES: seconds; the beacon: 0-5 s; 0.2% are held up
-20-150 minutes). Arrivals fill a buffer that is flushed 300 s after its first record or once it
-holds 5 MB, into an object named after the flush time in a UTC-hour folder. At-least-once
-delivery repeats 0.3% of records in a later object; a handful of records per month arrive more
-than three hours after their Japan-time day ended (past the platform's window), and a few lines
-per stream per few days are broken (cut mid-record, or bytes that are not UTF-8).
+Each record arrives a little after its event (SES: seconds; the beacon and the payment webhooks:
+0-5 s; 0.2% are held up 20-150 minutes). Arrivals fill a buffer that is flushed 300 s after its
+first record or once it holds 5 MB, into an object named after the flush time in a UTC-hour
+folder. At-least-once delivery repeats 0.3% of records in a later object; a handful of records
+per month arrive more than three hours after their Japan-time day ended (past the platform's
+window), and a few lines per stream per few days are broken (cut mid-record, or bytes that are
+not UTF-8).
 
 One day's records are delivered by themselves: an object only ever holds records of one event
 day, so a day's objects are the same whichever range was generated. Lines are formatted in
@@ -64,6 +65,11 @@ SES_EVENTS = FirehoseStream(
 PAGE_VIEWS = FirehoseStream(
     sources.PAGE_VIEWS.name, sources.PAGE_VIEWS.prefix, "theletter-pageviews-1", 2, 900.0
 )
+PAYMENT_EVENTS = FirehoseStream(
+    "payment_events", "payment-events", "theletter-payment-events-1", 3, 900.0
+)
+"""The payment provider's webhooks, put into Firehose by theLetter's endpoint (the producer's
+key, as docs/lake-layout.md gives it: staging a generated lake checks that the two agree)."""
 
 
 @dataclass

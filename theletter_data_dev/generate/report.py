@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 
-STREAMS = ("ses_events", "page_views", "app_logs")
+STREAMS = ("ses_events", "page_views", "payment_events", "app_logs")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class GenerationReport:
     readers: int
     days: int
     streams: Mapping[str, StreamCounts]
-    """Totals per stream: `ses_events`, `page_views` (Firehose), `app_logs` (log exports)."""
+    """Totals per stream: `ses_events`, `page_views`, `payment_events` (Firehose), `app_logs`
+    (log exports)."""
     per_day: Mapping[date, Mapping[str, StreamCounts]]
     """day -> stream -> counts, by the rules in the module docstring."""
     appdb_rows: Mapping[str, int] = field(default_factory=dict)
@@ -65,13 +66,13 @@ class GenerationReport:
         lines = [
             f"Generated {self.days} day(s), {self.start} to {self.end} (Japan time): seed "
             f"{self.seed}, {self.newsletters} newsletters, {self.readers:,} readers by 2025-01-01.",
-            f"{'stream':<12}{'records':>13}{'duplicates':>12}{'malformed':>11}{'late':>7}"
+            f"{'stream':<16}{'records':>13}{'duplicates':>12}{'malformed':>11}{'late':>7}"
             f"{'objects':>9}{'MB (gzip)':>11}",
         ]
         for name in STREAMS:
             c = self.streams[name]
             lines.append(
-                f"{name:<12}{c.records:>13,}{c.duplicate_lines:>12,}{c.malformed_lines:>11,}"
+                f"{name:<16}{c.records:>13,}{c.duplicate_lines:>12,}{c.malformed_lines:>11,}"
                 f"{c.late_lines:>7,}{c.objects:>9,}{c.bytes / 1e6:>11,.1f}"
             )
         if self.appdb_rows:

@@ -20,9 +20,10 @@ from .app_logs import LogDay, write_app_logs
 from .clock import FIRST_DAY, day_number
 from .columns import concat
 from .email_events import MAX_LAG_DAYS, Cascade, simulate_send_day
-from .firehose import PAGE_VIEWS, SES_EVENTS, Delivered, ObjectWriter, deliver
+from .firehose import PAGE_VIEWS, PAYMENT_EVENTS, SES_EVENTS, Delivered, ObjectWriter, deliver
 from .page_view_lines import PageViewLines
 from .page_views import simulate_page_views
+from .payments import PaymentLines, simulate_payments
 from .report import GenerationReport, StreamCounts, build_report
 from .ses_lines import SesLines
 from .world import build_world
@@ -42,9 +43,9 @@ def generate_lake(
 ) -> GenerationReport:
     """Write a deterministic demo lake for the Japan-time days `start`..`end` (inclusive).
 
-    Writes the Firehose objects of both streams for every day and the three app exports for every
-    day, and returns what was written. The bytes depend only on (seed, newsletters, readers) and
-    the day, never on the range asked for or on `workers`.
+    Writes the objects of the three Firehose streams, the log exports and the three app exports
+    for every day, and returns what was written. The bytes depend only on (seed, newsletters,
+    readers) and the day, never on the range asked for or on `workers`.
     """
     for name, value in (("start", start), ("end", end)):
         if isinstance(value, datetime) or not isinstance(value, date):
@@ -111,6 +112,7 @@ def generate_days(
     world = build_world(seed, newsletters, readers, days[-1])
     ses_lines = SesLines(world)
     pv_lines = PageViewLines(world)
+    payment_lines = PaymentLines(world)
     writer = ObjectWriter(lake)
     cascades: dict[int, Cascade] = {}
     pending: dict[date, dict[str, Delivered]] = {}
@@ -132,6 +134,14 @@ def generate_days(
             pending[day] = {
                 SES_EVENTS.name: deliver(writer, SES_EVENTS, seed, number, ses, ses_lines),
                 PAGE_VIEWS.name: deliver(writer, PAGE_VIEWS, seed, number, views, pv_lines),
+                PAYMENT_EVENTS.name: deliver(
+                    writer,
+                    PAYMENT_EVENTS,
+                    seed,
+                    number,
+                    simulate_payments(world, number),
+                    payment_lines,
+                ),
             }
             logs[day] = write_app_logs(lake, world, seed, number, views, ses)
             rows = appdb.write_snapshot(lake, world, number)

@@ -22,7 +22,12 @@ def query(path: Path, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize(
-    ("stream", "table"), [("ses_events", "stg_email_events"), ("page_views", "stg_page_views")]
+    ("stream", "table"),
+    [
+        ("ses_events", "stg_email_events"),
+        ("page_views", "stg_page_views"),
+        ("payment_events", "stg_payment_events"),
+    ],
 )
 def test_every_generated_record_is_staged_once_or_quarantined(week: Week, stream, table) -> None:
     warehouse, report = week.warehouse, week.report

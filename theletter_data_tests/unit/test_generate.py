@@ -26,9 +26,13 @@ JST = timezone(timedelta(hours=9))
 LAUNCH = datetime(2024, 10, 1, tzinfo=JST)
 START, END = date(2025, 1, 27), date(2025, 2, 5)
 SIZE = {"newsletters": 10, "readers": 1500, "seed": 11}
-STREAM_OF_FOLDER = {"ses-events": "ses_events", "pageviews": "page_views"}
+STREAM_OF_FOLDER = {
+    "ses-events": "ses_events",
+    "pageviews": "page_views",
+    "payment-events": "payment_events",
+}
 KEY = re.compile(
-    r"^(?P<folder>ses-events|pageviews)/(?P<Y>\d{4})/(?P<M>\d{2})/(?P<D>\d{2})/(?P<H>\d{2})/"
+    r"^(?P<folder>ses-events|pageviews|payment-events)/(?P<Y>\d{4})/(?P<M>\d{2})/(?P<D>\d{2})/(?P<H>\d{2})/"
     r"theletter-(?P=folder)-1-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})-(?P<h>\d{2})-(?P<mi>\d{2})-"
     r"(?P<s>\d{2})-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.gz$"
 )
@@ -67,6 +71,7 @@ PAGE_VIEW_FIELDS = {
     "visitor_id",
     "session_id",
 }
+FIREHOSE_STREAMS = ("ses_events", "page_views", "payment_events")
 BOT = re.compile(r"bot|facebookexternalhit|python-requests|curl/|HeadlessChrome", re.IGNORECASE)
 
 
@@ -99,6 +104,8 @@ def ts(value: str) -> datetime:
 def event_time(stream: str, record: dict) -> datetime:
     if stream == "page_views":
         return ts(record["timestamp"])
+    if stream == "payment_events":
+        return datetime.fromtimestamp(record["created"], UTC)  # Stripe's: whole seconds
     kind = record["eventType"]
     if kind in OWN_TIMESTAMP:
         return ts(record[SES_OBJECT[kind]]["timestamp"])
@@ -229,7 +236,7 @@ def test_objects_are_deterministic_gzip_with_one_json_record_per_line(generated:
     for obj in generated.objects:
         assert obj.raw[:2] == b"\x1f\x8b" and obj.raw[4:8] == b"\0\0\0\0", "gzip mtime must be 0"
     broken = [x for x in generated.lines if x.record is None]
-    assert {x.obj.stream for x in broken} == {"ses_events", "page_views"}
+    assert {x.obj.stream for x in broken} >= {"ses_events", "page_views"}
     assert any(not _is_utf8(x.raw) for x in broken), "expected a line of non-UTF-8 bytes"
     assert any(_is_utf8(x.raw) and x.raw.startswith(b"{") for x in broken), "expected a cut line"
 
@@ -370,7 +377,7 @@ def test_report_counts_equal_what_is_in_the_files(generated: Run) -> None:
     expected = {}
     for day, streams in counted.items():
         expected[day] = {}
-        for stream in ("ses_events", "page_views"):
+        for stream in FIREHOSE_STREAMS:
             c = streams[stream]
             records = len(distinct[day, stream])
             expected[day][stream] = StreamCounts(
@@ -681,3 +688,32 @@ def test_newsletters_have_very_different_audiences(generated: Run) -> None:
     emails = {r["email"] for r in subs}
     assert any(e.endswith("@docomo.ne.jp") or e.endswith("@ezweb.ne.jp") for e in emails)
     assert len({r["reader_id"] for r in subs}) == len({(r["reader_id"], r["email"]) for r in subs})
+
+
+def test_paid_subscribers_pay_monthly_in_stripes_format(generated: Run) -> None:
+    """The payment provider's webhooks (docs/lake-layout.md): each invoice, refund or deletion
+    is of a subscription the day's export shows on the paid plan, at its newsletter's price."""
+    events = generated.records("payment_events")
+    totals = generated.report.streams["payment_events"]
+    assert len(events) == totals.records + totals.duplicate_lines > 20
+    assert {e["type"] for e in events} >= {"invoice.paid", "customer.subscription.deleted"}
+    price_of: dict[str, set[int]] = defaultdict(set)
+    for e in events:
+        assert (
+            e["object"] == "event" and e["livemode"] is True and re.fullmatch(r"evt_\w+", e["id"])
+        )
+        at = datetime.fromtimestamp(e["created"], UTC)
+        obj = e["data"]["object"]
+        meta = obj.get("subscription_details", {}).get("metadata") or obj["metadata"]
+        subs = generated.snapshot("subscriptions", jst_day(at)).to_pylist()
+        (sub,) = [s for s in subs if s["subscription_id"] == meta["subscription_id"]]
+        assert sub["newsletter_id"] == meta["newsletter_id"] and sub["plan"] == "paid"
+        assert obj["currency"] == "jpy"
+        if e["type"] == "customer.subscription.deleted":
+            assert sub["unsubscribed_at"].replace(microsecond=0) == at  # Stripe's are seconds
+        else:
+            assert sub["unsubscribed_at"] is None or sub["unsubscribed_at"] > at
+            assert obj.get("customer_email", obj.get("receipt_email")) == sub["email"]
+        if e["type"].startswith("invoice."):
+            price_of[meta["newsletter_id"]].add(obj["amount_due"])
+    assert price_of and all(len(prices) == 1 for prices in price_of.values())

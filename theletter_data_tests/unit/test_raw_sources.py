@@ -82,7 +82,7 @@ def test_each_declaration_is_a_raw_asset_feeding_its_staged_asset(tmp_path: Path
     raw = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "raw"
     }
-    assert raw == {s.asset_key for s in SOURCES} and len(SOURCES) == 6
+    assert raw == {s.asset_key for s in SOURCES} and len(SOURCES) >= 6  # the first six, at least
     for source in SOURCES:
         node = graph.get(dg.AssetKey(source.asset_key))
         assert node.metadata["lake_prefix"] == f"{source.prefix}/"

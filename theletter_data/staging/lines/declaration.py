@@ -21,6 +21,9 @@ class LineStaging:
     `reject_reason`, `raw_line`, `event_at`, `event_id` and the table's columns."""
     params: Mapping[str, object] = field(default_factory=dict)
     """Constants the projection binds (e.g. patterns), besides the pseudonymisation pads."""
+    quiet_days: bool = False
+    """A day without any object is normal (a low-volume stream, e.g. payments): it is staged
+    empty instead of failing as a stopped producer, and needs no `_empty/` marker."""
     newsletters_must_exist: bool = True
     """Quarantine records of a newsletter the app does not have (not for logs, where a request
     for an unknown newsletter is itself worth keeping)."""

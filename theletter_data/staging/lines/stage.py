@@ -66,7 +66,7 @@ def stage_days(
     staging/arrival_windows.py)."""
     windows = arrival_windows(staging.stream, days, warehouse, engine, replay_until)
     listed = listed_once(lake)
-    planned = plan_days(staging.stream, days, listed, windows)
+    planned = plan_days(staging.stream, days, listed, windows, staging.quiet_days)
     for group in write_groups(planned, engine.write_bytes, engine.max_days_per_write):
         yield from _stage_group(
             staging, group, lake=listed, engine=engine, pseudonymizer=pseudonymizer,
