@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.payment_events import PAYMENT_EVENTS
-from theletter_data_tests.rawdata import firehose_key, put_export, put_lines, utc
+from theletter_data_tests.support.rawdata import firehose_key, put_export, put_lines, utc
 
 D = date(2026, 11, 20)
 AT = utc("2026-11-20 03:00:00")  # 12:00 JST on D

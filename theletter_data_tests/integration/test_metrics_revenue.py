@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 from theletter_data.metrics.newsletter_revenue import NEWSLETTER_REVENUE, newsletter_revenue
 from theletter_data.staging.payment_events import STG_PAYMENT_EVENTS
-from theletter_data_tests.rawdata import utc
-from theletter_data_tests.staged import checks_passed, materialize, rows_of, write_rows
+from theletter_data_tests.support.rawdata import utc
+from theletter_data_tests.support.staged import checks_passed, materialize, rows_of, write_rows
 
 D = date(2026, 11, 20)
 
