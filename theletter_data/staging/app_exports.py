@@ -1,7 +1,9 @@
 """Staged snapshots of the app database: stg_newsletters, stg_posts, stg_subscriptions.
 
 Each day's export is a full snapshot taken after the Japan-time day closed, staged as that day's
-partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. The export is
+partition (`snapshot_date`): re-running a day rebuilds exactly that snapshot. stg_subscriptions
+stages only each day's changes from the previous snapshot instead (`valid_from`, an SCD2 table:
+staging/snapshot_changes.py says why that stays idempotent and order-independent). The export is
 judged before its rows are read (staging/export_snapshot.py): a missing required column, an
 optional column that the previous snapshot had, or a snapshot shrunk beyond
 `IngestEngine.min_snapshot_share` of the previous one fails the staging at once, naming the
@@ -17,13 +19,14 @@ table's order, are greatest (NULL least). Copies that differ are counted as
 `conflicting_duplicates`.
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
 from theletter_data.checks import run_table_checks
 from theletter_data.partitions import days_in
 from theletter_data.raw.assets import raw_appdb_exports
+from theletter_data.raw.sources import appdb_export_days
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
@@ -36,6 +39,7 @@ from theletter_data.staging.reconciliation import (
     run_metadata,
 )
 from theletter_data.staging.referrers import SOURCE_CATEGORIES
+from theletter_data.staging.snapshot_changes import CHANGES
 from theletter_data.staging.snapshot_staging import (
     AppExport,
     StagedSnapshot,
@@ -114,22 +118,33 @@ SUBSCRIPTIONS = AppExport(
     source_table="subscriptions",
     required=("subscription_id", "newsletter_id", "email", "subscribed_at"),
     optional=("reader_id", "plan", "unsubscribed_at", "updated_at", *SIGNUP_COLUMNS),
-    description="stg_subscriptions: one row per subscription per snapshot day. Owner: platform "
-    "team. A reader who leaves and returns has two subscriptions. The address is replaced by "
+    description="stg_subscriptions: the subscriptions' changes, one row per subscription per "
+    "day it was created, changed or deleted in the app's daily snapshot (an SCD2 table: a "
+    "version is valid from its `valid_from` to the subscription's next change). Owner: platform "
+    "team. Read as of day D with staging/subscriptions_as_of.sql's pattern. A reader who leaves "
+    "and returns has two subscriptions. The address is replaced by "
     "`reader_hash`, the same keyed pseudonym as stg_email_events.recipient_hash, so email "
     "activity can be joined to subscribers without any address in the warehouse. Where the "
     "reader signed up (the app's attribution, docs/lake-layout.md) keeps the referrer's domain "
     "only (a URL can carry personal data) and its traffic source, categorised as page views' "
     "are (staging/referrers.py); an export from before the app recorded it stages NULL.",
+    changes_only=True,
     table=Table(
         layer="staging",
         name="stg_subscriptions",
-        grain="one row per subscription per snapshot day",
-        partition_by="snapshot_date",
-        key=("snapshot_date", "subscription_id"),
+        grain="one row per subscription per snapshot day on which it was created, changed or "
+        "deleted",
+        partition_by="valid_from",
+        key=("valid_from", "subscription_id"),
         cluster_by=("newsletter_id",),
         columns=(
-            _snapshot_column("Japan-time day at whose end the snapshot was taken."),
+            Column(
+                "valid_from",
+                "DATE",
+                "Japan-time day whose end-of-day snapshot first shows this version (or, for a "
+                "deletion, first lacks the subscription). The version is valid until the "
+                "subscription's next row (exclusive), or still is.",
+            ),
             Column("subscription_id", "STRING", "Subscription id."),
             Column("newsletter_id", "STRING", "Newsletter subscribed to."),
             Column("reader_id", "STRING", "The reader's account id.", required=False),
@@ -137,7 +152,11 @@ SUBSCRIPTIONS = AppExport(
             Column("plan", "STRING", "free or paid.", accepted_values=("free", "paid")),
             Column("subscribed_at", "TIMESTAMP", "When the subscription started (UTC)."),
             Column("unsubscribed_at", "TIMESTAMP", "When it ended (UTC).", required=False),
-            Column("is_active", "BOOL", "Still subscribed at the end of the snapshot day."),
+            Column(
+                "is_active",
+                "BOOL",
+                "Still subscribed at the end of the day (a version opens when it turns false).",
+            ),
             Column(
                 "signup_source",
                 "STRING",
@@ -166,6 +185,14 @@ SUBSCRIPTIONS = AppExport(
                 required=False,
                 accepted_values=SOURCE_CATEGORIES,
             ),
+            Column(
+                "change",
+                "STRING",
+                "new: first snapshot with the subscription; changed: a staged value differs "
+                "from the previous snapshot's; deleted: absent from the snapshot (the row "
+                "repeats the last version's values and ends it).",
+                accepted_values=CHANGES,
+            ),
         ),
     ),
 )
@@ -181,7 +208,8 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         upstream=raw_appdb_exports[export.source_table],
         description=export.description,
         reconciliation="Per snapshot: exported rows = staged + duplicates + quarantined, and "
-        "the warehouse holds exactly the staged rows.",
+        "the warehouse holds exactly the staged rows (staged as changes: staged = unchanged + "
+        "new + changed, and the warehouse holds exactly the new, changed and deleted rows).",
         size=SNAPSHOT,
     )
     def _asset(
@@ -192,23 +220,21 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
         pseudonymizer: Pseudonymizer,
     ) -> dg.MaterializeResult:
         with fail_fast_on(warehouse.permanent_errors() + ENGINE_PERMANENT_ERRORS):
+            staged = dict(lake=lake, engine=ingest_engine, pseudonymizer=pseudonymizer)
             snapshots = stage_snapshots(
-                export,
-                days_in(context.partition_time_window),
-                lake=lake,
-                engine=ingest_engine,
-                pseudonymizer=pseudonymizer,
-                warehouse=warehouse,
+                export, days_in(context.partition_time_window), warehouse=warehouse, **staged
             )
             first, last = snapshots[0].day, snapshots[-1].day
+            rederived = []
+            if export.changes_only and (after := next_staged_day(context, lake, export, last)):
+                # Its changes are relative to `last`, whose export may have been re-delivered.
+                rederived = stage_snapshots(export, [after], warehouse=warehouse, **staged)
+                context.log.info(f"{table.name} {after}: changes re-derived from {last}'s")
             checks = run_table_checks(warehouse, table, first, last + timedelta(days=1))
         for s in snapshots:
-            context.log.info(
-                f"{table.name} {s.day}: {s.rows_read} rows read, {s.staged} staged, "
-                f"{s.duplicates} duplicates ({s.conflicting_duplicates} keys with differing "
-                f"copies), {s.quarantined} quarantined"
-            )
+            context.log.info(f"{table.name} {s.day}: {describe(s)}")
             context.add_asset_metadata(snapshot_metadata(s), partition_key=s.day.isoformat())
+        snapshots += rederived
         checks.append(reconciliation_check(snapshots))
         cost = warehouse.take_costs()
         return dg.MaterializeResult(
@@ -222,13 +248,49 @@ def app_export_asset(export: AppExport) -> dg.AssetsDefinition:
     return _asset
 
 
+def next_staged_day(
+    context: dg.AssetExecutionContext, lake: Lake, export: AppExport, last: date
+) -> date | None:
+    """The next export day after `last`, if its partition is staged already."""
+    later = [d for d in appdb_export_days(lake, export.source_table) if d > last]
+    if not later:
+        return None
+    staged = context.instance.get_materialized_partitions(context.asset_key)
+    return later[0] if later[0].isoformat() in staged else None
+
+
+def describe(s: StagedSnapshot) -> str:
+    text = (
+        f"{s.rows_read} rows read, {s.staged} staged, {s.duplicates} duplicates "
+        f"({s.conflicting_duplicates} keys with differing copies), {s.quarantined} quarantined"
+    )
+    if s.changes is not None:
+        c = s.changes
+        text += (
+            f"; {c['unchanged']} unchanged, {c['new'] + c['changed']} versions opened "
+            f"({c['new']} new), {c['changed'] + c['deleted']} closed ({c['deleted']} deleted)"
+        )
+    return text
+
+
 def snapshot_metadata(s: StagedSnapshot) -> dict[str, object]:
     """One snapshot's own figures, on its partition's materialization (not the run's sums)."""
+    changes = {}
+    if s.changes is not None:
+        c = s.changes
+        changes = {
+            "unchanged": c["unchanged"],
+            "opened": c["new"] + c["changed"],
+            "closed": c["changed"] + c["deleted"],
+            "new": c["new"],
+            "deleted": c["deleted"],
+        }
     return {
         **partition_metadata(s),
         "conflicting_duplicates": s.conflicting_duplicates,
         "extra_columns": dg.MetadataValue.json(s.extra_columns),
         "missing_optional_columns": dg.MetadataValue.json(s.missing_optional_columns),
+        **changes,
     }
 
 

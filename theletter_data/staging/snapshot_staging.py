@@ -14,14 +14,12 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from theletter_data.ids import ID_PATTERN
-from theletter_data.partitions import day_bounds_utc
 from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
-from theletter_data.sql import duckdb_params, duckdb_string, read_sql
+from theletter_data.sql import read_sql
 from theletter_data.staging.export_snapshot import (
     ExportSnapshot,
     check_size,
@@ -29,12 +27,18 @@ from theletter_data.staging.export_snapshot import (
     previous_snapshot,
     read_snapshot,
 )
-from theletter_data.staging.known_newsletters import KnownNewsletters, known_newsletters
+from theletter_data.staging.known_newsletters import known_newsletters
 from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.lines.planning import grouped
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.reconciliation import PartitionAccount
-from theletter_data.staging.referrers import sql_params as referrer_params
+from theletter_data.staging.snapshot_changes import (
+    change_rows,
+    count_changes,
+    keep_version,
+    previous_versions,
+)
+from theletter_data.staging.snapshot_projection import carried_columns, first_copies_sql, project
 from theletter_data.staging.streamed_write import WriteGuard, streamed
 from theletter_data.tables import Table
 
@@ -49,6 +53,9 @@ class AppExport:
     """Export columns without which the snapshot cannot be staged."""
     optional: tuple[str, ...]
     description: str
+    changes_only: bool = False
+    """Stage only each snapshot's changes from the previous one (staging/snapshot_changes.py)
+    instead of the whole snapshot."""
 
     @property
     def stream(self) -> str:
@@ -68,6 +75,26 @@ class StagedSnapshot(PartitionAccount):
     """Keys whose copies differ in a staged value (one is kept by the documented rule)."""
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
+    changes: dict[str, int] | None = None
+    """Staged as changes: the staged keys unchanged, new, changed since the previous snapshot,
+    and its keys deleted (staging/snapshot_changes.py)."""
+
+    @property
+    def expected_in_table(self) -> int:
+        """Staged as changes, the partition holds the versions opened (new, changed) and the
+        deletions; else every staged row."""
+        if self.changes is None:
+            return self.staged
+        return self.changes["new"] + self.changes["changed"] + self.changes["deleted"]
+
+    @property
+    def balances(self) -> bool:
+        """Read = staged + duplicates + quarantined, and, staged as changes, every staged key is
+        unchanged, new or changed."""
+        c = self.changes
+        return super().balances and (
+            c is None or self.staged == c["unchanged"] + c["new"] + c["changed"]
+        )
 
     READ: ClassVar[str] = "rows_read"
 
@@ -130,11 +157,22 @@ def _stage_group(
 
     def staged_batches() -> Iterator[pa.RecordBatch]:
         with engine.session() as con:
-            for snapshot, result in judged:
-                _project(con, export, snapshot, lake, known[result.day], pseudonymizer)
+            kept: date | None = None  # the day whose versions the table `current` holds
+            for (snapshot, previous), result in judged:
+                if export.changes_only:
+                    previous_versions(con, export, previous, kept, lake, engine, pseudonymizer)
+                project(con, export, snapshot, lake, known[result.day], pseudonymizer)
                 _count(con, export, result, engine)
                 quarantines.append(_quarantine_rows(con, export, result.day))
-                yield from _first_copies(con, export, result.day)
+                if export.changes_only:
+                    keep_version(con, "current", first_copies_sql(export))
+                    if previous is None:
+                        con.execute("CREATE TEMP TABLE before AS SELECT * FROM current LIMIT 0")
+                    result.changes = count_changes(con, table)
+                    yield from change_rows(con, table, result.day)
+                    kept = result.day
+                else:
+                    yield from _first_copies(con, export, result.day)
                 con.execute("DROP TABLE projected")
 
     def quarantine_batches() -> Iterator[pa.RecordBatch]:
@@ -165,7 +203,7 @@ def _stage_group(
 
 def _judged_export(
     export: AppExport, day: date, lake: Lake, engine: IngestEngine
-) -> tuple[ExportSnapshot, StagedSnapshot]:
+) -> tuple[tuple[ExportSnapshot, ExportSnapshot | None], StagedSnapshot]:
     """The day's export, judged from its footers (staging/export_snapshot.py)."""
     prefix = appdb_export_prefix(export.source_table, day)
     snapshot = read_snapshot(lake, export.source_table, day)
@@ -184,46 +222,7 @@ def _judged_export(
     )
     present = snapshot.columns_anywhere
     result.extra_columns = sorted(present - set(export.required) - set(export.optional))
-    return snapshot, result
-
-
-def _project(
-    con: duckdb.DuckDBPyConnection,
-    export: AppExport,
-    snapshot: ExportSnapshot,
-    lake: Lake,
-    known: KnownNewsletters,
-    pseudonymizer: Pseudonymizer,
-) -> None:
-    """The export's rows, typed and judged, into the engine table `projected`."""
-    present = snapshot.columns_anywhere
-    keys = snapshot.keys
-    with lake.local_files(keys) as paths:
-        con.register(
-            "export_files",
-            pa.table({"source_object": keys, "path": [str(p) for p in paths]}),
-        )
-        files = "[" + ", ".join(duckdb_string(str(p)) for p in paths) + "]"
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW export_file_rows AS SELECT * FROM read_parquet({files}, "
-            "union_by_name = true, filename = true, hive_partitioning = false)"
-        )
-        columns = [*export.required, *export.optional]
-        select = ", ".join(c if c in present else f"NULL AS {c}" for c in columns)
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW export_rows AS SELECT f.source_object, {select} "
-            "FROM export_file_rows AS r JOIN export_files AS f ON r.filename = f.path"
-        )
-        con.register("known_newsletters", known.ids)
-        params = {
-            **pseudonymizer.sql_params(),
-            **referrer_params(),  # a signup's referrer is categorised as a page view's
-            "id_pattern": ID_PATTERN,
-            "snapshot_end": day_bounds_utc(snapshot.day)[1],
-            "check_newsletters": known.checked,
-        }
-        sql = export.projection_sql
-        con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
+    return (snapshot, previous), result
 
 
 def _count(
@@ -232,7 +231,7 @@ def _count(
     """The snapshot's figures; above the quarantine limit it fails (nothing is written)."""
     table = export.table
     key = table.key[1]
-    carried = [c for c in table.column_names if c != table.partition_by]
+    carried = carried_columns(table)
     counts = con.execute(
         "SELECT COUNT(*), COUNT(*) FILTER (reject_reason IS NOT NULL), "
         f"COUNT(DISTINCT {key}) FILTER (reject_reason IS NULL) FROM projected"
@@ -257,23 +256,12 @@ def _count(
 def _first_copies(
     con: duckdb.DuckDBPyConnection, export: AppExport, day: date
 ) -> Iterator[pa.RecordBatch]:
-    """One row per key: the newest copy (documented in staging/app_exports.py)."""
-    table = export.table
-    key = table.key[1]
-    carried = [c for c in table.column_names if c != table.partition_by]
+    """One row per key, with its snapshot day."""
+    partition = export.table.partition_by
     yield from con.sql(
-        f"SELECT CAST($day AS DATE) AS {table.partition_by}, {', '.join(carried)} "
-        f"FROM projected WHERE reject_reason IS NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_newest_copy_first(carried)})"
-        " = 1",
+        f"SELECT CAST($day AS DATE) AS {partition}, * FROM ({first_copies_sql(export)})",
         params={"day": day},
     ).to_arrow_reader()
-
-
-def _newest_copy_first(carried: list[str]) -> str:
-    """The order in which copies of one key are kept (the first): documented in the module's
-    docstring; it names no file or line, so the files' order cannot change the choice."""
-    return ", ".join(f"{c} DESC NULLS LAST" for c in ["updated_at", *carried])
 
 
 def _quarantine_rows(con: duckdb.DuckDBPyConnection, export: AppExport, day: date) -> pa.Table:

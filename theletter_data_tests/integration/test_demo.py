@@ -138,7 +138,8 @@ def test_every_partition_carries_its_own_figures(demo: Demo) -> None:
 
     subscriptions = latest_by_partition(demo.instance, "stg_subscriptions")
     snapshots = demo.warehouse.query(
-        "SELECT snapshot_date, COUNT(*) AS n FROM staging.stg_subscriptions GROUP BY 1"
+        "SELECT valid_from AS snapshot_date, COUNT(*) AS n FROM staging.stg_subscriptions "
+        "GROUP BY 1"
     ).to_pylist()
     assert {(date.fromisoformat(p), m["dagster/row_count"]) for p, m in subscriptions.items()} == {
         (r["snapshot_date"], r["n"]) for r in snapshots

@@ -11,6 +11,8 @@ import duckdb
 import pytest
 
 from theletter_data.cli import main
+from theletter_data.staging.app_exports import SUBSCRIPTIONS
+from theletter_data_tests.support.staged import snapshots_of
 from theletter_data_tests.support.week import MONDAY, SUNDAY, Week, run
 
 EMAIL_SHAPED = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"
@@ -127,7 +129,7 @@ def test_engagement_segments_partition_the_days_subscribers(week: Week) -> None:
         f"""
         WITH subscribed AS (
             SELECT snapshot_date, newsletter_id, COUNT(DISTINCT reader_hash) AS readers
-            FROM staging.stg_subscriptions WHERE is_active GROUP BY 1, 2
+            FROM {snapshots_of(SUBSCRIPTIONS.table)} WHERE is_active GROUP BY 1, 2
         )
         SELECT e.date, e.newsletter_id
         FROM metrics.newsletter_engagement_segments AS e
@@ -147,7 +149,7 @@ def test_every_new_subscriber_is_attributed_once_and_posts_get_theirs(week: Week
     signups on post pages; the generated world's signups come from every kind of page."""
     mismatches = query(
         week.warehouse,
-        """
+        f"""
         WITH sources AS (
             SELECT date, newsletter_id, SUM(signups) AS signups,
                 SUM(IF(signup_page = 'post', signups, 0)) AS on_posts,
@@ -160,8 +162,9 @@ def test_every_new_subscriber_is_attributed_once_and_posts_get_theirs(week: Week
         ),
         upgrades AS (
             SELECT s.snapshot_date, s.newsletter_id, COUNT(*) AS conversions
-            FROM staging.stg_subscriptions AS s
-            JOIN staging.stg_subscriptions AS p ON p.subscription_id = s.subscription_id
+            FROM {snapshots_of(SUBSCRIPTIONS.table)}
+            JOIN {snapshots_of(SUBSCRIPTIONS.table, "p")}
+                ON p.subscription_id = s.subscription_id
                 AND p.snapshot_date = s.snapshot_date - 1
             WHERE s.plan = 'paid' AND p.plan = 'free' GROUP BY 1, 2
         )

@@ -29,7 +29,13 @@ from theletter_data.metrics.newsletter_engagement_segments import (
 from theletter_data.staging.app_exports import SUBSCRIPTIONS
 from theletter_data.staging.email_events import STG_EMAIL_EVENTS
 from theletter_data_tests.support.rawdata import utc
-from theletter_data_tests.support.staged import checks_passed, materialize, rows_of, write_rows
+from theletter_data_tests.support.staged import (
+    checks_passed,
+    materialize,
+    rows_of,
+    write_rows,
+    write_snapshots,
+)
 
 D = date(2026, 11, 20)
 WEEK_BEFORE = D - timedelta(days=7)
@@ -79,7 +85,7 @@ def readers(warehouse):
         subscription("i", D, gone=D - timedelta(days=2)),
         subscription("g", D, newsletter="nl_2"),
     ]
-    write_rows(
+    write_snapshots(
         warehouse, SUBSCRIPTIONS.table, [*week_before, *on_d], WEEK_BEFORE, D + timedelta(days=2)
     )
     events = [
@@ -144,7 +150,7 @@ def test_a_day_run_alone_gives_the_same_rows_as_a_range_run(warehouse, readers):
 
 def test_a_young_platform_says_how_many_days_it_saw_and_has_no_change(warehouse):
     """Email history from D-9 and no snapshot a week before: 10 days seen, changes unknown."""
-    write_rows(
+    write_snapshots(
         warehouse, SUBSCRIPTIONS.table, [subscription(r, D) for r in "ab"], WEEK_BEFORE,
         D + timedelta(days=1),
     )  # fmt: skip

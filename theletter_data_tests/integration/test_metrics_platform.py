@@ -19,7 +19,13 @@ from theletter_data.staging.app_exports import NEWSLETTERS, POSTS, SUBSCRIPTIONS
 from theletter_data.staging.email_events import STG_EMAIL_EVENTS
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data_tests.support.rawdata import utc
-from theletter_data_tests.support.staged import checks_passed, materialize, rows_of, write_rows
+from theletter_data_tests.support.staged import (
+    checks_passed,
+    materialize,
+    rows_of,
+    write_rows,
+    write_snapshots,
+)
 
 D = date(2026, 11, 20)
 NEXT = D + timedelta(days=1)
@@ -70,7 +76,7 @@ def test_one_day_of_the_business_overview(warehouse):
         {"snapshot_date": D, "post_id": "po_2", "newsletter_id": "nl_2", "status": "draft",
          "emailed": False},
     ], D, NEXT)  # fmt: skip
-    write_rows(warehouse, SUBSCRIPTIONS.table, [
+    write_snapshots(warehouse, SUBSCRIPTIONS.table, [
         {"snapshot_date": D, "subscription_id": "s1", "newsletter_id": "nl_1", "reader_hash": "r1",
          "plan": "paid", "subscribed_at": utc("2026-11-20 01:00:00"), "is_active": True},
         {"snapshot_date": D, "subscription_id": "s2", "newsletter_id": "nl_2", "reader_hash": "r1",
@@ -114,7 +120,7 @@ def test_one_day_of_the_business_overview(warehouse):
 def test_a_day_without_data_still_has_a_row_of_zeros(warehouse):
     for table in (STG_EMAIL_EVENTS, STG_PAGE_VIEWS, NEWSLETTERS.table, POSTS.table):
         write_rows(warehouse, table, [], NEXT, NEXT + timedelta(days=1))
-    write_rows(warehouse, SUBSCRIPTIONS.table, [], NEXT, NEXT + timedelta(days=1))
+    write_snapshots(warehouse, SUBSCRIPTIONS.table, [], NEXT, NEXT + timedelta(days=1))
     materialize(platform_daily_kpis, warehouse, "2026-11-21")
     (row,) = rows_of(warehouse, PLATFORM_DAILY_KPIS, "date")
     assert row["date"] == NEXT and row["emails_sent"] == 0 and row["bounce_rate"] is None
@@ -229,7 +235,7 @@ def test_the_kpis_show_in_the_ui_as_a_table_and_plotted_numbers(warehouse):
     for table in (STG_EMAIL_EVENTS, STG_PAGE_VIEWS, NEWSLETTERS.table, POSTS.table):
         write_rows(warehouse, table, [], D, NEXT + timedelta(days=1))
     write_rows(warehouse, STG_EMAIL_EVENTS, [email("send", r) for r in "ab"], D, NEXT)
-    write_rows(warehouse, SUBSCRIPTIONS.table, [], D, NEXT + timedelta(days=1))
+    write_snapshots(warehouse, SUBSCRIPTIONS.table, [], D, NEXT + timedelta(days=1))
     result = materialize(platform_daily_kpis, warehouse, "2026-11-20", "2026-11-21")
     # One materialization per partition of the range, each with its own day's figures (which
     # the Plots tab draws day by day) and the overview up to that day.

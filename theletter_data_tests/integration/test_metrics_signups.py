@@ -34,6 +34,7 @@ from theletter_data_tests.support.staged import (
     materialize,
     rows_of,
     write_rows,
+    write_snapshots,
 )
 
 D = date(2026, 11, 20)
@@ -83,7 +84,7 @@ def snapshot(day: date) -> list[dict]:
 @pytest.fixture
 def snapshots(warehouse):
     rows = [*snapshot(BEFORE), *snapshot(D), *snapshot(AFTER)]
-    write_rows(warehouse, SUBSCRIPTIONS.table, rows, BEFORE, AFTER + timedelta(days=1))
+    write_snapshots(warehouse, SUBSCRIPTIONS.table, rows, BEFORE, AFTER + timedelta(days=1))
 
 
 def figures(rows: list[dict], day: date) -> dict[tuple, tuple]:

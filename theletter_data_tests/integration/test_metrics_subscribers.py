@@ -16,7 +16,12 @@ from theletter_data.metrics.newsletter_subscriber_growth import (
 )
 from theletter_data.staging.app_exports import SUBSCRIPTIONS
 from theletter_data_tests.support.rawdata import utc
-from theletter_data_tests.support.staged import checks_passed, materialize, rows_of, write_rows
+from theletter_data_tests.support.staged import (
+    checks_passed,
+    materialize,
+    rows_of,
+    write_snapshots,
+)
 
 D = date(2026, 11, 20)
 TABLE = SUBSCRIPTIONS.table
@@ -48,7 +53,7 @@ def test_growth_counts_changes_of_the_day_and_the_total_at_its_end(warehouse):
         # nl_2 has no subscriber left and no change on D: no row.
         sub("s7", D, "2026-10-01 00:00:00", "2026-11-18 00:00:00", newsletter="nl_2"),
     ]
-    write_rows(warehouse, TABLE, rows, D, D + timedelta(days=1))
+    write_snapshots(warehouse, TABLE, rows, D, D + timedelta(days=1))
 
     result = materialize(newsletter_subscriber_growth, warehouse, "2026-11-20")
 
@@ -70,7 +75,7 @@ def test_a_newsletter_whose_subscriptions_never_ended_lost_none(warehouse):
     counts them (before: NULL on DuckDB, whose COUNT_IF sqlglot wrote, and the blocking check
     failed the run: a new newsletter stopped every author's dashboard locally)."""
     rows = [sub("s1", D, "2026-11-01 00:00:00"), sub("s2", D, "2026-11-20 01:00:00")]
-    write_rows(warehouse, TABLE, rows, D, D + timedelta(days=1))
+    write_snapshots(warehouse, TABLE, rows, D, D + timedelta(days=1))
 
     result = materialize(
         newsletter_subscriber_growth, warehouse, "2026-11-20", raise_on_error=False
@@ -99,7 +104,7 @@ def test_cohorts_are_measured_on_the_snapshot_at_the_end_of_the_week(warehouse):
         # A Saturday snapshot of the same week is not read.
         sub("x", sunday - timedelta(days=1), "2026-11-16 01:00:00"),
     ]
-    write_rows(warehouse, TABLE, rows, week, week + timedelta(days=7))
+    write_snapshots(warehouse, TABLE, rows, week, week + timedelta(days=7))
 
     result = materialize(newsletter_subscriber_cohorts, warehouse, "2026-11-16")
 

@@ -56,10 +56,10 @@ from theletter_data.serving.sections import (
     PreviewColumn,
     RankedTable,
 )
-from theletter_data.staging.app_exports import NEWSLETTERS, POSTS
+from theletter_data.staging.app_exports import NEWSLETTERS, POSTS, SUBSCRIPTIONS
 from theletter_data.staging.page_views import STG_PAGE_VIEWS
 from theletter_data_tests.support.rawdata import utc
-from theletter_data_tests.support.staged import create_empty_tables, write_rows
+from theletter_data_tests.support.staged import create_empty_tables, snapshots_of, write_rows
 from theletter_data_tests.support.week import SUNDAY, Week, definitions, run
 
 EMAIL_SHAPED = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
@@ -89,7 +89,7 @@ def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week
             h
             for (h,) in con.sql(
                 "SELECT recipient_hash FROM staging.stg_email_events "
-                "UNION SELECT reader_hash FROM staging.stg_subscriptions"
+                f"UNION SELECT reader_hash FROM {snapshots_of(SUBSCRIPTIONS.table)}"
             ).fetchall()
         }
     for newsletter_id, doc in docs.items():
@@ -128,7 +128,7 @@ def test_each_document_follows_the_schema_and_holds_its_newsletters_numbers(week
             )
         assert doc["subscribers"]["total"] == scalar(
             week.warehouse,
-            "SELECT COUNT(*) FROM staging.stg_subscriptions "
+            f"SELECT COUNT(*) FROM {snapshots_of(SUBSCRIPTIONS.table)} "
             "WHERE newsletter_id = ? AND snapshot_date = ? AND is_active",
             newsletter_id,
             SUNDAY,

@@ -29,8 +29,11 @@ from theletter_data.staging.lines.stage import stage_day
 from theletter_data.staging.snapshot_staging import stage_snapshots
 from theletter_data_tests.support.rawdata import firehose_key, put_export, put_lines, ses, utc
 from theletter_data_tests.support.recorded import Recorded
+from theletter_data_tests.support.staged import snapshots_of
 
 D = date(2026, 11, 20)
+AS_OF = snapshots_of(SUBSCRIPTIONS.table)
+"""stg_subscriptions per snapshot day, as the metrics read it."""
 
 
 def subscription(sid: str, email: str, subscribed: str, unsubscribed: str | None = None, **extra):
@@ -78,7 +81,7 @@ def test_subscriptions_are_staged_with_pseudonyms_and_activity_at_day_end(resour
     assert result.missing_optional_columns == ["signup_post_id", "signup_referrer", "signup_source"]
     staged = {
         r["subscription_id"]: r
-        for r in resources["warehouse"].query("SELECT * FROM staging.stg_subscriptions").to_pylist()
+        for r in resources["warehouse"].query(f"SELECT * FROM {AS_OF}").to_pylist()
     }
     assert staged["s1"]["reader_hash"] == resources["pseudonymizer"].hash("hanako@example.jp")
     assert [staged[s]["is_active"] for s in ("s1", "s2", "s3")] == [True, False, True]
@@ -226,7 +229,10 @@ def test_an_optional_column_that_disappears_fails_instead_of_becoming_null(
         f"column(s) `{column}` that the {D} snapshot had"
     )
     assert not failure.value.allow_retries
-    days = warehouse.query(f"SELECT DISTINCT snapshot_date FROM staging.stg_{table}").to_pylist()
+    day = export.table.partition_by
+    days = warehouse.query(
+        f"SELECT DISTINCT {day} AS snapshot_date FROM staging.stg_{table}"
+    ).to_pylist()
     assert days == [{"snapshot_date": D}]  # nothing written for the drifted day
 
 
@@ -243,7 +249,7 @@ def test_a_column_dropped_on_purpose_can_be_accepted(resources) -> None:
     assert result.staged == 10 and result.missing_optional_columns == ["plan"]
     paid = warehouse.query(
         "SELECT snapshot_date, COUNTIF(plan = 'paid') AS paid, COUNTIF(is_active) AS active "
-        "FROM staging.stg_subscriptions GROUP BY snapshot_date ORDER BY snapshot_date"
+        f"FROM {AS_OF} GROUP BY snapshot_date ORDER BY snapshot_date"
     ).to_pylist()
     assert paid == [
         {"snapshot_date": D, "paid": 3, "active": 6},
@@ -285,8 +291,7 @@ def test_a_snapshot_that_shrinks_beyond_the_plausible_share_fails_naming_the_exp
     )
     assert "min_snapshot_share" in message and not failure.value.allow_retries
     active = warehouse.query(
-        "SELECT snapshot_date, COUNTIF(is_active) AS active FROM staging.stg_subscriptions "
-        "GROUP BY snapshot_date"
+        f"SELECT snapshot_date, COUNTIF(is_active) AS active FROM {AS_OF} GROUP BY snapshot_date"
     ).to_pylist()
     assert active == [{"snapshot_date": D, "active": 20}]  # the empty day did not count 0
 
@@ -454,7 +459,7 @@ def test_conflicting_copies_keep_the_newest_whatever_the_file_order(resources, l
     staged = {
         r["subscription_id"]: (r["is_active"], r["plan"])
         for r in warehouse.query(
-            "SELECT subscription_id, is_active, plan FROM staging.stg_subscriptions"
+            f"SELECT subscription_id, is_active, plan FROM {AS_OF}"
         ).to_pylist()
     }
     expected = {
@@ -600,7 +605,7 @@ def test_where_readers_signed_up_is_staged_as_a_domain_and_a_traffic_source(reso
         resources["warehouse"]
         .query(
             "SELECT subscription_id, signup_source, signup_post_id, signup_referrer_domain, "
-            "signup_source_category FROM staging.stg_subscriptions ORDER BY subscription_id"
+            f"signup_source_category FROM {AS_OF} ORDER BY subscription_id"
         )
         .to_pylist()
     )
@@ -657,7 +662,7 @@ def test_attribution_columns_added_by_the_app_stage_after_snapshots_without_them
         .query(
             "SELECT snapshot_date, COUNTIF(signup_post_id = 'po_1') AS from_post, "
             "COUNTIF(signup_source_category = 'search') AS from_search, "
-            "COUNTIF(signup_source IS NULL) AS unknown FROM staging.stg_subscriptions "
+            f"COUNTIF(signup_source IS NULL) AS unknown FROM {AS_OF} "
             "GROUP BY snapshot_date ORDER BY snapshot_date"
         )
         .to_pylist()

@@ -29,6 +29,58 @@ def write_rows(
     warehouse.replace([PartitionWrite(table, start, end, rows=arrow)])
 
 
+def write_snapshots(
+    warehouse: Warehouse, table: Table, rows: Sequence[dict], start: date, end: date
+) -> None:
+    """Stage hand-made whole snapshots (rows with `snapshot_date`) of [start, end) into a table
+    staged as changes (stg_subscriptions), as staging would: each day's new, changed and deleted
+    rows against the day before (a day without rows has no subscription), the day before
+    `start` being what the table holds as of then."""
+    key = table.key[1]
+    carried = [c for c in table.column_names if c not in (table.partition_by, "change")]
+    previous: dict[str, dict] = {}
+    if warehouse.has_table(table):
+        earlier = warehouse.query(
+            f"SELECT * FROM {table.qualified_name} WHERE {table.partition_by} < @start_date",
+            {"start_date": start},
+        ).to_pylist()
+        for row in sorted(earlier, key=lambda r: r[table.partition_by]):
+            previous[row[key]] = row
+        previous = {k: r for k, r in previous.items() if r["change"] != "deleted"}
+    changes = []
+    for offset in range((end - start).days):
+        day = date.fromordinal(start.toordinal() + offset)
+        current = {r[key]: r for r in rows if r["snapshot_date"] == day}
+        for k, row in current.items():
+            if k not in previous:
+                changes.append({**row, table.partition_by: day, "change": "new"})
+            elif any(row.get(c) != previous[k].get(c) for c in carried):
+                changes.append({**row, table.partition_by: day, "change": "changed"})
+        for k, row in previous.items():
+            if k not in current:
+                changes.append({**row, table.partition_by: day, "change": "deleted"})
+        previous = current
+    write_rows(warehouse, table, changes, start, end)
+
+
+def snapshots_of(table: Table, alias: str = "s") -> str:
+    """A FROM item with a table's rows per staged snapshot day (`snapshot_date`): a table
+    staged as changes read as of each day it has rows for, as the metrics read it."""
+    if table.partition_by == "snapshot_date":
+        return table.qualified_name
+    cols = ", ".join(
+        f"v.{c}" for c in table.column_names if c not in (table.partition_by, "change")
+    )
+    name, valid_from = table.qualified_name, table.partition_by
+    return (
+        f"(SELECT d.snapshot_date, {cols} FROM (SELECT DISTINCT {valid_from} AS snapshot_date "
+        f"FROM {name}) AS d INNER JOIN (SELECT *, LEAD({valid_from}) OVER (PARTITION BY "
+        f"{table.key[1]} ORDER BY {valid_from}) AS valid_to FROM {name}) AS v "
+        f"ON v.{valid_from} <= d.snapshot_date AND (v.valid_to IS NULL OR "
+        f"v.valid_to > d.snapshot_date) WHERE v.change != 'deleted') AS {alias}"
+    )
+
+
 def materialize(
     asset: dg.AssetsDefinition,
     warehouse: Warehouse,

@@ -1,29 +1,45 @@
 -- newsletter_engagement_segments: one row per newsletter per day with a current subscriber: its
 -- readers by when they last opened (not a machine open) or clicked one of its emails.
-WITH current_subscribers AS (
-    -- Who is subscribed to what at the end of each day, from the days the week-over-week change
-    -- compares with: the day's snapshot of the app's subscriptions. This CTE alone reads
-    -- stg_subscriptions (with validity intervals, only it changes). A reader with two active
-    -- subscriptions to one newsletter is one reader, subscribed since the newer one.
+WITH days AS (
+    SELECT day
+    FROM UNNEST(GENERATE_DATE_ARRAY(DATE_SUB(@start_date, INTERVAL @compare_days DAY), DATE_SUB(@end_date, INTERVAL 1 DAY))) AS day
+),
+
+versions AS (
+    -- stg_subscriptions holds each subscription's changes (staging/snapshot_changes.py): a
+    -- version is valid from its day until the subscription's next row; a deletion ends it.
     SELECT
-        snapshot_date AS day,
-        newsletter_id,
-        reader_hash,
-        MAX(subscribed_at) AS subscribed_at
+        *,
+        LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS valid_to
     FROM staging.stg_subscriptions
-    WHERE snapshot_date >= DATE_SUB(@start_date, INTERVAL @compare_days DAY)
-        AND snapshot_date < @end_date
-        AND is_active
-    GROUP BY snapshot_date, newsletter_id, reader_hash
+    WHERE valid_from < @end_date
+),
+
+as_of AS (
+    -- Each day's subscriptions as of its end, from the days the week-over-week change
+    -- compares with: the day's snapshot of the app's subscriptions.
+    SELECT d.day, v.*
+    FROM days AS d
+    INNER JOIN versions AS v
+        ON v.valid_from <= d.day AND (v.valid_to IS NULL OR v.valid_to > d.day)
+    WHERE v.change != 'deleted'
+),
+
+current_subscribers AS (
+    -- Who is subscribed to what at the end of each day. A reader with two active
+    -- subscriptions to one newsletter is one reader, subscribed since the newer one.
+    SELECT day, newsletter_id, reader_hash, MAX(subscribed_at) AS subscribed_at
+    FROM as_of
+    WHERE is_active
+    GROUP BY day, newsletter_id, reader_hash
 ),
 
 measured_days AS (
-    -- The days with a snapshot: a newsletter absent from one had no subscribers that day, and a
-    -- day before the first snapshot was not measured at all.
-    SELECT DISTINCT snapshot_date AS day
-    FROM staging.stg_subscriptions
-    WHERE snapshot_date >= DATE_SUB(@start_date, INTERVAL @compare_days DAY)
-        AND snapshot_date < @end_date
+    -- The days from the first snapshot on: a newsletter without a subscription on one had no
+    -- subscribers that day, and a day before the first snapshot was not measured at all.
+    SELECT day
+    FROM days
+    WHERE day >= (SELECT MIN(valid_from) FROM staging.stg_subscriptions)
 ),
 
 engaged_days AS (

@@ -1,10 +1,34 @@
 -- newsletter_signup_sources: one row per newsletter, day, signup page, traffic source and post
 -- with a subscription started or turned paid that day.
-WITH subscriptions AS (
+WITH days AS (
+    SELECT day
+    FROM UNNEST(GENERATE_DATE_ARRAY(DATE_SUB(@start_date, INTERVAL 1 DAY), DATE_SUB(@end_date, INTERVAL 1 DAY))) AS day
+),
+
+versions AS (
+    -- stg_subscriptions holds each subscription's changes (staging/snapshot_changes.py): a
+    -- version is valid from its day until the subscription's next row; a deletion ends it.
+    SELECT
+        *,
+        LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS valid_to
+    FROM staging.stg_subscriptions
+    WHERE valid_from < @end_date
+),
+
+as_of AS (
+    -- Each day's subscriptions as of its end: the day's snapshot of the app's.
+    SELECT d.day, v.*
+    FROM days AS d
+    INNER JOIN versions AS v
+        ON v.valid_from <= d.day AND (v.valid_to IS NULL OR v.valid_to > d.day)
+    WHERE v.change != 'deleted'
+),
+
+subscriptions AS (
     -- Each day's snapshot (and the day before, for the conversions), with where its reader
     -- signed up: the page, the visit's traffic source, the post.
     SELECT
-        snapshot_date AS day,
+        day,
         newsletter_id,
         subscription_id,
         plan,
@@ -15,8 +39,7 @@ WITH subscriptions AS (
             ELSE COALESCE(signup_source_category, 'unknown')
         END AS source_category,
         IF(signup_source = 'post', COALESCE(signup_post_id, '(none)'), '(none)') AS post_id
-    FROM staging.stg_subscriptions
-    WHERE snapshot_date >= DATE_SUB(@start_date, INTERVAL 1 DAY) AND snapshot_date < @end_date
+    FROM as_of
 ),
 
 started AS (

@@ -8,12 +8,24 @@ WITH weeks AS (
     ) AS week_start
 ),
 
+versions AS (
+    -- stg_subscriptions holds each subscription's changes (staging/snapshot_changes.py): a
+    -- version is valid from its day until the subscription's next row; a deletion ends it.
+    SELECT
+        *,
+        LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS valid_to
+    FROM staging.stg_subscriptions
+    WHERE valid_from < @end_date
+),
+
 week_end_snapshots AS (
-    SELECT w.week_start, s.newsletter_id, s.subscribed_at, s.is_active
+    -- The subscriptions as of the week's Sunday (the versions valid at its end).
+    SELECT w.week_start, v.newsletter_id, v.subscribed_at, v.is_active
     FROM weeks AS w
-    INNER JOIN staging.stg_subscriptions AS s
-        ON s.snapshot_date = DATE_ADD(w.week_start, INTERVAL 6 DAY)
-    WHERE s.snapshot_date >= @start_date AND s.snapshot_date < @end_date
+    INNER JOIN versions AS v
+        ON v.valid_from <= DATE_ADD(w.week_start, INTERVAL 6 DAY)
+        AND (v.valid_to IS NULL OR v.valid_to > DATE_ADD(w.week_start, INTERVAL 6 DAY))
+    WHERE DATE_ADD(w.week_start, INTERVAL 6 DAY) < @end_date AND v.change != 'deleted'
 ),
 
 cohorts AS (
