@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from theletter_data.sql import duckdb_string
+
 EMAIL_CLIENTS = ("apple_mail", "gmail", "outlook", "yahoo", "other")
 DEVICE_CLASSES = ("mobile", "desktop", "webmail", "unknown")
 
@@ -45,9 +47,6 @@ class Rule:
     pattern: str
     value: str
     unless: str | None = None
-
-    def param(self) -> dict[str, str | None]:
-        return {"pattern": self.pattern, "value": self.value, "unless": self.unless}
 
 
 CLIENT_RULES = (
@@ -68,6 +67,20 @@ DEVICE_RULES = (
     Rule(r"windows|macintosh|mac os x|x11|cros|linux", "desktop"),
 )
 """In order; no match is `unknown`."""
+
+
+def first_match_sql(rules: tuple[Rule, ...], agent: str, default: str) -> str:
+    """The rules as one SQL `CASE` over `agent` (a lower-cased agent), first match first. Its
+    patterns are constants, compiled once per statement: given as a list parameter and matched
+    in a lambda, each rule's pattern was compiled again for every open (2/3 of staging's SQL
+    time at 1M events)."""
+    whens = []
+    for rule in rules:
+        match = f"regexp_matches({agent}, {duckdb_string(rule.pattern)})"
+        if rule.unless is not None:
+            match += f" AND NOT regexp_matches({agent}, {duckdb_string(rule.unless)})"
+        whens.append(f"WHEN {match} THEN {duckdb_string(rule.value)}")
+    return f"CASE {' '.join(whens)} ELSE {duckdb_string(default)} END"
 
 
 def classify(agent: str, rules: tuple[Rule, ...], default: str) -> str:

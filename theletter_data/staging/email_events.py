@@ -30,6 +30,7 @@ from theletter_data.staging.email_clients import (
     DEVICE_CLASSES,
     DEVICE_RULES,
     EMAIL_CLIENTS,
+    first_match_sql,
 )
 from theletter_data.staging.lines.asset import line_stream_asset
 from theletter_data.staging.lines.declaration import LineStaging
@@ -129,16 +130,18 @@ FREE_TEXT_CHARACTERS = 1_000
 """Diagnostics, SMTP responses and error messages are cut to this many characters (masked
 first)."""
 
+_AGENT = 'lower(r."open".userAgent)'
+
 EMAIL_EVENTS = LineStaging(
     stream=SES_EVENTS,
     table=STG_EMAIL_EVENTS,
-    projection_sql=read_sql(__file__, "email_events"),
+    projection_sql=read_sql(__file__, "email_events")
+    .replace("/* email client rules */", first_match_sql(CLIENT_RULES, _AGENT, "other"))
+    .replace("/* device class rules */", first_match_sql(DEVICE_RULES, _AGENT, "unknown")),
     params={
         "email_pattern": EMAIL_PATTERN,
         "link_tag_pattern": LINK_TAG_PATTERN,
         "free_text_characters": FREE_TEXT_CHARACTERS,
-        "client_rules": [rule.param() for rule in CLIENT_RULES],
-        "device_rules": [rule.param() for rule in DEVICE_RULES],
     },
 )
 

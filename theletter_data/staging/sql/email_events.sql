@@ -4,7 +4,8 @@
 -- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $email_pattern
 -- (addresses in the receiving servers' free text are masked), $link_tag_pattern (what SES
 -- allows in a link tag's name and value), $free_text_characters (free text is cut to this),
--- $client_rules and $device_rules (staging/email_clients.py).
+-- and the rules of staging/email_clients.py, as CASE expressions over the lower-cased agent
+-- (`/* email client rules */`, `/* device class rules */`: email_events.py puts them in).
 WITH extracted AS (
     SELECT
         source_object,
@@ -216,20 +217,10 @@ SELECT
     is_machine_open,
     -- A person's open: the mail app and the kind of device, by the first rule that matches its
     -- agent (staging/email_clients.py); a machine open has neither.
-    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
-        list_filter($client_rules, lambda rule:
-            regexp_matches(lower(r."open".userAgent), rule.pattern)
-            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
-        )[1].value,
-        'other'
-    ) END AS email_client,
-    CASE WHEN event_type = 'open' AND NOT is_machine_open THEN coalesce(
-        list_filter($device_rules, lambda rule:
-            regexp_matches(lower(r."open".userAgent), rule.pattern)
-            AND NOT coalesce(regexp_matches(lower(r."open".userAgent), rule.unless), false)
-        )[1].value,
-        'unknown'
-    ) END AS device_class,
+    CASE WHEN event_type = 'open' AND NOT is_machine_open
+        THEN /* email client rules */ END AS email_client,
+    CASE WHEN event_type = 'open' AND NOT is_machine_open
+        THEN /* device class rules */ END AS device_class,
     CASE
         WHEN event_type = 'subscription'
             THEN try_cast(r.subscription.newTopicPreferences.unsubscribeAll AS BOOLEAN)
