@@ -181,3 +181,31 @@ def test_restaging_a_redelivered_middle_day_equals_staging_every_day_fresh(resou
     assert as_of(warehouse) == {D1: (11, 11, 0), D2: (11, 11, 2), D3: (12, 11, 0), D4: (11, 11, 0)}
     stage(resources, DAYS)  # every day staged fresh from the lake as it is now
     assert restaged == table_rows(warehouse)
+
+
+def test_the_first_day_s_full_load_is_no_peer_of_the_row_count_comparison(resources) -> None:
+    """Day 1 stages all 40 subscriptions as `new`, every later day one change (a new reader).
+    The row-count check compares a day with the same weekday in the weeks before; day 15's peers
+    would be day 8 (1 row) and day 1 (40): median 20.5, so its 1 row was flagged. A day of
+    changes depends on the day before it, so day 1 is no peer: day 15 has one peer, not judged."""
+    days = [date(2026, 11, 1 + i) for i in range(15)]
+    base = [sub(f"b{i}", f"base{i}@example.jp") for i in range(40)]
+    snapshots = {
+        day: base + [sub(f"n{j}", f"new{j}@example.jp") for j in range(i)]
+        for i, day in enumerate(days)
+    }
+    put_exports(resources["lake"], snapshots)
+    run = {
+        ASSET_PARTITION_RANGE_START_TAG: str(days[0]),
+        ASSET_PARTITION_RANGE_END_TAG: str(days[-1]),
+    }
+    result = dg.materialize([stg_subscriptions], resources=resources, tags=run)
+    counts = resources["warehouse"].rows_per_day(TABLE, days[0], days[-1])
+    assert counts[days[0]] == 40 and counts[days[7]] == 1  # the full load, then a change a day
+    (anomaly,) = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "row_count_anomaly"
+    ]
+    assert anomaly.passed, anomaly.metadata
