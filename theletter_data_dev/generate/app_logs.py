@@ -27,7 +27,7 @@ from theletter_data.raw.sources import APP_LOGS
 
 from .clock import HOUR_MS, MINUTE_MS, Stream, day_of, day_rng, day_start_ms
 from .columns import Table
-from .email_events import SEND
+from .email_event_rows import SEND
 from .page_views import BOT_OFFSET
 from .world import World
 

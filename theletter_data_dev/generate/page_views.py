@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import vocab
-from .audience import COMPUTER, PHONE, visitor_key
 from .clock import (
     DAY_MS,
     HOUR_MS,
@@ -24,6 +23,7 @@ from .clock import (
     hash64,
 )
 from .columns import Table, concat
+from .readers import COMPUTER, PHONE, visitor_key
 from .world import REFERRER_NONE, World
 
 PV_AGENTS = (*vocab.BROWSER_AGENTS, *(ua for ua, _ in vocab.BOT_AGENTS))

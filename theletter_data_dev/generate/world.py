@@ -19,18 +19,12 @@ from datetime import date
 
 import numpy as np
 
-from .audience import Readers, Subscriptions, build_readers, build_subscriptions
 from .clock import NEVER, day_number, day_start_ms
 from .links import REFERRER_GMAIL, REFERRER_NONE, external_links, referrers
-from .publishing import (
-    DRAFT_LEAD_DAYS,
-    Newsletters,
-    Posts,
-    Sends,
-    build_newsletters,
-    build_posts,
-    viral_multipliers,
-)
+from .newsletters import Newsletters, build_newsletters, viral_multipliers
+from .posts import DRAFT_LEAD_DAYS, Posts, Sends, build_posts
+from .readers import Readers, build_readers
+from .subscriptions import Subscriptions, build_subscriptions
 
 __all__ = ["REFERRER_GMAIL", "REFERRER_NONE", "World", "build_world"]
 
