@@ -15,7 +15,19 @@ day Stripe recorded each event:
 - cancellations: paid subscriptions the provider ended that day.
 """
 
+from typing import Any
+
 from theletter_data.metrics.metric_asset import BUSINESS, Upstream, metric_asset
+from theletter_data.serving.fields import count, day, integer, text
+from theletter_data.serving.sections import (
+    SERIES_DAYS,
+    SHORT_PERIOD_DAYS,
+    Constant,
+    DailySeries,
+    DashboardSection,
+    PreviewColumn,
+    RankedTable,
+)
 from theletter_data.staging.payment_events import stg_payment_events
 from theletter_data.tables import Column, Table
 
@@ -41,9 +53,113 @@ NEWSLETTER_REVENUE = Table(
     ),
 )
 
+# Stripe's currencies whose minor unit is not a hundredth (stripe.com/docs/currencies).
+_ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+_THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+
+
+def money(minor: int, currency: str) -> str:
+    """An amount in minor units as the author reads it: `12,300 JPY`, `10.00 USD`."""
+    exponent = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
+    return f"{minor / 10**exponent:,.{exponent}f} {currency.upper()}"
+
+
+def _money(column: str) -> Any:
+    return lambda row: money(row[column], row["currency"])
+
+
+def _amount(name: str, description: str, *, signed: bool = False) -> Any:
+    return integer(name, minimum=None if signed else 0, description=description)
+
+
 newsletter_revenue = metric_asset(
     table=NEWSLETTER_REVENUE,
     upstream=[Upstream(stg_payment_events)],
     description=__doc__ or "",
     owner=BUSINESS,
+    # Amounts of two currencies are never added: the period's table has a row per currency,
+    # and the daily series counts events, which any currency's add up.
+    section=DashboardSection(
+        name="revenue",
+        order=55,
+        description="What readers paid, from the payment provider's events, on the day it "
+        "recorded each. Amounts are in the currency's minor unit (yen: whole yen; dollars: "
+        "cents), before the provider's fees and taxes.",
+        # Paying customers of the period are counted once, from the staged events.
+        reads=(Upstream(stg_payment_events, days_before=SHORT_PERIOD_DAYS - 1),),
+        content=(
+            Constant(key="days", constant=SHORT_PERIOD_DAYS),
+            RankedTable(
+                key="by_currency",
+                query="revenue_by_currency",
+                title=f"Revenue, last {SHORT_PERIOD_DAYS} days",
+                description="One row per currency the newsletter was paid or refunded in, the "
+                "largest net revenue first.",
+                fields=(
+                    text("currency", description="ISO 4217 code, lower case."),
+                    _amount("gross_paid", "Invoices paid, minor units."),
+                    _amount("refunds", "Refunded, minor units."),
+                    _amount("net_revenue", "gross_paid - refunds, minor units.", signed=True),
+                    count("paid_invoices"),
+                    count(
+                        "paying_customers",
+                        description="Distinct customers who paid over the period.",
+                    ),
+                    count("failed_payments"),
+                    _amount("failed_amount", "Amount not collected, minor units."),
+                    count("cancellations", description="Paid subscriptions ended."),
+                ),
+                order_by=("-net_revenue", "currency"),
+                columns=(
+                    PreviewColumn("Currency", lambda r: r["currency"].upper(), "text"),
+                    PreviewColumn("Paid", _money("gross_paid"), "text"),
+                    PreviewColumn("Refunded", _money("refunds"), "text"),
+                    PreviewColumn("Net", _money("net_revenue"), "text"),
+                    PreviewColumn("Paying customers", "paying_customers"),
+                    PreviewColumn("Failed payments", "failed_payments"),
+                    PreviewColumn("Cancellations", "cancellations"),
+                ),
+                row_id=lambda r: f"revenue-{r['currency']}",
+                empty="No payments yet.",
+                note="Net: paid less refunded, before the payment provider's fees and taxes.",
+            ),
+            DailySeries(
+                key="daily",
+                query="revenue_daily",
+                title=f"Payments, last {SERIES_DAYS} days",
+                description=f"The last {SERIES_DAYS} days with a payment event, oldest first; "
+                "counts of every currency.",
+                fields=(
+                    day("date"),
+                    count("paid_invoices"),
+                    count("failed_payments"),
+                    count("cancellations"),
+                ),
+                lines=(
+                    ("Paid invoices", "paid_invoices"),
+                    ("Failed payments", "failed_payments"),
+                    ("Cancellations", "cancellations"),
+                ),
+            ),
+        ),
+    ),
 )
