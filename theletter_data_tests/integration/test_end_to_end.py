@@ -11,6 +11,8 @@ import duckdb
 import pytest
 
 from theletter_data.cli import main
+from theletter_data.raw.layout import FirehoseStream, LogExportStream
+from theletter_data.raw.sources import SOURCES
 from theletter_data.staging.app_exports import SUBSCRIPTIONS
 from theletter_data_tests.support.staged import snapshots_of
 from theletter_data_tests.support.week import MONDAY, SUNDAY, Week, run
@@ -23,14 +25,16 @@ def query(path: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-@pytest.mark.parametrize(
-    ("stream", "table"),
-    [
-        ("ses_events", "stg_email_events"),
-        ("page_views", "stg_page_views"),
-        ("payment_events", "stg_payment_events"),
-    ],
-)
+FIREHOSE_STREAMS = [(s.name, s.staged_asset) for s in SOURCES if s.layout is FirehoseStream]
+
+
+def test_the_generated_week_has_every_declared_line_stream(week: Week) -> None:
+    """A stream declared but not generated would be reconciled by no test below."""
+    declared = {s.name for s in SOURCES if s.layout in (FirehoseStream, LogExportStream)}
+    assert set(week.report.streams) == declared
+
+
+@pytest.mark.parametrize(("stream", "table"), FIREHOSE_STREAMS)
 def test_every_generated_record_is_staged_once_or_quarantined(week: Week, stream, table) -> None:
     warehouse, report = week.warehouse, week.report
     staged = dict(query(warehouse, f"SELECT event_date, COUNT(*) FROM staging.{table} GROUP BY 1"))
