@@ -1,4 +1,6 @@
 """The raw sources: one `RawSource` declaration each, the code's one copy of what the lake holds.
+(Over 300 lines: every source is declared here, beside the vocabulary of its declaration and
+the check that the declarations are usable, so that a source is added in one place.)
 
 A declaration names the source's prefix, key layout, arrival window, producer, format, the
 staged asset it feeds and its retention class. Everything else is derived from `SOURCES`:

@@ -14,13 +14,16 @@ concurrent update against table ..." for a transaction). That one is worth retry
 from __future__ import annotations
 
 import json
+import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 from google.api_core import exceptions as google_exceptions
 
 IAM_FILE = Path(__file__).with_name("bigquery_iam.json")
@@ -134,3 +137,23 @@ def classified_errors() -> Iterator[None]:
                 f"is retried. BigQuery said: {error.message}"
             ) from error
         raise
+
+
+def retry_collisions(write: Callable[[], object], attempts: int, backoff_seconds: float) -> None:
+    """Run `write`; while it collides with a concurrent write to the same table, pause
+    (`backoff_seconds`, doubled each time, jittered) and run it again, `attempts` times at most.
+    Safe for a write that replaces its window: a collided statement or transaction changed
+    nothing, and running it twice gives the same rows."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except google_exceptions.BadRequest as error:
+            if not is_concurrent_update(error) or attempt == attempts:
+                raise
+            pause = backoff_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            dg.get_dagster_logger().warning(
+                f"Concurrent write to the same table (attempt {attempt} of {attempts}); again "
+                f"in {pause:.1f} s: {error.message}"
+            )
+            time.sleep(pause)

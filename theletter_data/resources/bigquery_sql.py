@@ -5,7 +5,7 @@ parameters, and the tables it creates. The warehouse (bigquery_warehouse.py) sen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import sqlglot
@@ -21,32 +21,13 @@ def merge(target: str, write: PartitionWrite, source: str) -> str:
     columns): `ON FALSE` deletes the window's old rows and inserts the new ones, in one DML
     statement that BigQuery applies atomically."""
     columns = write.table.column_names
-    window = window_predicate(write)
     return (
         f"MERGE `{target}` AS target "
-        f"USING ({source} WHERE {window('')}) AS source ON FALSE "
-        f"WHEN NOT MATCHED BY SOURCE AND {window('target.')} THEN DELETE "
+        f"USING ({source} WHERE {write.predicate()}) AS source ON FALSE "
+        f"WHEN NOT MATCHED BY SOURCE AND {write.predicate('target.')} THEN DELETE "
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
         f"VALUES ({', '.join(f'source.{c}' for c in columns)})"
     )
-
-
-def window_predicate(write: PartitionWrite) -> Callable[[str], str]:
-    """The write's window as a predicate, for a column qualifier. Its bounds and scope are
-    literals (dates and stream names, rendered by sqlglot): a transaction's statements share
-    one parameter namespace, and the emulator binds no parameters inside a script."""
-    column = write.table.partition_by
-    bounds = [f"{column} >= {_literal(write.start)}", f"{column} < {_literal(write.end)}"]
-    scope = [f"{name} = {_literal(value)}" for name, value in sorted(write.scope.items())]
-
-    def predicate(qualifier: str) -> str:
-        return " AND ".join(f"{qualifier}{part}" for part in (*bounds, *scope))
-
-    return predicate
-
-
-def _literal(value: object) -> str:
-    return exp.convert(value).sql(dialect="bigquery")
 
 
 def atomic(statements: Sequence[str]) -> str:

@@ -11,8 +11,8 @@ backfills never duplicate and a failure leaves the old rows. Tables written toge
 table and its quarantine rows) are replaced by one multi-statement transaction (`BEGIN
 TRANSACTION; MERGE ...; MERGE ...; COMMIT TRANSACTION;`): both or neither. A write that
 collides with a concurrent one (BigQuery fails it as a serialization conflict) is run again
-after a pause. Partition-decorator loads (`table$20261120` with WRITE_TRUNCATE) cannot be
-exercised offline; the MERGE is, against an emulator.
+after a pause (bigquery_errors.retry_collisions). Partition-decorator loads (`table$20261120`
+with WRITE_TRUNCATE) cannot be exercised offline; the MERGE is, against an emulator.
 
 Every query carries `maximum_bytes_billed`; the bytes a dry run estimates and the bytes each job
 billed are kept in `last_costs`, which assets put in their materialization metadata.
@@ -20,15 +20,12 @@ billed are kept in `last_costs`, which assets put in their materialization metad
 
 from __future__ import annotations
 
-import random
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 from google.api_core import exceptions as google_exceptions
@@ -39,7 +36,7 @@ from theletter_data.resources.bigquery_errors import (
     SETUP_COMMAND,
     AccessDenied,
     classified_errors,
-    is_concurrent_update,
+    retry_collisions,
 )
 from theletter_data.resources.bigquery_sql import (
     atomic,
@@ -49,7 +46,6 @@ from theletter_data.resources.bigquery_sql import (
     parameter,
     qualify,
     table_definition,
-    window_predicate,
 )
 from theletter_data.resources.gcp_credentials import DESCRIPTION as CREDENTIALS_DESCRIPTION
 from theletter_data.resources.gcp_credentials import load_credentials
@@ -109,7 +105,12 @@ class BigQueryWarehouse(Warehouse):
                     statements.append(statement)
                     params = merged_params(params, write.params)
                 if statements:
-                    self._run_write(atomic(statements), params)
+                    sql = atomic(statements)
+                    retry_collisions(
+                        lambda: self._run(sql, params),
+                        self.conflict_attempts,
+                        self.conflict_backoff_seconds,
+                    )
             finally:
                 for table_id in scratch:
                     self.client.delete_table(table_id, not_found_ok=True)
@@ -124,25 +125,6 @@ class BigQueryWarehouse(Warehouse):
             assert write.query is not None
             source = f"SELECT {columns} FROM ({self._qualify(write.query)}) AS _result"
         return merge(self.table_id(write.table), write, source)
-
-    def _run_write(self, sql: str, params: Mapping[str, object]) -> None:
-        """Run a write; while it collides with a concurrent write to the same table, pause and
-        run it again. Safe: a collided statement or transaction changed nothing, and the write
-        replaces its window, so running it twice gives the same rows."""
-        for attempt in range(1, self.conflict_attempts + 1):
-            try:
-                self._run(sql, params)
-                return
-            except google_exceptions.BadRequest as error:
-                if not is_concurrent_update(error) or attempt == self.conflict_attempts:
-                    raise
-                pause = self.conflict_backoff_seconds * 2 ** (attempt - 1)
-                pause *= random.uniform(0.5, 1.5)
-                dg.get_dagster_logger().warning(
-                    f"Concurrent write to the same table (attempt {attempt} of "
-                    f"{self.conflict_attempts}); again in {pause:.1f} s: {error.message}"
-                )
-                time.sleep(pause)
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
         with classified_errors():
@@ -282,9 +264,9 @@ class BigQueryWarehouse(Warehouse):
         return scratch
 
     def _count(self, write: PartitionWrite) -> int:
-        window = window_predicate(write)
         job = self._run(
-            f"SELECT COUNT(*) AS n FROM `{self.table_id(write.table)}` WHERE {window('')}", {}
+            f"SELECT COUNT(*) AS n FROM `{self.table_id(write.table)}` WHERE {write.predicate()}",
+            {},
         )
         return int(next(iter(job.result()))["n"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -13,25 +12,12 @@ import duckdb
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
+from theletter_data.resources.duckdb_file import check_intact, file_faults, lock_holder
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
 from theletter_data.resources.writer_lock import RunIdentity, WriterLock
 from theletter_data.retries import ENGINE_PERMANENT_ERRORS, retry_then_fail
 from theletter_data.sql import to_duckdb
 from theletter_data.tables import Table
-
-HEADER_BYTES = 3 * 4096
-"""A DuckDB file starts with three 4 KiB headers, then its blocks (block i at
-HEADER_BYTES + i x block_size)."""
-
-_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-_NOT_WRITABLE = ("Permission denied", "Operation not permitted", "Read-only file system")
-_CORRUPT = (
-    "not a valid DuckDB database",
-    "Could not read enough bytes",
-    "Corrupt database file",
-    "checksum",
-)
-_FILE_IN_MESSAGE = re.compile(r'file "(?P<file>[^"]+)"')
 
 
 class DuckDBWarehouse(Warehouse):
@@ -85,17 +71,13 @@ class DuckDBWarehouse(Warehouse):
         path = Path(self.path)
         con = self._wait_and_open(path)
         try:
-            inode = path.stat().st_ino
-            if inode != self._checked_inode:  # once per file (its own writes keep it whole)
-                _check_intact(con, path)
-                self._checked_inode = inode
-            con.execute("SET TimeZone = 'UTC'")
-            yield con
-        except (duckdb.IOException, duckdb.TransactionException) as error:
-            fault = _file_fault(path, error)  # a commit fails when the log cannot be written
-            if fault is None:
-                raise
-            raise fault from error
+            with file_faults(path):
+                inode = path.stat().st_ino
+                if inode != self._checked_inode:  # once per file (its own writes keep it whole)
+                    check_intact(con, path)
+                    self._checked_inode = inode
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
         finally:
             con.close()
 
@@ -132,33 +114,33 @@ class DuckDBWarehouse(Warehouse):
         deadline = time.monotonic() + self.lock_timeout_seconds
         delay = 0.05
         told = False
-        while True:
-            try:
-                return duckdb.connect(str(path), read_only=self.read_only, config=self._config())
-            except duckdb.IOException as error:
-                if "Could not set lock" not in str(error):
-                    fault = _file_fault(path, error)
-                    if fault is None:
-                        raise
-                    raise fault from error
-                holder = _holder(str(error))
-                if not told:
-                    told = True
-                    dg.get_dagster_logger().info(
-                        f"Waiting up to {self.lock_timeout_seconds:.0f} s for DuckDB's lock on "
-                        f"{path}: another process holds it ({holder})."
+        with file_faults(path):
+            while True:
+                try:
+                    return duckdb.connect(
+                        str(path), read_only=self.read_only, config=self._config()
                     )
-                if time.monotonic() > deadline:
-                    raise retry_then_fail(
-                        f"The warehouse {path} is locked by another process ({holder}) and "
-                        f"stayed locked for {self.lock_timeout_seconds:.0f} s: close that "
-                        "program's connection to it (even a read-only one blocks writes), or "
-                        "point the program at a copy; then re-run.",
-                        max_retries=self.lock_retries,
-                        seconds_to_wait=self.lock_retry_delay_seconds,
-                    ) from error
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                except duckdb.IOException as error:
+                    if "Could not set lock" not in str(error):
+                        raise
+                    holder = lock_holder(str(error))
+                    if not told:
+                        told = True
+                        dg.get_dagster_logger().info(
+                            f"Waiting up to {self.lock_timeout_seconds:.0f} s for DuckDB's lock "
+                            f"on {path}: another process holds it ({holder})."
+                        )
+                    if time.monotonic() > deadline:
+                        raise retry_then_fail(
+                            f"The warehouse {path} is locked by another process ({holder}) and "
+                            f"stayed locked for {self.lock_timeout_seconds:.0f} s: close that "
+                            "program's connection to it (even a read-only one blocks writes), "
+                            "or point the program at a copy; then re-run.",
+                            max_retries=self.lock_retries,
+                            seconds_to_wait=self.lock_retry_delay_seconds,
+                        ) from error
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
 
     def _config(self) -> dict[str, str | bool]:
         # Tables are sets: letting DuckDB write and read them in any order parallelises inserts.
@@ -223,23 +205,17 @@ def _create_or_extend(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 
 def _replace_one(con: duckdb.DuckDBPyConnection, write: PartitionWrite) -> int:
-    table = write.table
-    name = table.qualified_name
-    window = {"_window_start": write.start, "_window_end": write.end}
-    predicate = f"{table.partition_by} >= $_window_start AND {table.partition_by} < $_window_end"
-    for i, (column, value) in enumerate(sorted(write.scope.items())):
-        predicate += f" AND {column} = $_scope_{i}"
-        window[f"_scope_{i}"] = value
-    columns = ", ".join(table.column_names)
+    name = write.table.qualified_name
+    window = write.predicate(dialect="duckdb")
+    columns = ", ".join(write.table.column_names)
 
-    con.execute(f"DELETE FROM {name} WHERE {predicate}", window)
+    con.execute(f"DELETE FROM {name} WHERE {window}")
     if write.rows is not None:
         con.register("_incoming_rows", write.rows)
         try:
             con.execute(
                 f"INSERT INTO {name} ({columns}) SELECT {columns} FROM _incoming_rows "
-                f"WHERE {predicate}",
-                window,
+                f"WHERE {window}"
             )
         finally:
             con.unregister("_incoming_rows")
@@ -247,69 +223,7 @@ def _replace_one(con: duckdb.DuckDBPyConnection, write: PartitionWrite) -> int:
         assert write.query is not None
         con.execute(
             f"INSERT INTO {name} ({columns}) SELECT {columns} FROM ({to_duckdb(write.query)}) "
-            f"AS _result WHERE {predicate}",
-            {**write.params, **window},
+            f"AS _result WHERE {window}",
+            dict(write.params),
         )
-    return int(
-        con.execute(f"SELECT COUNT(*) FROM {name} WHERE {predicate}", window).fetchall()[0][0]
-    )
-
-
-def _check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Refuse a file shorter than the blocks it uses (a truncated copy, a full disk): DuckDB
-    opens one and reads the missing blocks only when a query needs them, so a run would write
-    into it and lose what the missing blocks held. Reads only the catalog's block lists."""
-    ((block_size,),) = con.sql(
-        "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()"
-    ).fetchall()
-    used = [
-        con.execute("SELECT max(block_id) FROM pragma_metadata_info()").fetchall()[0][0],
-        *(
-            con.execute(
-                "SELECT max(greatest(block_id, coalesce(list_max(additional_block_ids), -1))) "
-                "FROM pragma_storage_info($table)",
-                {"table": f'"{schema}"."{table}"'},
-            ).fetchall()[0][0]
-            for schema, table in con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() "
-                "WHERE database_name = current_database()"
-            ).fetchall()
-        ),
-    ]
-    highest = max((block for block in used if block is not None), default=-1)
-    needed = HEADER_BYTES + int(block_size) * (highest + 1)
-    actual = path.stat().st_size
-    if actual < needed:
-        raise _corrupt(path, f"truncated: {actual:,} bytes, its blocks need {needed:,}")
-
-
-def _file_fault(path: Path, error: duckdb.Error) -> dg.Failure | None:
-    """The permanent failure an I/O error of DuckDB stands for, if it is one."""
-    message = str(error)
-    if isinstance(error, duckdb.IOException) and any(marker in message for marker in _CORRUPT):
-        return _corrupt(path, message.removeprefix("IO Error: "))
-    reason = next((marker for marker in _NOT_WRITABLE if marker in message), None)
-    if reason is None:
-        return None
-    named = _FILE_IN_MESSAGE.search(message)
-    file = named.group("file") if named else str(path)
-    return dg.Failure(
-        description=f"The warehouse file {file} is not writable ({reason}): make it and its "
-        "folder writable for the user running Dagster (permissions, `chattr -i`, a read-only "
-        "mount), or set THELETTER_DATA_DIR to a writable folder.",
-        allow_retries=False,
-    )
-
-
-def _corrupt(path: Path, detail: str) -> dg.Failure:
-    return dg.Failure(
-        description=f"The warehouse file {path} is corrupt ({detail}); nothing was written to "
-        f"it. Restore it from a backup, or delete it (and {path.name}.wal if present) and "
-        "re-run the days to rebuild it from the lake.",
-        allow_retries=False,
-    )
-
-
-def _holder(message: str) -> str:
-    found = _HOLDER.search(message)
-    return f"{found.group('program')}, PID {found.group('pid')}" if found else "unknown program"
+    return int(con.execute(f"SELECT COUNT(*) FROM {name} WHERE {window}").fetchall()[0][0])

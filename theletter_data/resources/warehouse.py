@@ -13,6 +13,7 @@ from datetime import date
 
 import dagster as dg
 import pyarrow as pa
+from sqlglot import exp
 
 from theletter_data.tables import Table
 
@@ -60,6 +61,23 @@ class PartitionWrite:
         unknown = set(self.scope) - set(self.table.column_names)
         if unknown:
             raise ValueError(f"scope columns not in {self.table.qualified_name}: {unknown}")
+
+    def predicate(self, qualifier: str = "", dialect: str = "bigquery") -> str:
+        """The rows this write replaces, as a SQL condition on columns named `<qualifier>column`.
+        Its bounds and scope are literals (dates and stream names, rendered by sqlglot): a
+        BigQuery transaction's statements share one parameter namespace, and the emulator binds
+        no parameters inside a script."""
+        column = self.table.partition_by
+        parts = [
+            f"{column} >= {_literal(self.start, dialect)}",
+            f"{column} < {_literal(self.end, dialect)}",
+            *(f"{name} = {_literal(value, dialect)}" for name, value in sorted(self.scope.items())),
+        ]
+        return " AND ".join(f"{qualifier}{part}" for part in parts)
+
+
+def _literal(value: object, dialect: str) -> str:
+    return exp.convert(value).sql(dialect=dialect)
 
 
 class Warehouse(dg.ConfigurableResource, ABC):

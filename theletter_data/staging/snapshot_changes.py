@@ -14,7 +14,7 @@ rewrites the same rows, and a backfill (consecutive days in one engine session, 
 snapshot projected for D serves as D+1's previous one) equals staging the days one by one in
 any order. One dependency remains: D+1's changes are relative to D, so when D's export was
 re-delivered with other rows, the staging of D also re-derives the changes of the next export
-day if that day is already staged (`app_exports.app_export_asset`), and the table again equals
+day if that day is already staged (`snapshot_asset.app_export_asset`), and the table again equals
 a fresh staging of every day (test_staging_subscription_changes.py).
 """
 
