@@ -15,6 +15,35 @@ def read_sql(package_file: str, name: str) -> str:
     return (Path(package_file).parent / "sql" / f"{name}.sql").read_text()
 
 
+_INCLUDE = re.compile(r"/\*\s*include\b.*?\*/", re.DOTALL)
+_MARKER = re.compile(r"(?m)^(?P<indent>[ \t]*)/\* include shared/(?P<name>\w+)\.sql \*/[ \t]*$")
+
+
+def with_shared_parts(sql: str, sql_dir: Path) -> str:
+    """`sql` with each `/* include shared/<name>.sql */` marker, alone on its line, replaced by
+    the text of `sql_dir/shared/<name>.sql`, indented as the marker: a part that several
+    statements need (e.g. a CTE's body) is written once and still sent to every engine as one
+    plain statement (no view, no permission, the same bytes scanned). A shared part includes
+    no other; a marker written otherwise, or naming no file, is an error, never a silent gap."""
+
+    def part(marker: re.Match[str]) -> str:
+        path = sql_dir / "shared" / f"{marker['name']}.sql"
+        if not path.is_file():
+            known = sorted(p.name for p in (sql_dir / "shared").glob("*.sql"))
+            raise ValueError(f"{marker[0].strip()}: no {path} (shared parts: {known or 'none'})")
+        text = path.read_text().rstrip()
+        lines = (marker["indent"] + line if line.strip() else "" for line in text.splitlines())
+        return "\n".join(lines)
+
+    included = _MARKER.sub(part, sql)
+    if stray := _INCLUDE.search(included):
+        raise ValueError(
+            f"{stray[0]!r} is no include marker: write `/* include shared/<name>.sql */` alone "
+            "on its line (a shared part includes no other)"
+        )
+    return included
+
+
 @functools.cache
 def to_duckdb(bigquery_sql: str) -> str:
     """Transpile one BigQuery statement; `@name` parameters become DuckDB's `$name`."""

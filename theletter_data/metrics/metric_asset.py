@@ -6,7 +6,9 @@ the metric for the people who read it: its `Table`, the assets it reads (and how
 before the window), the constants its SQL names as parameters, its owner, its partitions, what
 the UI shows of each partition, and the section of the authors' dashboard that shows it. Its
 SELECT is `sql/<table name>.sql`; `sql/<table name>.expected_rows.sql`, if there, selects the
-keys that must be among its rows (a blocking check).
+keys that must be among its rows (a blocking check). A part that several metrics' SQL need
+alike is written once in `sql/shared/` and put in where a statement says
+`/* include shared/<name>.sql */` (`read_statement`): subscriptions as of a day, for one.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -40,12 +42,17 @@ from theletter_data.retries import IO_RETRY_POLICY, fail_fast_on
 from theletter_data.serving.registry import register
 from theletter_data.serving.sections import DashboardSection
 from theletter_data.sizing import WAREHOUSE_POOL, WAREHOUSE_SQL
-from theletter_data.sql import with_tables
+from theletter_data.sql import with_shared_parts, with_tables
 from theletter_data.tables import Table
 
 SQL_DIR = Path(__file__).parent / "sql"
 AUTHOR_DASHBOARD = "team:creator-experience"
 BUSINESS = "team:business"
+
+
+def read_statement(file: str) -> str:
+    """`sql/<file>` as it is sent to the warehouse: its shared parts (`sql/shared/`) put in."""
+    return with_shared_parts((SQL_DIR / file).read_text(), SQL_DIR)
 
 
 @dataclass(frozen=True)
@@ -99,9 +106,9 @@ class MetricSql:
         named: a constant is written once, in Python."""
         if clash := sorted(set(params) & {*STANDARD, *WINDOW}):
             raise ValueError(f"{name}: {clash} are standard parameters, not the metric's own")
-        statements = {f"{name}.sql": (SQL_DIR / f"{name}.sql").read_text()}
+        statements = {f"{name}.sql": read_statement(f"{name}.sql")}
         if (expected := SQL_DIR / f"{name}.expected_rows.sql").exists():
-            statements[expected.name] = expected.read_text()
+            statements[expected.name] = read_statement(expected.name)
         if reading:
             statements = {k: with_tables(v, reading) for k, v in statements.items()}
         sql = cls(

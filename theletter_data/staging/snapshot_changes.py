@@ -2,9 +2,9 @@
 partition of day D holds only the rows of D's snapshot that are new or differ in a staged value
 from the previous snapshot's, and a `deleted` row for each key the previous snapshot had and D's
 lacks. A version is valid from its `valid_from` to the key's next row (exclusive); a `deleted`
-row ends the interval and opens none. Reading "as of day D" (the metrics' `versions` and
-`as_of` CTEs, e.g. metrics/sql/newsletter_subscriber_growth.sql) gives exactly the rows the
-whole snapshot of D would have staged.
+row ends the interval and opens none. Reading "as of day D" (the metrics' one definition,
+metrics/sql/shared/subscriptions_as_of.sql) gives exactly the rows the whole snapshot of D
+would have staged.
 
 Why re-runs and backfills give the same table: D's changes are derived from two snapshots
 both re-read from the raw lake, the previous export (normally D-1) and D, each projected,

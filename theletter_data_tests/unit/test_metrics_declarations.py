@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -148,3 +149,131 @@ def test_a_metric_cannot_redeclare_a_standard_parameter(sql_dir: Path) -> None:
     (sql_dir / "m.sql").write_text("SELECT DATE(@start_date, @timezone) AS d")
     with pytest.raises(ValueError, match=r"\['timezone'\] are standard parameters"):
         MetricSql.read("m", {"timezone": "UTC"})
+
+
+# --- Subscriptions as of a day: one definition ---------------------------------------------
+
+SHARED_SQL = METRIC_SQL / "shared"
+
+
+def own_validity_intervals(sql: str) -> list[str]:
+    """Where a statement works out stg_subscriptions' validity intervals itself instead of
+    including shared/subscriptions_as_of.sql: a LEAD or LAG over valid_from (a version's end),
+    or a CTE named `versions`. Tokens, not text: case, spacing and comments do not matter."""
+    tokens = sqlglot.tokenize(sql, read="bigquery")
+    found = []
+    for i, token in enumerate(tokens):
+        following = [t.text.upper() for t in tokens[i + 1 : i + 3]]
+        if token.text.upper() in {"LEAD", "LAG"} and following[:1] == ["("]:
+            depth, j = 0, i + 1
+            while j < len(tokens):
+                depth += {"(": 1, ")": -1}.get(tokens[j].text, 0)
+                if tokens[j].text.lower() == "valid_from":
+                    found.append(f"line {token.line}: {token.text}(... valid_from ...)")
+                    break
+                if depth == 0:
+                    break
+                j += 1
+        if token.text.lower() == "versions" and following == ["AS", "("]:
+            found.append(f"line {token.line}: a CTE named versions")
+    return found
+
+
+def test_no_metric_sql_keeps_its_own_copy_of_subscriptions_as_of() -> None:
+    copies = {p.name: own_validity_intervals(p.read_text()) for p in METRIC_SQL.glob("*.sql")}
+    assert {name: where for name, where in copies.items() if where} == {}
+
+
+def test_the_shared_definition_is_the_one_copy_and_is_used() -> None:
+    assert own_validity_intervals((SHARED_SQL / "subscriptions_as_of.sql").read_text())
+    statements = [p.read_text() for p in METRIC_SQL.glob("*.sql")]
+    for part in SHARED_SQL.glob("*.sql"):  # a shared part that nothing includes is dead code
+        including = [s for s in statements if f"/* include shared/{part.name} */" in s]
+        assert len(including) >= (8 if part.stem == "subscriptions_as_of" else 1), part.name
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "SELECT *, LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS x "
+        "FROM staging.stg_subscriptions",
+        "select lead ( v.valid_from , 1 ) over (partition by v.subscription_id order by "
+        "v.valid_from) as ends from staging.stg_subscriptions as v",
+        "SELECT LAG(`valid_from`) OVER (ORDER BY valid_from) AS x FROM staging.stg_subscriptions",
+        "WITH versions AS (SELECT * FROM staging.stg_subscriptions) SELECT * FROM versions",
+        "with Versions as (select 1 as x) select * from Versions",
+    ],
+)
+def test_a_copy_is_found_however_it_is_written(copy: str) -> None:
+    assert own_validity_intervals(copy)
+
+
+def test_what_is_no_copy_is_not_flagged() -> None:
+    no_copy = (
+        "-- LEAD(valid_from) in a comment; versions AS ( in a string:\n"
+        "SELECT 'versions AS (' AS s, LEAD(day) OVER (ORDER BY day) AS next_day, "
+        "MIN(valid_from) AS first FROM staging.stg_subscriptions"
+    )
+    assert own_validity_intervals(no_copy) == []
+
+
+# --- Shared parts, attacked ----------------------------------------------------------------
+
+MARKER = "/* include shared/as_of.sql */"
+
+
+def test_a_shared_part_is_put_in_at_its_marker_and_its_parameters_count(sql_dir: Path) -> None:
+    (sql_dir / "shared").mkdir()
+    (sql_dir / "shared" / "as_of.sql").write_text(
+        "-- days before the end\nSELECT day FROM days WHERE day < DATE_ADD(@end_date, INTERVAL "
+        "@lag_days DAY)\n"
+    )
+    (sql_dir / "m.sql").write_text(
+        f"WITH days AS (SELECT @start_date AS day),\n\nas_of AS (\n    -- the shared part:\n"
+        f"    {MARKER}\n)\n\nSELECT * FROM as_of"
+    )
+    sql = MetricSql.read("m", {"lag_days": 1})  # declared, and used in the shared part only
+    assert "    -- days before the end\n    SELECT day FROM days" in sql.select
+    assert MARKER not in sql.select
+    assert set(sql.bind(sql.select, date(2026, 11, 1), date(2026, 11, 2))) == {
+        "start_date", "end_date", "lag_days",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("statement", "error"),
+    [
+        # a misspelt part: named, with the parts there are
+        (f"WITH a AS (\n    {MARKER.replace('as_of', 'as_off')}\n)\nSELECT * FROM a",
+         r"no .*shared/as_off\.sql \(shared parts: \['as_of\.sql'\]\)"),
+        # a marker that is not alone on its line would be a silent gap in the statement
+        (f"WITH a AS ({MARKER})\nSELECT * FROM a", "is no include marker"),
+        # a marker written otherwise
+        ("WITH a AS (\n    /*include shared/as_of.sql*/\n)\nSELECT * FROM a",
+         "is no include marker"),
+        # a path out of the shared folder
+        ("WITH a AS (\n    /* include shared/../m.sql */\n)\nSELECT * FROM a",
+         "is no include marker"),
+        # a marker hidden in a line comment
+        (f"-- {MARKER}\nSELECT @start_date AS d", "is no include marker"),
+    ],
+)  # fmt: skip
+def test_a_marker_that_puts_in_nothing_is_refused(
+    sql_dir: Path, statement: str, error: str
+) -> None:
+    (sql_dir / "shared").mkdir()
+    (sql_dir / "shared" / "as_of.sql").write_text("SELECT 1 AS day")
+    (sql_dir / "m.sql").write_text(statement)
+    with pytest.raises(ValueError, match=error):
+        MetricSql.read("m", {})
+
+
+def test_a_shared_part_includes_no_other(sql_dir: Path) -> None:
+    (sql_dir / "shared").mkdir()
+    (sql_dir / "shared" / "as_of.sql").write_text(
+        "SELECT * FROM (\n    /* include shared/b.sql */\n)"
+    )
+    (sql_dir / "shared" / "b.sql").write_text("SELECT 1 AS day")
+    (sql_dir / "m.sql").write_text(f"WITH a AS (\n    {MARKER}\n)\nSELECT @start_date AS d")
+    with pytest.raises(ValueError, match="a shared part includes no other"):
+        MetricSql.read("m", {})

@@ -9,11 +9,13 @@ import pytest
 import sqlglot
 
 import theletter_data
+from theletter_data.metrics.metric_asset import read_statement
 from theletter_data.sql import to_duckdb
 from theletter_data.staging.email_events import EMAIL_EVENTS
 
 PACKAGE = Path(theletter_data.__file__).parent
 WAREHOUSE_SQL = sorted((PACKAGE / "metrics" / "sql").glob("*.sql"))
+SHARED_WAREHOUSE_SQL = sorted((PACKAGE / "metrics" / "sql" / "shared").glob("*.sql"))
 SERVING_SQL = sorted((PACKAGE / "serving" / "sql").glob("*.sql"))
 ENGINE_SQL = sorted((PACKAGE / "staging" / "sql").glob("*.sql"))
 
@@ -29,7 +31,9 @@ def test_serving_sql_is_bigquery_and_transpiles(path: Path) -> None:
     assert statement is not None and "$" in to_duckdb(text)
 
 
-@pytest.mark.parametrize("path", WAREHOUSE_SQL + SERVING_SQL, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", WAREHOUSE_SQL + SHARED_WAREHOUSE_SQL + SERVING_SQL, ids=lambda p: p.stem
+)
 def test_no_parameter_hides_in_a_comment(path: Path) -> None:
     """BigQuery's emulator counts `@name` in comments as parameters."""
     comments = [line.split("--", 1)[1] for line in path.read_text().splitlines() if "--" in line]
@@ -38,11 +42,19 @@ def test_no_parameter_hides_in_a_comment(path: Path) -> None:
 
 @pytest.mark.parametrize("path", WAREHOUSE_SQL, ids=lambda p: p.stem)
 def test_warehouse_sql_is_bigquery_and_transpiles(path: Path) -> None:
-    text = path.read_text()
+    text = read_statement(path.name)  # with its shared parts (metrics/sql/shared/) put in
     (statement,) = sqlglot.parse(text, read="bigquery")
     assert statement is not None
     assert "$start_date" in to_duckdb(text) or "$end_date" in to_duckdb(text)
     assert "@start_date" in text  # parameters, never formatted values
+
+
+@pytest.mark.parametrize("path", SHARED_WAREHOUSE_SQL, ids=lambda p: p.stem)
+def test_a_shared_warehouse_part_is_one_bigquery_query(path: Path) -> None:
+    """A shared part is a whole query (a CTE's body), checkable on its own."""
+    (statement,) = sqlglot.parse(path.read_text(), read="bigquery")
+    assert isinstance(statement, sqlglot.exp.Query)
+    to_duckdb(path.read_text())
 
 
 @pytest.mark.parametrize("path", ENGINE_SQL, ids=lambda p: p.stem)

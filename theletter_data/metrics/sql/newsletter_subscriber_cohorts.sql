@@ -8,24 +8,27 @@ WITH weeks AS (
     ) AS week_start
 ),
 
-versions AS (
-    -- stg_subscriptions holds each subscription's changes (staging/snapshot_changes.py): a
-    -- version is valid from its day until the subscription's next row; a deletion ends it.
-    SELECT
-        *,
-        LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS valid_to
-    FROM staging.stg_subscriptions
-    WHERE valid_from < @end_date
+days AS (
+    -- The Sunday that ends each week (the window is whole weeks).
+    SELECT DATE_ADD(week_start, INTERVAL 6 DAY) AS day
+    FROM weeks
+    WHERE DATE_ADD(week_start, INTERVAL 6 DAY) < @end_date
+),
+
+as_of AS (
+    -- Each Sunday's subscriptions as of its end (the one definition, put in when the SQL is
+    -- read):
+    /* include shared/subscriptions_as_of.sql */
 ),
 
 week_end_snapshots AS (
-    -- The subscriptions as of the week's Sunday (the versions valid at its end).
-    SELECT w.week_start, v.newsletter_id, v.subscribed_at, v.is_active
-    FROM weeks AS w
-    INNER JOIN versions AS v
-        ON v.valid_from <= DATE_ADD(w.week_start, INTERVAL 6 DAY)
-        AND (v.valid_to IS NULL OR v.valid_to > DATE_ADD(w.week_start, INTERVAL 6 DAY))
-    WHERE DATE_ADD(w.week_start, INTERVAL 6 DAY) < @end_date AND v.change != 'deleted'
+    -- (CAST: DuckDB's date minus an interval is a timestamp.)
+    SELECT
+        CAST(DATE_SUB(day, INTERVAL 6 DAY) AS DATE) AS week_start,
+        newsletter_id,
+        subscribed_at,
+        is_active
+    FROM as_of
 ),
 
 cohorts AS (

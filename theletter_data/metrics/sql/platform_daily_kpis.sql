@@ -49,30 +49,21 @@ active_newsletters AS (
     GROUP BY event_date
 ),
 
-versions AS (
-    -- stg_subscriptions holds each subscription's changes (staging/snapshot_changes.py): a
-    -- version is valid from its day until the subscription's next row; a deletion ends it.
-    SELECT
-        *,
-        LEAD(valid_from) OVER (PARTITION BY subscription_id ORDER BY valid_from) AS valid_to
-    FROM staging.stg_subscriptions
-    WHERE valid_from < @end_date
+as_of AS (
+    -- Each day's subscriptions as of its end (the one definition, put in when the SQL is read):
+    /* include shared/subscriptions_as_of.sql */
 ),
 
 subscriptions AS (
-    -- Each day's subscriptions as of its end: the day's snapshot of the app's.
     SELECT
-        d.day AS snapshot_date,
-        COUNTIF(DATE(v.subscribed_at, @timezone) = d.day) AS new_subscriptions,
-        COUNTIF(DATE(v.unsubscribed_at, @timezone) = d.day) AS ended_subscriptions,
-        COUNTIF(v.is_active) AS active_subscriptions,
-        COUNTIF(v.is_active AND v.plan = 'paid') AS paid_subscriptions,
-        COUNT(DISTINCT IF(v.is_active, v.reader_hash, NULL)) AS subscribed_readers
-    FROM days AS d
-    INNER JOIN versions AS v
-        ON v.valid_from <= d.day AND (v.valid_to IS NULL OR v.valid_to > d.day)
-    WHERE v.change != 'deleted'
-    GROUP BY d.day
+        day AS snapshot_date,
+        COUNTIF(DATE(subscribed_at, @timezone) = day) AS new_subscriptions,
+        COUNTIF(DATE(unsubscribed_at, @timezone) = day) AS ended_subscriptions,
+        COUNTIF(is_active) AS active_subscriptions,
+        COUNTIF(is_active AND plan = 'paid') AS paid_subscriptions,
+        COUNT(DISTINCT IF(is_active, reader_hash, NULL)) AS subscribed_readers
+    FROM as_of
+    GROUP BY day
 ),
 
 newsletters AS (
