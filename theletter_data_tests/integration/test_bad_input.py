@@ -2,6 +2,9 @@
 good record is lost, every bad one is quarantined with its reason and object. The figures the
 README's reliability section reports are the ones asserted here.
 
+One module over 300 lines: its cases share one day of the lake, the same engine and warehouse
+helpers, and the README table their figures fill.
+
 Each case is its own Firehose object, named after the case, delivered on 2026-11-20 (JST).
 """
 

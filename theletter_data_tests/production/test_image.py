@@ -3,6 +3,9 @@ Dockerfile as Docker parses it, the build context .dockerignore leaves, and requ
 against pyproject.toml. The install itself is replayed in a clean virtual environment by
 scripts/check-image-install.sh, which a slow test runs; `docker build` is not run here.
 
+One module over 300 lines: the Dockerfile, the build context and the lock are one
+reproducibility contract, each check beside the broken variants it must catch.
+
 Each check is a function that lists what is wrong, run on the repository's files and on broken
 variants of them (each must be caught).
 """

@@ -1,5 +1,8 @@
 """A year's backfill in production: one Fargate task per month of partitions.
 
+One module over 300 lines: the backfill policy each environment declares and the year's
+backfill it gives on the production instance are one subject, read together.
+
 Production re-declares the staged and metric tables' backfill policy (definitions.py,
 `MONTHLY_BACKFILLS`); locally they keep one run for a whole range. The backfill is planned by
 Dagster's own backfill daemon (an iteration of it, in process) on the production instance

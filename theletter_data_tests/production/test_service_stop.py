@@ -2,6 +2,9 @@
 exactly as the image runs it (the Dockerfile's ENTRYPOINT + CMD and ENV, the production
 settings), the webserver and the daemon by their task definitions' commands.
 
+One module just over 300 lines: the S3 that hangs and the service launcher it defines serve
+only these stop tests.
+
 ECS stops a task with SIGTERM, waits the container's `stopTimeout`, then SIGKILLs it. Two
 things kept the code server alive far longer than that:
 - Dagster's CLI maps SIGTERM to whatever handles SIGINT; a process that inherits an ignored

@@ -12,7 +12,7 @@ then in a test:
         client.query(f"CREATE TABLE `{bigquery_emulator.project}.{bq_dataset}.t` (x INT64)")
 
 What the emulator does and does not do like BigQuery is pinned, one behaviour a test, in
-test_bigquery_emulator_probe.py. Two things every test must know: temporary tables
+production/test_bigquery_emulator_*.py. Two things every test must know: temporary tables
 (`CREATE TEMP TABLE`) are global to the emulator and outlive their script (name them uniquely or
 use CREATE OR REPLACE TEMP TABLE), and a query job's `destination` is ignored.
 

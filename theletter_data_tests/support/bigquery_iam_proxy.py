@@ -1,6 +1,9 @@
 """BigQuery's IAM in front of the emulator: every REST call is checked against the roles an
 identity is granted, and refused with BigQuery's own 403 when they do not hold what it needs.
 
+One module over 300 lines: the proxy and its map from each REST call and statement to the
+permission BigQuery checks are one contract, reviewed side by side against BigQuery's reference.
+
 The emulator lets anyone do anything; production BigQuery checks a permission for each call, on
 a resource: the project (`bigquery.datasets.create`, `bigquery.jobs.create`), a dataset or a
 table. A grant on a dataset covers the dataset and its tables, and exists only once the dataset

@@ -3,6 +3,7 @@ the tables and of the documents served from them (the `week` fixture in conftest
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -71,3 +72,10 @@ def run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, first: dat
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         },
     )
+
+
+def documents(data: Path) -> dict[str, dict]:
+    """The dashboard documents published in a data folder's lake (the week's, or a copy), by
+    newsletter id."""
+    folder = data / "lake" / "serving" / "v1" / "newsletters"
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
