@@ -70,25 +70,32 @@ def with_history(base: Path, target: Path, day: date, history_days: int) -> int:
                 [name],
             ).fetchall()
             names = [c for c, _ in columns]
-            partition = "event_date" if "event_date" in names else "snapshot_date"
-            shifted = ", ".join(_shifted(c, t) for c, t in columns)
-            con.execute(
-                f"INSERT INTO staging.{name} SELECT {shifted} FROM staging.{name}, "
-                f"range(1, {history_days} + 1) AS r(k) WHERE {partition} = ? ORDER BY k",
-                [day],
-            )
+            if "valid_from" in names:
+                # A table of changes (staging/snapshot_changes.py): the day's full load moves to
+                # the history's first day, as if nothing had changed since; a copy per day
+                # would be a new version of every row every day.
+                shifted = ", ".join(f"{c} = {_shifted(c, t, history_days)}" for c, t in columns)
+                con.execute(f"UPDATE staging.{name} SET {shifted} WHERE valid_from = ?", [day])
+            else:
+                partition = "event_date" if "event_date" in names else "snapshot_date"
+                shifted = ", ".join(_shifted(c, t) for c, t in columns)
+                con.execute(
+                    f"INSERT INTO staging.{name} SELECT {shifted} FROM staging.{name}, "
+                    f"range(1, {history_days} + 1) AS r(k) WHERE {partition} = ? ORDER BY k",
+                    [day],
+                )
             rows += int(con.execute(f"SELECT COUNT(*) FROM staging.{name}").fetchall()[0][0])
         con.execute("CHECKPOINT")
     return rows
 
 
-def _shifted(column: str, type_: str) -> str:
+def _shifted(column: str, type_: str, k: int | str = "k") -> str:
     """Day k before: times move back k days; posts and messages are new ones (a post's funnel
     starts at its first send)."""
     if type_.startswith(("DATE", "TIMESTAMP")):
-        return f"{column} - to_days(CAST(k AS INTEGER))"
+        return f"{column} - to_days(CAST({k} AS INTEGER))"
     if column in ("post_id", "message_id"):
-        return f"{column} || '~' || k"
+        return f"{column} || '~' || {k}"
     return column
 
 
