@@ -90,3 +90,15 @@ def duckdb_params(sql: str, params: Mapping[str, object]) -> dict[str, object]:
 def duckdb_string(value: str) -> str:
     """A DuckDB string literal, for the few places that take no parameters (file lists)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def with_patterns(sql: str, patterns: Mapping[str, str]) -> tuple[str, set[str]]:
+    """`sql` with each `$name` of `patterns` written as a string constant, and the names it
+    used. DuckDB compiles a constant regular expression once per statement, and one bound as a
+    parameter again for every row it meets."""
+    used = set()
+    for name, pattern in patterns.items():
+        sql, count = re.subn(rf"\${name}\b", lambda _, p=pattern: duckdb_string(p), sql)
+        if count:
+            used.add(name)
+    return sql, used

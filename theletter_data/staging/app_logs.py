@@ -54,7 +54,7 @@ APP_LOG_EVENTS = LineStaging(
     stream=APP_LOGS,
     table=STG_APP_LOGS,
     projection_sql=read_sql(__file__, "app_logs"),
-    params={"email_pattern": EMAIL_PATTERN},
+    patterns={"email_pattern": EMAIL_PATTERN},
     newsletters_must_exist=False,
 )
 

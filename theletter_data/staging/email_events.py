@@ -138,11 +138,8 @@ EMAIL_EVENTS = LineStaging(
     projection_sql=read_sql(__file__, "email_events")
     .replace("/* email client rules */", first_match_sql(CLIENT_RULES, _AGENT, "other"))
     .replace("/* device class rules */", first_match_sql(DEVICE_RULES, _AGENT, "unknown")),
-    params={
-        "email_pattern": EMAIL_PATTERN,
-        "link_tag_pattern": LINK_TAG_PATTERN,
-        "free_text_characters": FREE_TEXT_CHARACTERS,
-    },
+    params={"free_text_characters": FREE_TEXT_CHARACTERS},
+    patterns={"email_pattern": EMAIL_PATTERN, "link_tag_pattern": LINK_TAG_PATTERN},
 )
 
 stg_email_events = line_stream_asset(

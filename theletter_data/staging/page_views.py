@@ -55,7 +55,7 @@ PAGE_VIEW_EVENTS = LineStaging(
     stream=PAGE_VIEWS,
     table=STG_PAGE_VIEWS,
     projection_sql=read_sql(__file__, "page_views"),
-    params=referrers.sql_params(),
+    patterns=referrers.sql_patterns(),
 )
 
 stg_page_views = line_stream_asset(

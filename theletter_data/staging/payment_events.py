@@ -78,11 +78,8 @@ PAYMENT_EVENTS = LineStaging(
     # Paid readers are billed on the day they upgraded, monthly: a small platform has days
     # without a single payment, and a day without objects is no sign of a stopped endpoint.
     quiet_days=True,
-    params={
-        "id_pattern": ID_PATTERN,
-        "event_types": list(EVENT_TYPES),
-        "currency_pattern": CURRENCY_PATTERN,
-    },
+    params={"event_types": list(EVENT_TYPES)},
+    patterns={"id_pattern": ID_PATTERN, "currency_pattern": CURRENCY_PATTERN},
 )
 
 stg_payment_events = line_stream_asset(

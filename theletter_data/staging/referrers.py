@@ -49,8 +49,8 @@ def domain_pattern(domains: tuple[str, ...]) -> str:
     return r"(^|\.)(" + "|".join(re.escape(d) for d in domains) + r")$"
 
 
-def sql_params() -> dict[str, str]:
-    """The patterns, bound as query parameters of the page-view projection."""
+def sql_patterns() -> dict[str, str]:
+    """The patterns the page-view projection names."""
     return {
         "search_pattern": domain_pattern(SEARCH_ENGINES),
         "social_pattern": domain_pattern(SOCIAL_NETWORKS),

@@ -14,10 +14,10 @@ from theletter_data.ids import ID_PATTERN
 from theletter_data.partitions import day_bounds_utc
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
-from theletter_data.sql import duckdb_params, duckdb_string
+from theletter_data.sql import duckdb_params, duckdb_string, with_patterns
 from theletter_data.staging.export_snapshot import ExportSnapshot
 from theletter_data.staging.known_newsletters import KnownNewsletters
-from theletter_data.staging.referrers import sql_params as referrer_params
+from theletter_data.staging.referrers import sql_patterns as referrer_patterns
 from theletter_data.tables import Table
 
 if TYPE_CHECKING:
@@ -59,13 +59,18 @@ def project(
         con.register("known_newsletters", known.ids)
         params = {
             **pseudonymizer.sql_params(),
-            **referrer_params(),  # a signup's referrer is categorised as a page view's
-            "id_pattern": ID_PATTERN,
             "snapshot_end": day_bounds_utc(snapshot.day)[1],
             "check_newsletters": known.checked,
         }
-        sql = export.projection_sql
+        sql = projection_sql(export)
         con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
+
+
+def projection_sql(export: AppExport) -> str:
+    """The export's projection with its patterns put in (a signup's referrer is categorised as
+    a page view's)."""
+    sql, _ = with_patterns(export.projection_sql, {**referrer_patterns(), "id_pattern": ID_PATTERN})
+    return sql
 
 
 def first_copies_sql(export: AppExport) -> str:

@@ -17,7 +17,7 @@ def judge_sql(staging: LineStaging) -> str:
     """sql/judge.sql over the stream's projection."""
     if _JUDGE.count(_PROJECTION) != 1:
         raise ValueError(f"sql/judge.sql must hold `{_PROJECTION}` once")
-    return _JUDGE.replace(_PROJECTION, staging.projection_sql)
+    return _JUDGE.replace(_PROJECTION, staging.sql)
 
 
 class Judge:

@@ -1,7 +1,8 @@
 -- CloudWatch Logs export lines -> one typed row per log event, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $email_pattern (addresses in messages are masked).
+-- Patterns (put in as constants, the declaration's `patterns`): $email_pattern (addresses in
+-- messages are masked).
 WITH split AS (
     SELECT
         source_object,

@@ -1,6 +1,6 @@
 -- App export rows -> stg_posts columns, or a reject reason. DuckDB dialect (ingestion engine),
 -- over export_rows(source_object, <the export's columns>) and known_newsletters.
--- Parameters: $id_pattern (theletter_data.ids).
+-- Patterns (put in as constants, sql.with_patterns): $id_pattern (theletter_data.ids).
 WITH judged AS (
     SELECT
         *,

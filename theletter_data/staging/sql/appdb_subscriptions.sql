@@ -1,7 +1,8 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
 -- engine), over export_rows(source_object, <the export's columns>) and known_newsletters.
--- Parameters: $id_pattern (theletter_data.ids), $hmac_ipad, $hmac_opad (pseudonymisation),
--- $snapshot_end (end of the day, UTC), the referrer patterns of staging/referrers.py.
+-- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
+-- Patterns, put in as constants (sql.with_patterns): $id_pattern (theletter_data.ids), the
+-- referrer patterns of staging/referrers.py.
 WITH judged AS (
     SELECT
         *,

@@ -1,10 +1,11 @@
 -- SES event-publishing records -> one typed row per event and recipient, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $email_pattern
--- (addresses in the receiving servers' free text are masked), $link_tag_pattern (what SES
--- allows in a link tag's name and value), $free_text_characters (free text is cut to this),
--- and the rules of staging/email_clients.py, as CASE expressions over the lower-cased agent
+-- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads),
+-- $free_text_characters (free text is cut to this). Patterns, put in as constants (the
+-- declaration's `patterns`): $email_pattern (addresses in the receiving servers' free text are
+-- masked), $link_tag_pattern (what SES allows in a link tag's name and value). And the rules of
+-- staging/email_clients.py, as CASE expressions over the lower-cased agent
 -- (`/* email client rules */`, `/* device class rules */`: email_events.py puts them in).
 WITH extracted AS (
     SELECT
@@ -151,17 +152,22 @@ masked AS (
     -- address rejected`): the recipient's own, then any word holding an at sign, are masked.
     SELECT
         *,
-        -- Masked whole, then cut: an address straddling the cut leaves nothing of itself.
+        -- Masked whole, then cut: an address straddling the cut leaves nothing of itself. The
+        -- recipient's pattern differs by row, so it is compiled per row: only for a text that
+        -- holds an `@`, as any match of an address does (most delivery responses hold none).
         left(regexp_replace(
-            regexp_replace(diagnostic_text, recipient_pattern, '<email>', 'g'),
+            CASE WHEN contains(recipient, '@') AND NOT contains(diagnostic_text, '@') THEN diagnostic_text
+                ELSE regexp_replace(diagnostic_text, recipient_pattern, '<email>', 'g') END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS diagnostic_code,
         left(regexp_replace(
-            regexp_replace(r.delivery.smtpResponse, recipient_pattern, '<email>', 'g'),
+            CASE WHEN contains(recipient, '@') AND NOT contains(r.delivery.smtpResponse, '@') THEN r.delivery.smtpResponse
+                ELSE regexp_replace(r.delivery.smtpResponse, recipient_pattern, '<email>', 'g') END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS smtp_response,
         left(regexp_replace(
-            regexp_replace(r.failure.errorMessage, recipient_pattern, '<email>', 'g'),
+            CASE WHEN contains(recipient, '@') AND NOT contains(r.failure.errorMessage, '@') THEN r.failure.errorMessage
+                ELSE regexp_replace(r.failure.errorMessage, recipient_pattern, '<email>', 'g') END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS error_message,
         -- SES's shape: an object of tag name to a list of tag values, each of letters, digits,

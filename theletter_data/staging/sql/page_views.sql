@@ -1,7 +1,8 @@
 -- Beacon page views -> one typed row per page view, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: the referrer and bot patterns of staging/referrers.py.
+-- Patterns (put in as constants, the declaration's `patterns`): the referrer and bot patterns of
+-- staging/referrers.py.
 WITH extracted AS (
     SELECT
         source_object,

@@ -1,8 +1,9 @@
 -- Stripe webhook events -> one typed row per payment event, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $id_pattern
--- (theletter_data.ids), $event_types (the types staged), $currency_pattern.
+-- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $event_types (the
+-- types staged). Patterns, put in as constants (sql.with_patterns): $id_pattern
+-- (theletter_data.ids), $currency_pattern.
 WITH extracted AS (
     SELECT
         source_object,
