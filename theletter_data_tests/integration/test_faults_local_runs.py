@@ -66,8 +66,8 @@ def _start_holding_the_warehouse(deployment: LocalDeployment):  # type: ignore[n
     """A local run inside its step, holding the warehouse: another program keeps DuckDB's lock,
     so the step waits for it (as behind a BI tool)."""
     run = deployment.materialize("newsletter_daily_traffic", D.isoformat())
-    run.wait_for("STEP_START", timeout=180)
-    time.sleep(3)  # its first statement: the run now writes the warehouse
+    # Said once it holds the writer lock (and is tagged the writer), at its first statement.
+    run.wait_for("for DuckDB's lock on", timeout=180)
     return run
 
 
