@@ -62,10 +62,16 @@ def _partition_range(tags: dict[str, str]) -> str | None:
     return f"{start} to {end}" if start and end else None
 
 
-def run_failure_alerts(default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+def run_failure_alerts(
+    default_status: dg.DefaultSensorStatus, minimum_interval_seconds: int | None = None
+) -> dg.SensorDefinition:
+    """The run-failure alert sensor; its interval is Dagster's default (30 s) unless given (a
+    test's code location checks sooner)."""
+
     @dg.run_failure_sensor(
         name="run_failure_alerts",
         default_status=default_status,
+        minimum_interval_seconds=minimum_interval_seconds,
         description="Posts every failed run to Slack: assets, partition, error, link.",
     )
     def _sensor(context: dg.RunFailureSensorContext, alerts: Alerts) -> None:

@@ -2,8 +2,10 @@
 dagster.yaml a limit for runs of no job, and the daemon's run monitoring enforces them.
 
 The enforcement runs in a real `dagster-daemon` process against a local instance whose run
-monitoring and run retries are dagster.yaml's own (only the poll interval shortened), with the
-project's run-failure alert sensor posting to a local webhook.
+monitoring and run retries are dagster.yaml's own, with the project's run-failure alert sensor
+posting to a local webhook. Only how often the daemon looks is shortened: run monitoring's poll
+interval and the queue's (dagster.yaml), the alert sensor's interval (hung_run_location.py) and
+the run-retry consumer's (Dagster's DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def test_a_run_past_its_limit_is_failed_alerted_and_retried(
         **os.environ,
         "DAGSTER_HOME": str(daemon_home),
         "THELETTER_SLACK_WEBHOOK_URL": webhook.url,
+        "DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS": "1",  # retries: 5 s by default
     }
     log = (daemon_home.parent / "daemon.log").open("w")
     daemon = subprocess.Popen(
