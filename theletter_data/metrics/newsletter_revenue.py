@@ -141,6 +141,7 @@ newsletter_revenue = metric_asset(
                 row_id=lambda r: f"revenue-{r['currency']}",
                 empty="No payments yet.",
                 note="Net: paid less refunded, before the payment provider's fees and taxes.",
+                wide=True,  # amounts with their currency: a half-width card wraps them
             ),
             DailySeries(
                 key="daily",

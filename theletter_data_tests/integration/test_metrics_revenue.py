@@ -111,7 +111,8 @@ def test_the_revenue_section_keeps_currencies_apart_and_counts_customers_once(wa
     }
     assert docs["nl_3"]["revenue"] == {"days": 30, "by_currency": [], "daily": []}
     page = render_dashboard(docs["nl_2"])
-    assert '<section id="revenue-by_currency">' in page and '<section id="revenue-daily">' in page
+    assert '<section class="wide" id="revenue-by_currency">' in page
+    assert '<section id="revenue-daily">' in page
     assert '<tr id="revenue-usd"><td>USD</td><td>10.00 USD</td>' in page
     assert "-500 JPY" in page
     assert "No payments yet." in render_dashboard(docs["nl_3"])
