@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from theletter_data_tests.support.background_server import serve_in_background
+
 API = "/bigquery/v2"
 UPLOAD_API = "/upload/bigquery/v2"
 
@@ -114,7 +116,7 @@ class BigQueryProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     def answer(self, request: Request) -> Response | None:
         """A response of the proxy's own instead of the emulator's, or None to forward."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from theletter_data_tests.support.background_server import serve_in_background
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/theletter-data-run"
 
@@ -59,7 +60,7 @@ class ContainerCredentials:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.uri = f"http://127.0.0.1:{self.server.server_port}{path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     @property
     def environment(self) -> dict[str, str]:

@@ -13,6 +13,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from theletter_data_tests.support.background_server import serve_in_background
+
 ERRORS = {
     500: ("500 InternalError", b"InternalError", b"We encountered an internal error."),
     503: ("503 SlowDown", b"SlowDown", b"Please reduce your request rate."),
@@ -85,7 +87,7 @@ class FaultyS3:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()
