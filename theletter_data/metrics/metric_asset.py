@@ -232,6 +232,17 @@ def current_day_metric_asset(
 FIRST = date.fromisoformat(FIRST_DAY)
 
 
+def statement_windows(start: date, end: date, days: int | None) -> list[tuple[date, date]]:
+    """[start, end) in consecutive parts of at most `days` days (one part when None)."""
+    if days is None:
+        return [(start, end)]
+    parts = [(start, min(start + timedelta(days=days), end))]
+    while parts[-1][1] < end:
+        first = parts[-1][1]
+        parts.append((first, min(first + timedelta(days=days), end)))
+    return parts
+
+
 def _shape(
     table: Table,
     sql: MetricSql,
@@ -273,27 +284,35 @@ def _write(
     lookback_days: int = 0,
     checks: Sequence[MetricCheck] = (),
 ) -> tuple[dg.MaterializeResult, int]:
-    """Compute [start, end) and make it the table's content from `replace_from` to `end`; the
-    result holds the run's own metadata (its window as text, which the UI does not plot, and
-    the warehouse cost) and the checks; and the rows written."""
-    params = sql.bind(sql.select, start, end)
+    """Compute [start, end) and make it the table's content from `replace_from` to `end`, in
+    parts as long as the warehouse computes in one statement (each part its own write: a
+    failure leaves the parts before it written, and the step's retry or re-run writes them
+    again, alike); the result holds the run's own metadata (its window as text, which the UI
+    does not plot, and the warehouse cost) and the checks; and the rows written."""
     expected = sql.expected_rows
     # The checks bind the window themselves; the expected rows' own constants come from here.
     constants = {
         k: v for k, v in sql.bind(expected, start, end).items() if k not in WINDOW
     } if expected else {}  # fmt: skip
     with fail_fast_on(warehouse.permanent_errors()):
-        written = warehouse.replace(
-            [PartitionWrite(table, replace_from, end, query=sql.select, params=params)]
-        )
+        rows, parts = 0, statement_windows(start, end, warehouse.metric_statement_days())
+        for first, last in parts:
+            params = sql.bind(sql.select, first, last)
+            since = replace_from if first == start else first
+            written = warehouse.replace(
+                [PartitionWrite(table, since, last, query=sql.select, params=params)]
+            )
+            rows += written[table.qualified_name]
         results = run_table_checks(
             warehouse, table, start, end, expected, lookback_days, expected_rows_params=constants
         )
         results += [check.evaluate(warehouse, start, end) for check in checks]
-    rows = written[table.qualified_name]
     context.log.info(f"{table.qualified_name} [{start}, {end}): {rows} rows")
     log_failed_checks(context, table, results)
-    metadata: dict[str, object] = {"run_window": f"[{start}, {end}): {rows} rows"}
+    metadata: dict[str, object] = {
+        "run_window": f"[{start}, {end}): {rows} rows",
+        "run_statements": len(parts),
+    }
     if (cost := warehouse.take_costs()) is not None:
         metadata.update(cost.metadata())
     return dg.MaterializeResult(metadata=metadata, check_results=results), rows

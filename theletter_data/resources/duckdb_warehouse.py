@@ -36,6 +36,16 @@ class DuckDBWarehouse(Warehouse):
         description="Memory limit while appending streamed rows (staging): an append needs "
         "little, and the step's memory belongs to the ingestion engine producing the stream.",
     )
+    metric_days: int = Field(
+        default=28,
+        ge=7,
+        multiple_of=7,
+        description="A metric's window longer than this many days is computed and written "
+        "this many days at a time: DuckDB holds a statement's intermediate rows within "
+        "`memory_limit`, and a year of a big platform in one statement does not fit (at the "
+        "benchmark's year at scale 1, two metrics ran out of 2 GB). A multiple of 7 (whole "
+        "weeks for weekly metrics).",
+    )
     lock_timeout_seconds: float = Field(
         default=60,
         description="How long to wait for DuckDB's lock on the file while another program "
@@ -162,6 +172,9 @@ class DuckDBWarehouse(Warehouse):
                 con.execute("ROLLBACK")
                 raise
         return counts
+
+    def metric_statement_days(self) -> int | None:
+        return self.metric_days
 
     def create_table(self, table: Table) -> None:
         with self.connect() as con:

@@ -115,6 +115,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
         ).to_pylist()
         return {row["day"]: int(row["n"]) for row in rows}
 
+    def metric_statement_days(self) -> int | None:
+        """The most days one metric statement computes: a longer window is computed and
+        written in consecutive parts of this many days (a multiple of 7, so that a weekly
+        metric's parts are whole weeks); None: any window in one statement."""
+        return None
+
     def take_costs(self) -> QueryCost | None:
         """Bytes estimated and billed since the last call, where queries are billed by bytes
         (None for an engine that bills nothing)."""

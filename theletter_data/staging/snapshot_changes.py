@@ -53,40 +53,45 @@ def keep_version(con: duckdb.DuckDBPyConnection, into: str, select_first_copies:
 
 
 def count_changes(con: duckdb.DuckDBPyConnection, table: Table) -> dict[str, int]:
-    """How `current` differs from `before`: unchanged, new, changed and deleted keys."""
+    """How `current` differs from `before`: unchanged, new, changed and deleted keys. The keys
+    that are not unchanged are kept, with their change, as the engine table `changes` (one
+    comparison of the two snapshots serves the counts and `change_rows`)."""
     key = table.key[1]
-    distinct = _differs(carried_columns(table))
-    (row,) = con.execute(
+    con.execute("DROP TABLE IF EXISTS changes")
+    con.execute(
         f"""
-        SELECT
-            COUNT(*) FILTER (c.{key} IS NOT NULL AND b.{key} IS NOT NULL AND NOT ({distinct})),
-            COUNT(*) FILTER (b.{key} IS NULL),
-            COUNT(*) FILTER (c.{key} IS NOT NULL AND b.{key} IS NOT NULL AND ({distinct})),
-            COUNT(*) FILTER (c.{key} IS NULL)
+        CREATE TEMP TABLE changes AS
+        SELECT coalesce(c.{key}, b.{key}) AS {key},
+            CASE WHEN b.{key} IS NULL THEN 'new' WHEN c.{key} IS NULL THEN 'deleted'
+                ELSE 'changed' END AS {CHANGE_COLUMN}
         FROM current AS c FULL OUTER JOIN before AS b ON b.{key} = c.{key}
+        WHERE b.{key} IS NULL OR c.{key} IS NULL OR {_differs(carried_columns(table))}
         """
-    ).fetchall()
-    return dict(zip(("unchanged", "new", "changed", "deleted"), (int(n) for n in row), strict=True))
+    )
+    found = dict(
+        con.execute(f"SELECT {CHANGE_COLUMN}, COUNT(*) FROM changes GROUP BY ALL").fetchall()
+    )
+    counts = {change: int(found.get(change, 0)) for change in CHANGES}
+    (in_current,) = con.execute("SELECT COUNT(*) FROM current").fetchall()[0]
+    return {"unchanged": int(in_current) - counts["new"] - counts["changed"], **counts}
 
 
 def change_rows(
     con: duckdb.DuckDBPyConnection, table: Table, day: date
 ) -> Iterator[pa.RecordBatch]:
-    """The day's rows of the table: the new and changed versions of `current`, and the last
-    version of every key of `before` that `current` lacks, marked deleted."""
+    """The day's rows of the table (after `count_changes`): the new and changed versions of
+    `current`, and the last version of every key of `before` that `current` lacks, marked
+    deleted."""
     key = table.key[1]
-    carried = carried_columns(table)
-    cols = ", ".join(carried)
-    current = ", ".join(f"c.{c}" for c in carried)
+    cols = ", ".join(carried_columns(table))
     yield from con.sql(
         f"""
-        SELECT CAST($day AS DATE) AS {table.partition_by}, {current},
-            CASE WHEN b.{key} IS NULL THEN 'new' ELSE 'changed' END AS {CHANGE_COLUMN}
-        FROM current AS c LEFT JOIN before AS b ON b.{key} = c.{key}
-        WHERE b.{key} IS NULL OR {_differs(carried)}
+        SELECT CAST($day AS DATE) AS {table.partition_by}, {cols}, {CHANGE_COLUMN}
+        FROM current JOIN changes USING ({key})
         UNION ALL
         SELECT CAST($day AS DATE) AS {table.partition_by}, {cols}, 'deleted' AS {CHANGE_COLUMN}
-        FROM before WHERE {key} NOT IN (SELECT {key} FROM current)
+        FROM before SEMI JOIN (SELECT {key} FROM changes WHERE {CHANGE_COLUMN} = 'deleted')
+            USING ({key})
         """,
         params={"day": day},
     ).to_arrow_reader()

@@ -74,12 +74,20 @@ def projection_sql(export: AppExport) -> str:
 
 
 def first_copies_sql(export: AppExport) -> str:
-    """One row per key of `projected`: the newest copy (documented in staging/app_exports.py)."""
+    """One row per key of `projected`: the newest copy (documented in staging/app_exports.py).
+    Only the keys exported more than once are sorted (few: a sort of every row was the largest
+    cost of staging subscriptions); a valid row's key is never NULL (the projections reject it)."""
     table = export.table
     key = table.key[1]
     carried = carried_columns(table)
+    repeated = (
+        f"(SELECT {key} FROM projected WHERE reject_reason IS NULL "
+        f"GROUP BY {key} HAVING COUNT(*) > 1)"
+    )
+    select = f"SELECT {', '.join(carried)} FROM projected"
     return (
-        f"SELECT {', '.join(carried)} FROM projected WHERE reject_reason IS NULL "
+        f"{select} ANTI JOIN {repeated} USING ({key}) WHERE reject_reason IS NULL "
+        f"UNION ALL {select} SEMI JOIN {repeated} USING ({key}) WHERE reject_reason IS NULL "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest_copy_first(carried)})"
         " = 1"
     )

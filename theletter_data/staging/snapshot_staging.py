@@ -238,8 +238,11 @@ def _count(
     ).fetchall()[0]
     result.rows_read, result.quarantined, result.staged = (int(n) for n in counts)
     result.duplicates = result.rows_read - result.quarantined - result.staged
+    # Only a key with several copies can have differing ones: the distinct rows of those alone.
     (conflicts,) = con.execute(
         f"SELECT COUNT(*) FROM (SELECT {key} FROM projected WHERE reject_reason IS NULL "
+        f"AND {key} IN (SELECT {key} FROM projected WHERE reject_reason IS NULL "
+        f"GROUP BY {key} HAVING COUNT(*) > 1) "
         f"GROUP BY {key} HAVING COUNT(DISTINCT row({', '.join(carried)})) > 1)"
     ).fetchall()[0]
     result.conflicting_duplicates = int(conflicts)

@@ -26,6 +26,7 @@ from theletter_data.metrics.newsletter_engagement_segments import (
     NEWSLETTER_ENGAGEMENT_SEGMENTS,
     newsletter_engagement_segments,
 )
+from theletter_data.resources.duckdb_warehouse import DuckDBWarehouse
 from theletter_data.staging.app_exports import SUBSCRIPTIONS
 from theletter_data.staging.email_events import STG_EMAIL_EVENTS
 from theletter_data_tests.support.rawdata import utc
@@ -78,6 +79,10 @@ def human_open(days_before, reader, newsletter="nl_1"):
 
 @pytest.fixture
 def readers(warehouse):
+    write_readers(warehouse)
+
+
+def write_readers(warehouse):
     week_before = [subscription(r, WEEK_BEFORE) for r in "abcdefg"]
     on_d = [
         *(subscription(r, D) for r in "abcdefgj"),
@@ -146,6 +151,28 @@ def test_a_day_run_alone_gives_the_same_rows_as_a_range_run(warehouse, readers):
     materialize(newsletter_engagement_segments, warehouse, str(D))
     alone = rows_of(warehouse, NEWSLETTER_ENGAGEMENT_SEGMENTS, "newsletter_id")
     assert alone == from_range and [r["date"] for r in alone] == [D, D]
+
+
+def test_a_long_window_is_computed_in_parts_with_the_rows_of_one_statement(duckdb_warehouse):
+    """DuckDB computes a metric `metric_days` days per statement (a year in one ran out of
+    memory); parts of a week give the rows of one statement, D-7 and D in different parts."""
+    write_readers(duckdb_warehouse)
+    first, last = str(D - timedelta(days=20)), str(D + timedelta(days=1))
+    whole = materialize(newsletter_engagement_segments, duckdb_warehouse, first, last)
+    in_one = rows_of(duckdb_warehouse, NEWSLETTER_ENGAGEMENT_SEGMENTS, "date, newsletter_id")
+    by_week = DuckDBWarehouse(path=duckdb_warehouse.path, metric_days=7)
+    parts = materialize(newsletter_engagement_segments, by_week, first, last)
+    in_parts = rows_of(duckdb_warehouse, NEWSLETTER_ENGAGEMENT_SEGMENTS, "date, newsletter_id")
+    assert in_parts == in_one
+    assert {WEEK_BEFORE, D} <= {r["date"] for r in in_one}
+    assert [_run_metadata(r)["run_statements"] for r in (whole, parts)] == [1, 4]
+
+
+def _run_metadata(result):
+    (materialization,) = [
+        e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+    ][-1:]
+    return {k: v.value for k, v in materialization.materialization.metadata.items()}
 
 
 def test_a_young_platform_says_how_many_days_it_saw_and_has_no_change(warehouse):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +16,7 @@ from sqlglot.tokens import TokenType
 import theletter_data
 import theletter_data.metrics
 from theletter_data.metrics import metric_asset as metric_asset_module
-from theletter_data.metrics.metric_asset import MetricSql
+from theletter_data.metrics.metric_asset import MetricSql, statement_windows
 from theletter_data.metrics.parameters import named_parameters
 from theletter_data.partitions import TIMEZONE
 from theletter_data.serving.documents import document_params
@@ -277,3 +277,17 @@ def test_a_shared_part_includes_no_other(sql_dir: Path) -> None:
     (sql_dir / "m.sql").write_text(f"WITH a AS (\n    {MARKER}\n)\nSELECT @start_date AS d")
     with pytest.raises(ValueError, match="a shared part includes no other"):
         MetricSql.read("m", {})
+
+
+def test_a_window_is_cut_into_statements_of_at_most_the_warehouses_days() -> None:
+    d = date(2026, 11, 2)  # a Monday: parts of 7 days are whole weeks
+
+    def parts(days: int, most: int | None) -> list[tuple[int, int]]:
+        cut = statement_windows(d, d + timedelta(days=days), most)
+        return [((a - d).days, (b - d).days) for a, b in cut]
+
+    assert parts(28, 28) == [(0, 28)]
+    assert parts(29, 28) == [(0, 28), (28, 29)]
+    assert parts(365, None) == [(0, 365)]
+    assert parts(1, 7) == [(0, 1)]
+    assert parts(21, 7) == [(0, 7), (7, 14), (14, 21)]

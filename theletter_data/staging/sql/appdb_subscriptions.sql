@@ -3,7 +3,15 @@
 -- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
 -- Patterns, put in as constants (sql.with_patterns): $id_pattern (theletter_data.ids), the
 -- referrer patterns of staging/referrers.py.
-WITH judged AS (
+WITH pseudonyms AS (
+    -- One HMAC per address, not one per row: a reader subscribes to several newsletters.
+    SELECT
+        address,
+        sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(address)))) AS reader_hash
+    FROM (SELECT DISTINCT lower(trim(email)) AS address FROM export_rows)
+),
+
+judged AS (
     SELECT
         *,
         export_rows AS exported_row,
@@ -49,8 +57,7 @@ SELECT
     CAST(subscription_id AS VARCHAR) AS subscription_id,
     CAST(newsletter_id AS VARCHAR) AS newsletter_id,
     CAST(reader_id AS VARCHAR) AS reader_id,
-    sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(email))))))
-        AS reader_hash,
+    p.reader_hash,
     coalesce(CAST(plan AS VARCHAR), 'free') AS plan,
     CAST(subscribed_at AS TIMESTAMPTZ) AS subscribed_at,
     CAST(unsubscribed_at AS TIMESTAMPTZ) AS unsubscribed_at,
@@ -72,3 +79,4 @@ SELECT
     -- Not staged: it decides which of several copies of a key is kept.
     CAST(updated_at AS TIMESTAMPTZ) AS updated_at
 FROM judged
+LEFT JOIN pseudonyms AS p ON p.address = lower(trim(judged.email))
