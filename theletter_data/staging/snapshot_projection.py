@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from theletter_data.ids import ID_PATTERN
 from theletter_data.partitions import day_bounds_utc
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
-from theletter_data.sql import duckdb_params, duckdb_string, with_patterns
+from theletter_data.sql import duckdb_params, duckdb_string
 from theletter_data.staging.export_snapshot import ExportSnapshot
 from theletter_data.staging.known_newsletters import KnownNewsletters
-from theletter_data.staging.referrers import sql_patterns as referrer_patterns
 from theletter_data.tables import Table
 
 if TYPE_CHECKING:
@@ -62,15 +60,8 @@ def project(
             "snapshot_end": day_bounds_utc(snapshot.day)[1],
             "check_newsletters": known.checked,
         }
-        sql = projection_sql(export)
+        sql = export.sql
         con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
-
-
-def projection_sql(export: AppExport) -> str:
-    """The export's projection with its patterns put in (a signup's referrer is categorised as
-    a page view's)."""
-    sql, _ = with_patterns(export.projection_sql, {**referrer_patterns(), "id_pattern": ID_PATTERN})
-    return sql
 
 
 def first_copies_sql(export: AppExport) -> str:
@@ -80,16 +71,22 @@ def first_copies_sql(export: AppExport) -> str:
     table = export.table
     key = table.key[1]
     carried = carried_columns(table)
-    repeated = (
-        f"(SELECT {key} FROM projected WHERE reject_reason IS NULL "
-        f"GROUP BY {key} HAVING COUNT(*) > 1)"
-    )
+    repeated = repeated_keys_sql(key)
     select = f"SELECT {', '.join(carried)} FROM projected"
     return (
         f"{select} ANTI JOIN {repeated} USING ({key}) WHERE reject_reason IS NULL "
         f"UNION ALL {select} SEMI JOIN {repeated} USING ({key}) WHERE reject_reason IS NULL "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest_copy_first(carried)})"
         " = 1"
+    )
+
+
+def repeated_keys_sql(key: str) -> str:
+    """The keys of `projected` with more than one valid copy (few), as a subquery: only they
+    need sorting (first copies) or comparing (differing copies)."""
+    return (
+        f"(SELECT {key} FROM projected WHERE reject_reason IS NULL "
+        f"GROUP BY {key} HAVING COUNT(*) > 1)"
     )
 
 

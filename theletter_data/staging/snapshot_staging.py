@@ -8,18 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import ClassVar
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from theletter_data.ids import ID_PATTERN
 from theletter_data.raw.sources import appdb_export_prefix
 from theletter_data.resources.ingest_engine import IngestEngine
 from theletter_data.resources.lake import Lake
 from theletter_data.resources.pseudonymizer import Pseudonymizer
 from theletter_data.resources.warehouse import PartitionWrite, Warehouse
-from theletter_data.sql import read_sql
+from theletter_data.sql import read_sql, with_patterns
 from theletter_data.staging.export_snapshot import (
     ExportSnapshot,
     check_size,
@@ -32,13 +34,19 @@ from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.lines.planning import grouped
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.reconciliation import PartitionAccount
+from theletter_data.staging.referrers import sql_patterns as referrer_patterns
 from theletter_data.staging.snapshot_changes import (
     change_rows,
     count_changes,
     keep_version,
     previous_versions,
 )
-from theletter_data.staging.snapshot_projection import carried_columns, first_copies_sql, project
+from theletter_data.staging.snapshot_projection import (
+    carried_columns,
+    first_copies_sql,
+    project,
+    repeated_keys_sql,
+)
 from theletter_data.staging.streamed_write import WriteGuard, streamed
 from theletter_data.tables import Table
 
@@ -61,9 +69,12 @@ class AppExport:
     def stream(self) -> str:
         return f"appdb_{self.source_table}"
 
-    @property
-    def projection_sql(self) -> str:
-        return read_sql(__file__, self.stream)
+    @cached_property
+    def sql(self) -> str:
+        """The projection (sql/appdb_<table>.sql) as it runs: its patterns put in as constants
+        (`sql.with_patterns`; a signup's referrer is categorised as a page view's)."""
+        patterns = {**referrer_patterns(), "id_pattern": ID_PATTERN}
+        return with_patterns(read_sql(__file__, self.stream), patterns)[0]
 
 
 @dataclass
@@ -241,8 +252,7 @@ def _count(
     # Only a key with several copies can have differing ones: the distinct rows of those alone.
     (conflicts,) = con.execute(
         f"SELECT COUNT(*) FROM (SELECT {key} FROM projected WHERE reject_reason IS NULL "
-        f"AND {key} IN (SELECT {key} FROM projected WHERE reject_reason IS NULL "
-        f"GROUP BY {key} HAVING COUNT(*) > 1) "
+        f"AND {key} IN {repeated_keys_sql(key)} "
         f"GROUP BY {key} HAVING COUNT(DISTINCT row({', '.join(carried)})) > 1)"
     ).fetchall()[0]
     result.conflicting_duplicates = int(conflicts)

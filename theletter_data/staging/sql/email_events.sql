@@ -156,18 +156,27 @@ masked AS (
         -- recipient's pattern differs by row, so it is compiled per row: only for a text that
         -- holds an `@`, as any match of an address does (most delivery responses hold none).
         left(regexp_replace(
-            CASE WHEN contains(recipient, '@') AND NOT contains(diagnostic_text, '@') THEN diagnostic_text
-                ELSE regexp_replace(diagnostic_text, recipient_pattern, '<email>', 'g') END,
+            CASE
+                WHEN contains(recipient, '@') AND NOT contains(diagnostic_text, '@')
+                    THEN diagnostic_text
+                ELSE regexp_replace(diagnostic_text, recipient_pattern, '<email>', 'g')
+            END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS diagnostic_code,
         left(regexp_replace(
-            CASE WHEN contains(recipient, '@') AND NOT contains(r.delivery.smtpResponse, '@') THEN r.delivery.smtpResponse
-                ELSE regexp_replace(r.delivery.smtpResponse, recipient_pattern, '<email>', 'g') END,
+            CASE
+                WHEN contains(recipient, '@') AND NOT contains(r.delivery.smtpResponse, '@')
+                    THEN r.delivery.smtpResponse
+                ELSE regexp_replace(r.delivery.smtpResponse, recipient_pattern, '<email>', 'g')
+            END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS smtp_response,
         left(regexp_replace(
-            CASE WHEN contains(recipient, '@') AND NOT contains(r.failure.errorMessage, '@') THEN r.failure.errorMessage
-                ELSE regexp_replace(r.failure.errorMessage, recipient_pattern, '<email>', 'g') END,
+            CASE
+                WHEN contains(recipient, '@') AND NOT contains(r.failure.errorMessage, '@')
+                    THEN r.failure.errorMessage
+                ELSE regexp_replace(r.failure.errorMessage, recipient_pattern, '<email>', 'g')
+            END,
             $email_pattern, '<email>', 'g'
         ), $free_text_characters) AS error_message,
         -- SES's shape: an object of tag name to a list of tag values, each of letters, digits,
