@@ -30,7 +30,7 @@ opens AS (
 ),
 
 daily_opens AS (
-    -- Each post's opens by day; a reader's human opens count as an opener on the first day.
+    -- Each post's opens by day; a reader is a human opener from their first human open's day.
     SELECT
         o.post_id,
         o.event_date,
@@ -96,6 +96,7 @@ counted AS (
     LEFT JOIN daily_opens AS o ON o.post_id = d.post_id AND o.event_date <= d.day
     GROUP BY d.day, d.newsletter_id, d.post_id, d.first_sent_at, days_since_send
 )
+
 SELECT
     day AS date,
     newsletter_id,
