@@ -39,20 +39,34 @@ engaged_days AS (
 ),
 
 last_engaged AS (
-    -- Each subscriber's last day of engagement within the lookback ending on the day.
+    -- Each subscriber's last day of engagement within the lookback ending on the day: the
+    -- latest engaged day up to the day, over each reader's engaged days and subscribed days in
+    -- date order (an engaged day first on its date), if the lookback holds it. (A join of each
+    -- subscribed day to the lookback's engaged days gave the same, with a row per pair.)
     SELECT
-        s.day,
-        s.newsletter_id,
-        s.reader_hash,
-        s.subscribed_at,
-        MAX(e.event_date) AS last_engaged_on
-    FROM current_subscribers AS s
-    LEFT JOIN engaged_days AS e
-        ON e.newsletter_id = s.newsletter_id
-        AND e.recipient_hash = s.reader_hash
-        AND e.event_date <= s.day
-        AND e.event_date > DATE_SUB(s.day, INTERVAL @lookback_days DAY)
-    GROUP BY s.day, s.newsletter_id, s.reader_hash, s.subscribed_at
+        day,
+        newsletter_id,
+        reader_hash,
+        subscribed_at,
+        IF(latest_engaged_on > DATE_SUB(day, INTERVAL @lookback_days DAY), latest_engaged_on, NULL)
+            AS last_engaged_on
+    FROM (
+        SELECT
+            *,
+            MAX(engaged_on) OVER (
+                PARTITION BY newsletter_id, reader_hash
+                ORDER BY day, engaged_on IS NULL
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS latest_engaged_on
+        FROM (
+            SELECT day, newsletter_id, reader_hash, subscribed_at, CAST(NULL AS DATE) AS engaged_on
+            FROM current_subscribers
+            UNION ALL
+            SELECT event_date, newsletter_id, recipient_hash, NULL, event_date
+            FROM engaged_days
+        )
+    )
+    WHERE engaged_on IS NULL
 ),
 
 segments AS (

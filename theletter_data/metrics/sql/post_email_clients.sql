@@ -29,6 +29,35 @@ opens AS (
     WHERE event_type = 'open'
 ),
 
+daily_opens AS (
+    -- Each post's opens by day; a reader is a human opener from their first human open's day.
+    SELECT
+        o.post_id,
+        o.event_date,
+        COUNTIF(NOT o.is_machine_open) AS human_opens,
+        COUNT(DISTINCT IF(o.event_date = f.first_human_open, o.recipient_hash, NULL))
+            AS new_human_openers,
+        COUNTIF(o.is_machine_open) AS machine_opens,
+        COUNTIF(o.email_client = 'apple_mail') AS apple_mail_opens,
+        COUNTIF(o.email_client = 'gmail') AS gmail_opens,
+        COUNTIF(o.email_client = 'outlook') AS outlook_opens,
+        COUNTIF(o.email_client = 'yahoo') AS yahoo_opens,
+        COUNTIF(o.email_client = 'other') AS other_client_opens,
+        COUNTIF(o.device_class = 'mobile') AS mobile_opens,
+        COUNTIF(o.device_class = 'desktop') AS desktop_opens,
+        COUNTIF(o.device_class = 'webmail') AS webmail_opens,
+        COUNTIF(o.device_class = 'unknown') AS unknown_device_opens
+    FROM opens AS o
+    LEFT JOIN (
+        SELECT post_id, recipient_hash, MIN(event_date) AS first_human_open
+        FROM opens
+        WHERE NOT is_machine_open
+        GROUP BY post_id, recipient_hash
+    ) AS f
+        ON f.post_id = o.post_id AND f.recipient_hash = o.recipient_hash
+    GROUP BY o.post_id, o.event_date
+),
+
 post_days AS (
     -- Every day of the funnel from the first send, up to the end of the window.
     SELECT p.newsletter_id, p.post_id, p.first_sent_at, p.first_send_date, day
@@ -43,27 +72,28 @@ post_days AS (
 ),
 
 counted AS (
-    -- The post's opens from the send up to the day (a post without opens counts zeros).
+    -- The post's opens from the send up to the day (a post without opens counts zeros): its
+    -- days' counts summed, a reader counted on the day of their first human open.
     SELECT
         d.day,
         d.newsletter_id,
         d.post_id,
         d.first_sent_at,
         DATE_DIFF(d.day, d.first_send_date, DAY) AS days_since_send,
-        COUNTIF(NOT o.is_machine_open) AS human_opens,
-        COUNT(DISTINCT IF(o.is_machine_open, NULL, o.recipient_hash)) AS human_openers,
-        COUNTIF(o.is_machine_open) AS machine_opens,
-        COUNTIF(o.email_client = 'apple_mail') AS apple_mail_opens,
-        COUNTIF(o.email_client = 'gmail') AS gmail_opens,
-        COUNTIF(o.email_client = 'outlook') AS outlook_opens,
-        COUNTIF(o.email_client = 'yahoo') AS yahoo_opens,
-        COUNTIF(o.email_client = 'other') AS other_client_opens,
-        COUNTIF(o.device_class = 'mobile') AS mobile_opens,
-        COUNTIF(o.device_class = 'desktop') AS desktop_opens,
-        COUNTIF(o.device_class = 'webmail') AS webmail_opens,
-        COUNTIF(o.device_class = 'unknown') AS unknown_device_opens
+        COALESCE(SUM(o.human_opens), 0) AS human_opens,
+        COALESCE(SUM(o.new_human_openers), 0) AS human_openers,
+        COALESCE(SUM(o.machine_opens), 0) AS machine_opens,
+        COALESCE(SUM(o.apple_mail_opens), 0) AS apple_mail_opens,
+        COALESCE(SUM(o.gmail_opens), 0) AS gmail_opens,
+        COALESCE(SUM(o.outlook_opens), 0) AS outlook_opens,
+        COALESCE(SUM(o.yahoo_opens), 0) AS yahoo_opens,
+        COALESCE(SUM(o.other_client_opens), 0) AS other_client_opens,
+        COALESCE(SUM(o.mobile_opens), 0) AS mobile_opens,
+        COALESCE(SUM(o.desktop_opens), 0) AS desktop_opens,
+        COALESCE(SUM(o.webmail_opens), 0) AS webmail_opens,
+        COALESCE(SUM(o.unknown_device_opens), 0) AS unknown_device_opens
     FROM post_days AS d
-    LEFT JOIN opens AS o ON o.post_id = d.post_id AND o.event_date <= d.day
+    LEFT JOIN daily_opens AS o ON o.post_id = d.post_id AND o.event_date <= d.day
     GROUP BY d.day, d.newsletter_id, d.post_id, d.first_sent_at, days_since_send
 )
 

@@ -63,8 +63,52 @@ post_days AS (
         )) AS day
 ),
 
+daily_clicks AS (
+    -- Each link's clicks by day; a reader counts as a clicker of the link, and of the post, on
+    -- the day of their first click that is not a scanner's.
+    SELECT
+        c.post_id,
+        c.link_url,
+        c.event_date,
+        MIN(c.link_tags) AS link_tags,
+        COUNT(DISTINCT IF(c.event_date = l.first_click, c.recipient_hash, NULL))
+            AS new_unique_clickers,
+        COUNTIF(NOT c.is_scanner) AS total_clicks,
+        COUNTIF(c.is_scanner) AS scanner_clicks
+    FROM clicks AS c
+    LEFT JOIN (
+        SELECT post_id, link_url, recipient_hash, MIN(event_date) AS first_click
+        FROM clicks
+        WHERE NOT is_scanner
+        GROUP BY post_id, link_url, recipient_hash
+    ) AS l
+        ON l.post_id = c.post_id
+        AND l.link_url = c.link_url
+        AND l.recipient_hash = c.recipient_hash
+        AND NOT c.is_scanner
+    GROUP BY c.post_id, c.link_url, c.event_date
+),
+
+daily_post_clicks AS (
+    SELECT
+        c.post_id,
+        c.event_date,
+        COUNT(DISTINCT IF(c.event_date = p.first_click, c.recipient_hash, NULL))
+            AS new_unique_clickers,
+        COUNTIF(c.is_scanner) AS scanner_clicks
+    FROM clicks AS c
+    LEFT JOIN (
+        SELECT post_id, recipient_hash, MIN(event_date) AS first_click
+        FROM clicks
+        WHERE NOT is_scanner
+        GROUP BY post_id, recipient_hash
+    ) AS p
+        ON p.post_id = c.post_id AND p.recipient_hash = c.recipient_hash AND NOT c.is_scanner
+    GROUP BY c.post_id, c.event_date
+),
+
 link_days AS (
-    -- Each link's clicks from the send up to the day.
+    -- Each link's clicks from the send up to the day: its days' counts summed.
     SELECT
         d.day,
         d.newsletter_id,
@@ -73,11 +117,11 @@ link_days AS (
         DATE_DIFF(d.day, d.first_send_date, DAY) AS days_since_send,
         c.link_url,
         MIN(c.link_tags) AS link_tags,
-        COUNT(DISTINCT IF(c.is_scanner, NULL, c.recipient_hash)) AS unique_clickers,
-        COUNTIF(NOT c.is_scanner) AS total_clicks,
-        COUNTIF(c.is_scanner) AS scanner_clicks
+        SUM(c.new_unique_clickers) AS unique_clickers,
+        SUM(c.total_clicks) AS total_clicks,
+        SUM(c.scanner_clicks) AS scanner_clicks
     FROM post_days AS d
-    INNER JOIN clicks AS c ON c.post_id = d.post_id AND c.event_date <= d.day
+    INNER JOIN daily_clicks AS c ON c.post_id = d.post_id AND c.event_date <= d.day
     GROUP BY d.day, d.newsletter_id, d.post_id, d.first_sent_at, days_since_send, c.link_url
 ),
 
@@ -86,10 +130,10 @@ post_totals AS (
     SELECT
         d.day,
         d.post_id,
-        COUNT(DISTINCT IF(c.is_scanner, NULL, c.recipient_hash)) AS post_unique_clickers,
-        COUNTIF(c.is_scanner) AS post_scanner_clicks
+        SUM(c.new_unique_clickers) AS post_unique_clickers,
+        SUM(c.scanner_clicks) AS post_scanner_clicks
     FROM post_days AS d
-    INNER JOIN clicks AS c ON c.post_id = d.post_id AND c.event_date <= d.day
+    INNER JOIN daily_post_clicks AS c ON c.post_id = d.post_id AND c.event_date <= d.day
     GROUP BY d.day, d.post_id
 )
 
