@@ -14,7 +14,7 @@ as_of AS (
 current_subscribers AS (
     -- Who is subscribed to what at the end of each day. A reader with two active
     -- subscriptions to one newsletter is one reader, subscribed since the newer one.
-    SELECT day, newsletter_id, reader_hash, MAX(subscribed_at) AS subscribed_at
+    SELECT day, newsletter_id, reader_hash, MAX(subscribed_on) AS subscribed_on
     FROM as_of
     WHERE is_active
     GROUP BY day, newsletter_id, reader_hash
@@ -47,7 +47,7 @@ last_engaged AS (
         day,
         newsletter_id,
         reader_hash,
-        subscribed_at,
+        subscribed_on,
         IF(latest_engaged_on > DATE_SUB(day, INTERVAL @lookback_days DAY), latest_engaged_on, NULL)
             AS last_engaged_on
     FROM (
@@ -59,7 +59,7 @@ last_engaged AS (
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS latest_engaged_on
         FROM (
-            SELECT day, newsletter_id, reader_hash, subscribed_at, CAST(NULL AS DATE) AS engaged_on
+            SELECT day, newsletter_id, reader_hash, subscribed_on, CAST(NULL AS DATE) AS engaged_on
             FROM current_subscribers
             UNION ALL
             SELECT event_date, newsletter_id, recipient_hash, NULL, event_date
@@ -79,7 +79,7 @@ segments AS (
         COUNTIF(last_engaged_on IS NULL) AS dormant_readers,
         COUNTIF(
             last_engaged_on IS NULL
-            AND DATE(subscribed_at, @timezone) > DATE_SUB(day, INTERVAL @active_days DAY)
+            AND subscribed_on > DATE_SUB(day, INTERVAL @active_days DAY)
         ) AS dormant_new_readers
     FROM last_engaged
     GROUP BY day, newsletter_id

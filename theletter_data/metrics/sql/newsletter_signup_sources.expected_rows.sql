@@ -11,4 +11,4 @@ as_of AS (
 
 SELECT DISTINCT day AS date, newsletter_id
 FROM as_of
-WHERE DATE(subscribed_at, @timezone) = day
+WHERE subscribed_on = day

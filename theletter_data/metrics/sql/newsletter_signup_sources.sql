@@ -18,7 +18,7 @@ subscriptions AS (
         newsletter_id,
         subscription_id,
         plan,
-        subscribed_at,
+        subscribed_on,
         COALESCE(signup_source, 'unknown') AS signup_page,
         CASE
             WHEN signup_source = 'import' THEN 'import'
@@ -33,7 +33,7 @@ started AS (
     -- their plan at the day's end.
     SELECT day, newsletter_id, signup_page, source_category, post_id, plan, 'signup' AS kind
     FROM subscriptions
-    WHERE day >= @start_date AND DATE(subscribed_at, @timezone) = day
+    WHERE day >= @start_date AND subscribed_on = day
 ),
 
 converted AS (

@@ -26,7 +26,7 @@ week_end_snapshots AS (
     SELECT
         CAST(DATE_SUB(day, INTERVAL 6 DAY) AS DATE) AS week_start,
         newsletter_id,
-        subscribed_at,
+        subscribed_on,
         is_active
     FROM as_of
 ),
@@ -41,7 +41,7 @@ cohorts AS (
         CAST(
             DATE_ADD(
                 DATE '2000-01-03',
-                INTERVAL DIV(DATE_DIFF(DATE(subscribed_at, @timezone), DATE '2000-01-03', DAY), 7)
+                INTERVAL DIV(DATE_DIFF(subscribed_on, DATE '2000-01-03', DAY), 7)
                 * 7 DAY
             ) AS DATE
         ) AS cohort_week,

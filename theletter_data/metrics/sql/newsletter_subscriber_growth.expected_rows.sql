@@ -13,5 +13,5 @@ as_of AS (
 SELECT DISTINCT day AS date, newsletter_id
 FROM as_of
 WHERE is_active
-    OR DATE(subscribed_at, @timezone) = day
-    OR DATE(unsubscribed_at, @timezone) = day
+    OR subscribed_on = day
+    OR unsubscribed_on = day

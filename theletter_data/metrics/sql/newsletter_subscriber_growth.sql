@@ -10,7 +10,7 @@ as_of AS (
 ),
 
 subscriptions AS (
-    SELECT day AS snapshot_date, newsletter_id, plan, subscribed_at, unsubscribed_at, is_active
+    SELECT day AS snapshot_date, newsletter_id, plan, subscribed_on, unsubscribed_on, is_active
     FROM as_of
 ),
 
@@ -18,8 +18,8 @@ daily AS (
     SELECT
         snapshot_date,
         newsletter_id,
-        COUNTIF(DATE(subscribed_at, @timezone) = snapshot_date) AS new_subscribers,
-        COUNTIF(DATE(unsubscribed_at, @timezone) = snapshot_date) AS lost_subscribers,
+        COUNTIF(subscribed_on = snapshot_date) AS new_subscribers,
+        COUNTIF(unsubscribed_on = snapshot_date) AS lost_subscribers,
         COUNTIF(is_active) AS total_subscribers,
         COUNTIF(is_active AND plan = 'paid') AS paid_subscribers
     FROM subscriptions

@@ -57,8 +57,8 @@ as_of AS (
 subscriptions AS (
     SELECT
         day AS snapshot_date,
-        COUNTIF(DATE(subscribed_at, @timezone) = day) AS new_subscriptions,
-        COUNTIF(DATE(unsubscribed_at, @timezone) = day) AS ended_subscriptions,
+        COUNTIF(subscribed_on = day) AS new_subscriptions,
+        COUNTIF(unsubscribed_on = day) AS ended_subscriptions,
         COUNTIF(is_active) AS active_subscriptions,
         COUNTIF(is_active AND plan = 'paid') AS paid_subscriptions,
         COUNT(DISTINCT IF(is_active, reader_hash, NULL)) AS subscribed_readers
