@@ -72,6 +72,10 @@ class EventLogWrittenInBatches(SqliteEventLogStorage):
     then writes one by one. Here each event is still written by Dagster's own `store_event`, but
     inside one transaction per file for the batch: the demo's `daily_refresh` took 56 s instead
     of 65. A batch that fails is rolled back whole, and Dagster then stores its events one by one.
+
+    Dagster 1.13 has no public hook for this: it overrides the base's `_connect` and replaces its
+    `_db_lock` (test_local_instance_events.py compares a run stored so with one stored event by
+    event, and fails if a Dagster upgrade changes either).
     """
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
