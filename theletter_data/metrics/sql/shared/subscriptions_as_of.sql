@@ -3,9 +3,10 @@
 -- It reads the statement's `days` CTE (one row per `day`, every day before the window's end)
 -- and gives one row per day and subscription that existed at the day's end: the day's
 -- snapshot of the app's subscriptions, with all of stg_subscriptions' columns, `day`,
--- `valid_to`, and the days (in @timezone) the subscription started and ended (`subscribed_on`,
--- `unsubscribed_on`): converted once per version, not once per day (a time zone conversion of
--- every row of the expansion was most of the time of the metrics that compare them with `day`).
+-- `valid_to`, and the days (in the platform's time zone) the subscription started and ended
+-- (`subscribed_on`, `unsubscribed_on`): converted once per version, not once per day (a time
+-- zone conversion of every row of the expansion was most of the time of the metrics that
+-- compare them with `day`).
 --
 -- stg_subscriptions holds each subscription's changes, not its snapshots
 -- (staging/snapshot_changes.py): a version (row) is valid over [valid_from, valid_to), from
