@@ -105,7 +105,11 @@ def test_the_raw_arrivals_sensor_requests_runs_dagster_accepts(lake, tmp_path: P
     day = (arrival - timedelta(minutes=2)).astimezone(TOKYO).date()
     put_lines(lake, firehose_key("ses-events", arrival), [ses("Send", arrival)])
     put_lines(lake, firehose_key("pageviews", arrival), [{"event_id": "x"}])
-    put_lines(lake, f"app-logs/{day.isoformat()}/web/t1/ecs/web/a/000000.gz", ["x"])
+    # An app-logs export lands the day after its day: yesterday's, in Japan time. (The day of
+    # the arrival above is up to 54 hours old, and a first tick looks 48 hours back: the test
+    # failed from 15:00 to 21:00 UTC.)
+    logs_day = now.astimezone(TOKYO).date() - timedelta(days=1)
+    put_lines(lake, f"app-logs/{logs_day.isoformat()}/web/t1/ecs/web/a/000000.gz", ["x"])
     for table in ("newsletters", "posts", "subscriptions"):
         put_export(lake, table, day, [{"id": "1"}])
     settings = Settings(environment=Environment.LOCAL, data_dir=tmp_path, pseudonym_key_set=False)
