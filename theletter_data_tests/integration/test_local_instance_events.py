@@ -68,7 +68,7 @@ def _run(local: LocalDeployment) -> dict[str, object]:
         }
 
 
-def _materialization_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def _batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     store = EventLogWrittenInBatches.store_event_batch
 
@@ -83,7 +83,7 @@ def _materialization_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_run_stored_in_batches_leaves_what_one_by_one_leaves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batches = _materialization_batches(monkeypatch)
+    batches = _batch_sizes(monkeypatch)
     monkeypatch.setenv(BATCH_SIZE_VARIABLE, "0")  # Dagster's own path: an event at a time
     one_by_one = _run(LocalDeployment(tmp_path / "one-by-one"))
     assert batches == []
