@@ -131,7 +131,22 @@ class IngestEngine(dg.ConfigurableResource):
             config["temp_directory"] = self.temp_directory
         con = duckdb.connect(":memory:", config=config)
         try:
-            con.execute("SET TimeZone = 'UTC'")
+            _connection_settings(con)
             yield con
         finally:
             con.close()
+
+
+def another_connection(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to a session's database, for work in another thread: it shares the
+    database's tables, has its own temporary ones and registrations, and the session's
+    settings."""
+    cursor = con.cursor()
+    _connection_settings(cursor)
+    return cursor
+
+
+def _connection_settings(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings of one connection (a cursor does not inherit them): a timestamp without a zone
+    is UTC, whatever the machine's zone."""
+    con.execute("SET TimeZone = 'UTC'")

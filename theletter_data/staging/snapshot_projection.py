@@ -34,8 +34,12 @@ def project(
     lake: Lake,
     known: KnownNewsletters,
     pseudonymizer: Pseudonymizer,
+    *,
+    into: str = "projected",
 ) -> None:
-    """The export's rows, typed and judged, into the engine table `projected`."""
+    """The export's rows, typed and judged, into the engine table `into` (a table of the
+    engine's database, not of the connection, so that another connection can make it:
+    staging/projection_ahead.py)."""
     present = snapshot.columns_anywhere
     keys = snapshot.keys
     with lake.local_files(keys) as paths:
@@ -61,7 +65,7 @@ def project(
             "check_newsletters": known.checked,
         }
         sql = export.sql
-        con.execute(f"CREATE TEMP TABLE projected AS {sql}", duckdb_params(sql, params))
+        con.execute(f"CREATE TABLE {into} AS {sql}", duckdb_params(sql, params))
 
 
 def first_copies_sql(export: AppExport) -> str:

@@ -32,6 +32,7 @@ from theletter_data.staging.export_snapshot import (
 from theletter_data.staging.known_newsletters import known_newsletters
 from theletter_data.staging.lake_listing import listed_once
 from theletter_data.staging.lines.planning import grouped
+from theletter_data.staging.projection_ahead import ProjectionAhead
 from theletter_data.staging.quarantine import QUARANTINE, masked_excerpt_sql
 from theletter_data.staging.reconciliation import PartitionAccount
 from theletter_data.staging.referrers import sql_patterns as referrer_patterns
@@ -44,7 +45,6 @@ from theletter_data.staging.snapshot_changes import (
 from theletter_data.staging.snapshot_projection import (
     carried_columns,
     first_copies_sql,
-    project,
     repeated_keys_sql,
 )
 from theletter_data.staging.streamed_write import WriteGuard, streamed
@@ -167,12 +167,19 @@ def _stage_group(
     quarantines: list[pa.Table] = []
 
     def staged_batches() -> Iterator[pa.RecordBatch]:
-        with engine.session() as con:
+        with (
+            engine.session() as con,
+            ProjectionAhead(con, export, lake, pseudonymizer) as ahead,
+        ):
             kept: date | None = None  # the day whose versions the table `current` holds
-            for (snapshot, previous), result in judged:
+            ahead.start(judged[0][0][0], known[judged[0][1].day])
+            for number, ((_, previous), result) in enumerate(judged, start=1):
                 if export.changes_only:
                     previous_versions(con, export, previous, kept, lake, engine, pseudonymizer)
-                project(con, export, snapshot, lake, known[result.day], pseudonymizer)
+                ahead.take(con)
+                if number < len(judged):
+                    (following, _), then = judged[number]
+                    ahead.start(following, known[then.day])
                 _count(con, export, result, engine)
                 quarantines.append(_quarantine_rows(con, export, result.day))
                 if export.changes_only:

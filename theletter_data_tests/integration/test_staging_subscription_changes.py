@@ -1,11 +1,15 @@
 """stg_subscriptions staged as changes (staging/snapshot_changes.py), worked by hand over four
-days, read as of each day, re-run, backfilled and restaged after a re-delivered export."""
+days, read as of each day, re-run, backfilled and restaged after a re-delivered export; and
+what a failure does while the next day is projected ahead (staging/projection_ahead.py)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import dagster as dg
+import duckdb
+import pytest
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -15,6 +19,8 @@ from theletter_data.metrics.newsletter_subscriber_growth import (
     NEWSLETTER_SUBSCRIBER_GROWTH,
     newsletter_subscriber_growth,
 )
+from theletter_data.resources.ingest_engine import another_connection
+from theletter_data.staging import projection_ahead, snapshot_staging
 from theletter_data.staging.app_exports import SUBSCRIPTIONS, stg_subscriptions
 from theletter_data.staging.snapshot_staging import stage_snapshots
 from theletter_data_tests.support.rawdata import put_export, utc
@@ -209,3 +215,74 @@ def test_the_first_day_s_full_load_is_no_peer_of_the_row_count_comparison(resour
         and e.asset_check_evaluation_data.check_name == "row_count_anomaly"
     ]
     assert anomaly.passed, anomaly.metadata
+
+
+def _threads_ahead() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("projection-ahead")]
+
+
+def test_a_projection_ahead_that_fails_fails_its_group_which_writes_nothing(
+    resources, monkeypatch
+) -> None:
+    """D3's export is projected while D2 is compared and written: its error comes out of the
+    staging as itself, and no day of the group is written."""
+    put_exports(resources["lake"])
+    stage(resources, [D1])
+    before = table_rows(resources["warehouse"])
+    project = projection_ahead.project
+
+    def project_but_d3(con, export, snapshot, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if snapshot.day == D3:
+            raise duckdb.IOException("D3's export went away")
+        project(con, export, snapshot, *args, **kwargs)
+
+    monkeypatch.setattr(projection_ahead, "project", project_but_d3)
+    with pytest.raises(duckdb.IOException, match="D3's export went away"):
+        stage(resources, DAYS)
+
+    assert table_rows(resources["warehouse"]) == before
+    assert _threads_ahead() == []
+
+
+def test_a_day_that_fails_while_the_next_is_projected_lets_it_end(resources, monkeypatch) -> None:
+    """D2's comparison fails while D3 is being projected: the error is D2's, D3's projection
+    ends before the engine's connection closes, and nothing of the group is written."""
+    put_exports(resources["lake"])
+    d3_started, d3_may_end, d3_ended = threading.Event(), threading.Event(), threading.Event()
+    project, count_changes = projection_ahead.project, snapshot_staging.count_changes
+    compared = []
+
+    def slow_d3(con, export, snapshot, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if snapshot.day == D3:
+            d3_started.set()
+            d3_may_end.wait(timeout=30)
+        project(con, export, snapshot, *args, **kwargs)
+        if snapshot.day == D3:
+            d3_ended.set()
+
+    def failing_d2(con, table):  # type: ignore[no-untyped-def]
+        compared.append(con)
+        if len(compared) == 2:  # D2, while D3 is projected
+            assert d3_started.wait(timeout=30)
+            threading.Timer(0.2, d3_may_end.set).start()
+            raise RuntimeError("D2's comparison failed")
+        return count_changes(con, table)
+
+    monkeypatch.setattr(projection_ahead, "project", slow_d3)
+    monkeypatch.setattr(snapshot_staging, "count_changes", failing_d2)
+    with pytest.raises(RuntimeError, match="D2's comparison failed"):
+        stage(resources, DAYS)
+
+    assert d3_ended.is_set()
+    assert table_rows(resources["warehouse"]) == []
+    assert _threads_ahead() == []
+
+
+def test_another_connection_shares_the_session_s_tables_and_settings(engine) -> None:
+    with engine.session() as con:
+        other = another_connection(con)
+        other.execute("CREATE TABLE made_elsewhere AS SELECT 1 AS n")
+        assert con.execute("SELECT n FROM made_elsewhere").fetchall() == [(1,)]
+        # A cursor does not inherit the connection's settings: the zone is set again.
+        assert other.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+        other.close()
