@@ -11,22 +11,28 @@ WITH pseudonyms AS (
     FROM (SELECT DISTINCT lower(trim(email)) AS address FROM export_rows)
 ),
 
-judged AS (
+referrers AS (
+    -- The referrer's host, from a URL or a bare domain, without any user part before an @
+    -- ('' or none: no referrer); once per referrer (a few hundred a snapshot), not per row.
     SELECT
-        *,
-        export_rows AS exported_row,
-        -- The referrer's host, from a URL or a bare domain, without any user part before an @
-        -- ('' or none: no referrer).
+        referrer,
         nullif(
             regexp_replace(
                 lower(regexp_extract(
-                    trim(CAST(signup_referrer AS VARCHAR)),
+                    trim(referrer),
                     '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^/?#@\s]*@)?([^/:?#@\s]+)(?:[/:?#]|$)', 1
                 )),
                 '^www\.', ''
             ),
             ''
-        ) AS referrer_domain,
+        ) AS referrer_domain
+    FROM (SELECT DISTINCT CAST(signup_referrer AS VARCHAR) AS referrer FROM export_rows)
+),
+
+judged AS (
+    SELECT
+        *,
+        export_rows AS exported_row,
         CASE
             WHEN subscription_id IS NULL THEN 'missing_field:subscription_id'
             WHEN newsletter_id IS NULL THEN 'missing_field:newsletter_id'
@@ -64,19 +70,20 @@ SELECT
     unsubscribed_at IS NULL OR unsubscribed_at >= $snapshot_end AS is_active,
     CAST(signup_source AS VARCHAR) AS signup_source,
     CAST(signup_post_id AS VARCHAR) AS signup_post_id,
-    referrer_domain AS signup_referrer_domain,
+    f.referrer_domain AS signup_referrer_domain,
     -- The visit's source as page views' (page_views.sql); the app records the referrer of the
     -- visit's landing page, never the newsletter's own pages, so no signup is 'internal'.
     CASE
         WHEN signup_source IS NULL OR signup_source NOT IN ('post', 'home', 'page') THEN NULL
-        WHEN regexp_matches(referrer_domain, $webmail_pattern) THEN 'email'
-        WHEN referrer_domain IS NULL THEN 'direct'
-        WHEN regexp_matches(referrer_domain, $platform_pattern) THEN 'other_newsletter'
-        WHEN regexp_matches(referrer_domain, $search_pattern) THEN 'search'
-        WHEN regexp_matches(referrer_domain, $social_pattern) THEN 'social'
+        WHEN regexp_matches(f.referrer_domain, $webmail_pattern) THEN 'email'
+        WHEN f.referrer_domain IS NULL THEN 'direct'
+        WHEN regexp_matches(f.referrer_domain, $platform_pattern) THEN 'other_newsletter'
+        WHEN regexp_matches(f.referrer_domain, $search_pattern) THEN 'search'
+        WHEN regexp_matches(f.referrer_domain, $social_pattern) THEN 'social'
         ELSE 'referral'
     END AS signup_source_category,
     -- Not staged: it decides which of several copies of a key is kept.
     CAST(updated_at AS TIMESTAMPTZ) AS updated_at
 FROM judged
 LEFT JOIN pseudonyms AS p ON p.address = lower(trim(judged.email))
+LEFT JOIN referrers AS f ON f.referrer = CAST(judged.signup_referrer AS VARCHAR)
