@@ -172,14 +172,14 @@ def _stage_group(
             ProjectionAhead(con, export, lake, pseudonymizer) as ahead,
         ):
             kept: date | None = None  # the day whose versions the table `current` holds
-            ahead.start(judged[0][0][0], known[judged[0][1].day])
+            snapshots = [(snapshot, known[result.day]) for (snapshot, _), result in judged]
+            ahead.start(*snapshots[0])
             for number, ((_, previous), result) in enumerate(judged, start=1):
                 if export.changes_only:
                     previous_versions(con, export, previous, kept, lake, engine, pseudonymizer)
                 ahead.take(con)
-                if number < len(judged):
-                    (following, _), then = judged[number]
-                    ahead.start(following, known[then.day])
+                if number < len(snapshots):  # the next day's, while this one is worked on
+                    ahead.start(*snapshots[number])
                 _count(con, export, result, engine)
                 quarantines.append(_quarantine_rows(con, export, result.day))
                 if export.changes_only:
