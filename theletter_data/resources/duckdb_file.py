@@ -45,10 +45,17 @@ def file_faults(path: Path) -> Iterator[None]:
 def check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse a file shorter than the blocks it uses (a truncated copy, a full disk): DuckDB
     opens one and reads the missing blocks only when a query needs them, so a run would write
-    into it and lose what the missing blocks held. Reads only the catalog's block lists."""
-    ((block_size,),) = con.sql(
-        "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    into it and lose what the missing blocks held. A file holding every block its header counts
+    is whole (every used block is one of them); only a shorter one (DuckDB also leaves one
+    when it drops free blocks at the end) has its catalog's block lists read, which took 0.8 s
+    on the benchmark's 365 days of history (36M staged rows)."""
+    ((block_size, total_blocks),) = con.sql(
+        "SELECT block_size, total_blocks FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
     ).fetchall()
+    actual = path.stat().st_size
+    if actual >= HEADER_BYTES + int(block_size) * int(total_blocks):
+        return
     used = [
         con.execute("SELECT max(block_id) FROM pragma_metadata_info()").fetchall()[0][0],
         *(
@@ -65,7 +72,6 @@ def check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     ]
     highest = max((block for block in used if block is not None), default=-1)
     needed = HEADER_BYTES + int(block_size) * (highest + 1)
-    actual = path.stat().st_size
     if actual < needed:
         raise _corrupt(path, f"truncated: {actual:,} bytes, its blocks need {needed:,}")
 
