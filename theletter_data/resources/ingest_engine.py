@@ -16,6 +16,7 @@ import duckdb
 from pydantic import Field
 
 from theletter_data.raw.sources import ALLOWED_LATENESS
+from theletter_data.resources.pseudonymizer import PSEUDONYM_MACRO
 
 
 class IngestEngine(dg.ConfigurableResource):
@@ -132,6 +133,7 @@ class IngestEngine(dg.ConfigurableResource):
         con = duckdb.connect(":memory:", config=config)
         try:
             _connection_settings(con)
+            con.execute(PSEUDONYM_MACRO)  # in the database: its cursors have it too
             yield con
         finally:
             con.close()

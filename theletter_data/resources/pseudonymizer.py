@@ -2,8 +2,10 @@
 
 HMAC-SHA256 (RFC 2104) with a secret key from the environment: the same address always gives the
 same pseudonym (so joins and unique counts work), and nobody without the key can test a guessed
-address against it. The hash is computed inside the ingestion engine's SQL (staging/sql/) with
-the pads of `sql_params`; `hash` is the reference implementation in Python, the one the app
+address against it. The hash is computed inside the ingestion engine's SQL by the macro
+`PSEUDONYM_MACRO` defines, which every engine session has (staging/sql/ calls it as
+`pseudonym(address, $hmac_ipad, $hmac_opad)`), with the pads of `sql_params`; `hash` is the
+reference implementation in Python, the one the app
 follows to find its own subscribers among pseudonyms (metrics/newsletter_engagement_segments.py):
 the key's UTF-8 bytes, the normalised address's UTF-8 bytes, the digest in lower-case hex.
 """
@@ -17,6 +19,13 @@ import dagster as dg
 from pydantic import Field
 
 _BLOCK = 64
+PSEUDONYM_MACRO = (
+    "CREATE OR REPLACE MACRO pseudonym(address, ipad, opad) AS "
+    "sha256(opad || unhex(sha256(ipad || encode(lower(trim(address))))))"
+)
+"""The pseudonym of an address in the engine's SQL, its one definition: HMAC-SHA256 =
+sha256(opad || sha256(ipad || message)) of the normalised address (`normalise`), with the pads
+bound as parameters; NULL for NULL."""
 SPACE_SEPARATORS = (
     "\u0020\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + ("\u202f\u205f\u3000")
 )

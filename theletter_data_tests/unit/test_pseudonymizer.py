@@ -1,5 +1,6 @@
-"""The engine's SQL HMAC is RFC 2104 HMAC-SHA256, whatever the key's length; production will not
-start a run without a key of its own."""
+"""The engine's SQL HMAC (the `pseudonym` macro every engine session has, which staging's SQL
+calls) is RFC 2104 HMAC-SHA256, whatever the key's length; production will not start a run
+without a key of its own."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import hmac
 import random
 
 import dagster as dg
-import duckdb
 import pytest
 
 from theletter_data.resources import resources_for
+from theletter_data.resources.ingest_engine import IngestEngine, another_connection
 from theletter_data.resources.pseudonymizer import (
     SPACE_SEPARATORS,
     Pseudonymizer,
@@ -20,7 +21,16 @@ from theletter_data.resources.pseudonymizer import (
 from theletter_data.settings import load_settings
 
 PRODUCTION_KEY = "3f9c0a7e51d24b68a0c3e9f17d5b2a84"  # shaped like `openssl rand -hex 16`
-SQL = "SELECT sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim($address))))))"
+SQL = "SELECT pseudonym($address, $hmac_ipad, $hmac_opad)"
+
+
+def in_sql(pseudonymizer: Pseudonymizer, address: str | None) -> str | None:
+    """The pseudonym staging's SQL gives `address`, in an engine session as staging opens it."""
+    with IngestEngine().session() as con:
+        ((hashed,),) = con.execute(
+            SQL, {**pseudonymizer.sql_params(), "address": address}
+        ).fetchall()
+    return hashed
 
 
 @pytest.mark.parametrize("key", ["k", "x" * 64, "a much longer secret key " * 4])
@@ -28,11 +38,7 @@ def test_sql_and_python_agree_with_the_standard(key: str) -> None:
     pseudonymizer = Pseudonymizer(key=key)
     address = "  Hanako.Sato@Example.JP "
     expected = hmac.new(key.encode(), b"hanako.sato@example.jp", hashlib.sha256).hexdigest()
-    with duckdb.connect() as con:
-        (in_sql,) = con.execute(SQL, {**pseudonymizer.sql_params(), "address": address}).fetchall()[
-            0
-        ]
-    assert in_sql == pseudonymizer.hash(address) == expected
+    assert in_sql(pseudonymizer, address) == pseudonymizer.hash(address) == expected
 
 
 @pytest.mark.parametrize(
@@ -49,11 +55,22 @@ def test_the_reference_hashes_exactly_what_staging_hashes(address: str) -> None:
     give staging's pseudonym for any address staging accepts (before: `str.strip().lower()`,
     which differs from SQL's `lower(trim())` on three of these)."""
     pseudonymizer = Pseudonymizer(key=PRODUCTION_KEY)
-    with duckdb.connect() as con:
-        ((in_sql,),) = con.execute(
-            SQL, {**pseudonymizer.sql_params(), "address": address}
-        ).fetchall()
-    assert pseudonymizer.hash(address) == in_sql
+    assert pseudonymizer.hash(address) == in_sql(pseudonymizer, address)
+
+
+def test_no_address_has_no_pseudonym_and_a_second_connection_has_the_macro() -> None:
+    """A missing address stays missing (not the pseudonym of ''); the projection that runs in a
+    second connection of the session (staging/projection_ahead.py) calls the same macro."""
+    pseudonymizer = Pseudonymizer(key=PRODUCTION_KEY)
+    assert in_sql(pseudonymizer, None) is None
+    params = {**pseudonymizer.sql_params(), "address": "hanako@example.jp"}
+    with IngestEngine().session() as con:
+        cursor = another_connection(con)
+        try:
+            ((hashed,),) = cursor.execute(SQL, params).fetchall()
+        finally:
+            cursor.close()
+    assert hashed == pseudonymizer.hash("hanako@example.jp")
 
 
 def test_space_separators_are_unicodes_category_zs() -> None:

@@ -1,13 +1,14 @@
 -- App export rows -> stg_subscriptions columns, or a reject reason. DuckDB dialect (ingestion
 -- engine), over export_rows(source_object, <the export's columns>) and known_newsletters.
--- Parameters: $hmac_ipad, $hmac_opad (pseudonymisation), $snapshot_end (end of the day, UTC).
+-- Parameters: $hmac_ipad, $hmac_opad (the pads of the engine's `pseudonym` macro:
+-- resources/pseudonymizer.py), $snapshot_end (end of the day, UTC).
 -- Patterns, put in as constants (sql.with_patterns): $id_pattern (theletter_data.ids), the
 -- referrer patterns of staging/referrers.py.
 WITH pseudonyms AS (
     -- One HMAC per address, not one per row: a reader subscribes to several newsletters.
     SELECT
         address,
-        sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(address)))) AS reader_hash
+        pseudonym(address, $hmac_ipad, $hmac_opad) AS reader_hash
     FROM (SELECT DISTINCT lower(trim(email)) AS address FROM export_rows)
 ),
 

@@ -1,7 +1,8 @@
 -- SES event-publishing records -> one typed row per event and recipient, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads),
+-- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads, for the engine's
+-- `pseudonym` macro: resources/pseudonymizer.py),
 -- $free_text_characters (free text is cut to this). Patterns, put in as constants (the
 -- declaration's `patterns`): $email_pattern (addresses in the receiving servers' free text are
 -- masked), $link_tag_pattern (what SES allows in a link tag's name and value). And the rules of
@@ -134,7 +135,7 @@ pseudonymised AS (
     SELECT
         *,
         CASE WHEN recipient IS NOT NULL THEN
-            sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(recipient))))))
+            pseudonym(recipient, $hmac_ipad, $hmac_opad)
         END AS recipient_hash,
         -- Query strings can carry personal tokens: a link keeps its scheme, host and path.
         regexp_replace(r.click.link, '[?#].*$', '') AS link_url,

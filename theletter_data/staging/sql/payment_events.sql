@@ -1,7 +1,8 @@
 -- Stripe webhook events -> one typed row per payment event, or a reject reason.
 -- DuckDB dialect: this runs in the ingestion engine in every environment, over
 -- raw_lines(source_object, arrival_hour, line). Format: docs/lake-layout.md.
--- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads), $event_types (the
+-- Parameters: $hmac_ipad, $hmac_opad (the pseudonymisation key's HMAC pads, for the engine's
+-- `pseudonym` macro: resources/pseudonymizer.py), $event_types (the
 -- types staged). Patterns, put in as constants (sql.with_patterns): $id_pattern
 -- (theletter_data.ids), $currency_pattern.
 WITH extracted AS (
@@ -132,7 +133,7 @@ SELECT
     newsletter_id,
     subscription_id,
     CASE WHEN customer_email IS NOT NULL THEN
-        sha256($hmac_opad || unhex(sha256($hmac_ipad || encode(lower(trim(customer_email))))))
+        pseudonym(customer_email, $hmac_ipad, $hmac_opad)
     END AS customer_hash,
     o.id AS object_id,
     CASE
