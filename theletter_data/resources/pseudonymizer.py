@@ -5,9 +5,9 @@ same pseudonym (so joins and unique counts work), and nobody without the key can
 address against it. The hash is computed inside the ingestion engine's SQL by the macro
 `PSEUDONYM_MACRO` defines, which every engine session has (staging/sql/ calls it as
 `pseudonym(address, $hmac_ipad, $hmac_opad)`), with the pads of `sql_params`; `hash` is the
-reference implementation in Python, the one the app
-follows to find its own subscribers among pseudonyms (metrics/newsletter_engagement_segments.py):
-the key's UTF-8 bytes, the normalised address's UTF-8 bytes, the digest in lower-case hex.
+reference implementation in Python, the one the app follows to find its own subscribers among
+pseudonyms (metrics/newsletter_engagement_segments.py): the key's UTF-8 bytes, the normalised
+address's UTF-8 bytes, the digest in lower-case hex.
 """
 
 from __future__ import annotations

@@ -167,19 +167,16 @@ def _stage_group(
     quarantines: list[pa.Table] = []
 
     def staged_batches() -> Iterator[pa.RecordBatch]:
+        snapshots = [(snapshot, known[result.day]) for (snapshot, _), result in judged]
         with (
             engine.session() as con,
-            ProjectionAhead(con, export, lake, pseudonymizer) as ahead,
+            ProjectionAhead(con, export, lake, pseudonymizer, snapshots) as ahead,
         ):
             kept: date | None = None  # the day whose versions the table `current` holds
-            snapshots = [(snapshot, known[result.day]) for (snapshot, _), result in judged]
-            ahead.start(*snapshots[0])
-            for number, ((_, previous), result) in enumerate(judged, start=1):
+            for (_, previous), result in judged:
                 if export.changes_only:
                     previous_versions(con, export, previous, kept, lake, engine, pseudonymizer)
-                ahead.take(con)
-                if number < len(snapshots):  # the next day's, while this one is worked on
-                    ahead.start(*snapshots[number])
+                ahead.take(con)  # the next days' are projected while this one is worked on
                 _count(con, export, result, engine)
                 quarantines.append(_quarantine_rows(con, export, result.day))
                 if export.changes_only:

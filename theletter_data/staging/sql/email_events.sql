@@ -134,9 +134,7 @@ per_recipient AS (
 pseudonymised AS (
     SELECT
         *,
-        CASE WHEN recipient IS NOT NULL THEN
-            pseudonym(recipient, $hmac_ipad, $hmac_opad)
-        END AS recipient_hash,
+        pseudonym(recipient, $hmac_ipad, $hmac_opad) AS recipient_hash,  -- NULL for NULL
         -- Query strings can carry personal tokens: a link keeps its scheme, host and path.
         regexp_replace(r.click.link, '[?#].*$', '') AS link_url,
         list_filter(recipient_diagnostics, lambda d: d.emailAddress = recipient)[1].diagnosticCode

@@ -132,9 +132,7 @@ SELECT
     e."type" AS event_type,
     newsletter_id,
     subscription_id,
-    CASE WHEN customer_email IS NOT NULL THEN
-        pseudonym(customer_email, $hmac_ipad, $hmac_opad)
-    END AS customer_hash,
+    pseudonym(customer_email, $hmac_ipad, $hmac_opad) AS customer_hash,  -- NULL for NULL
     o.id AS object_id,
     CASE
         WHEN e."type" LIKE 'invoice.%' THEN o.id
