@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 DEPTH = 2
 """Projections ahead of the staging loop: with the loop's own statements, two keep two cores
 busy (October of the benchmark's year at scale 1, 5.6M export rows, five runs each,
-alternating: 17.9 s with one ahead, 15.0 s with two, medians; 165 MiB more at peak)."""
+alternating: 17.7 s with one ahead, 14.9 s with two, medians; 165 MiB more at peak)."""
 
 
 class ProjectionAhead:
