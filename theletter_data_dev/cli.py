@@ -124,6 +124,9 @@ def add_benchmark(commands: Subcommands) -> None:
         help="Size of the year's backfill part: 1 is the README's 37.5M-event year, 0.05 a "
         "quick run, 0 leaves it out.",
     )  # fmt: skip
+    benchmark.add_argument(
+        "--no-demo", action="store_true", help="Leave out the demo's four weeks (a few minutes)."
+    )
     benchmark.set_defaults(run=benchmark_command)
 
 
@@ -135,5 +138,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     root = Path(args.root) if args.root else settings.data_dir / "benchmark"
     sizes = [int(size) for size in args.sizes.split(",")]
-    run_benchmark(root.resolve(), sys.stdout, sizes=sizes, year_scale=args.year_scale)
+    run_benchmark(
+        root.resolve(), sys.stdout, sizes=sizes, year_scale=args.year_scale, demo=not args.no_demo
+    )
     return 0

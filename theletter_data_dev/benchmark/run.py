@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from theletter_data_dev.benchmark.demo_days import FIRST as DEMO_FIRST
+from theletter_data_dev.benchmark.demo_days import LAST as DEMO_LAST
+from theletter_data_dev.benchmark.demo_days import DemoRun, demo_days
 from theletter_data_dev.benchmark.incremental import (
     Refresh,
     incremental_cost,
@@ -17,6 +20,7 @@ from theletter_data_dev.benchmark.incremental import (
 )
 from theletter_data_dev.benchmark.ingestion import HEADER, measure_day, write_day
 from theletter_data_dev.benchmark.lakes import DAY, small_day, template_day
+from theletter_data_dev.benchmark.steps import Step
 from theletter_data_dev.benchmark.year import YearRun, year_backfill
 
 
@@ -26,8 +30,10 @@ def run_benchmark(
     sizes: Sequence[int] = (1_000_000, 10_000_000),
     histories: Sequence[int] = (7, 30, 90, 365),
     year_scale: float = 1.0,
+    demo: bool = True,
 ) -> None:
-    """Every part in one run; `year_scale` 0 leaves out the year's backfill."""
+    """Every part in one run; `year_scale` 0 leaves out the year's backfill, `demo` False the
+    demo's four weeks."""
     root.mkdir(parents=True, exist_ok=True)
     out.write(f"Benchmark lakes and scratch space under {root}\n\n")
     out.write("1-2. Ingestion of one day of SES events (gzip JSON lines -> DuckDB table)\n")
@@ -51,6 +57,8 @@ def run_benchmark(
     out.flush()
     if year_scale > 0:
         write_year(year_backfill(root, year_scale), out)
+    if demo:
+        write_demo(demo_days(root), out)
 
 
 REFRESH_GOAL = 1.2
@@ -97,13 +105,7 @@ def write_year(run: YearRun, out: TextIO) -> None:
     )
     if run.generate_seconds is not None:
         out.write(f"  (the year was generated first, in {run.generate_seconds:,.0f} s)\n")
-    out.write(f"  {'step':<30} {'s':>8} {'rows written':>13} {'rows/s':>9} {'share':>6}\n")
-    for step in run.steps:
-        rate = f"{step.rows / step.seconds:>9,.0f}" if step.rows and step.seconds else f"{'':>9}"
-        out.write(
-            f"  {step.name:<30} {step.seconds:>8.1f} {step.rows:>13,} {rate} "
-            f"{step.seconds / run.run_seconds:>6.0%}\n"
-        )
+    write_steps(run.steps, run.run_seconds, out)
     if run.scale == 1:
         goal = "met" if run.run_seconds < YEAR_GOAL_SECONDS else "not met"
     else:
@@ -113,3 +115,41 @@ def write_year(run: YearRun, out: TextIO) -> None:
         f"({'succeeded' if run.success else 'FAILED'}; goal under {YEAR_GOAL_SECONDS} s: {goal})\n"
     )
     out.flush()
+
+
+DEMO_GOAL_SECONDS = 60
+
+
+def write_demo(run: DemoRun, out: TextIO) -> None:
+    out.write(
+        f"\n6. The demo's four weeks: `theletter-data demo --start {DEMO_FIRST} --end {DEMO_LAST}` "
+        "in a new process, warehouse and instance\n"
+    )
+    refresh = run.run_seconds.get("daily_refresh")
+    if refresh is not None:
+        write_steps(run.steps, refresh, out)
+        goal = "met" if refresh < DEMO_GOAL_SECONDS else "not met"
+        out.write(
+            f"  {'daily_refresh, the whole run':<30} {refresh:>8.1f}  "
+            f"(goal under {DEMO_GOAL_SECONDS} s: {goal})\n"
+        )
+    for job in ("weekly_cohorts", "publish_dashboards"):
+        if job in run.run_seconds:
+            out.write(f"  {job + ', its run':<30} {run.run_seconds[job]:>8.1f}\n")
+    generated = ", generating its lake first" if run.generated else ""
+    out.write(
+        f"  {'the demo command':<30} {run.command_seconds:>8.1f}  "
+        f"({'succeeded' if run.success else 'FAILED'}{generated})\n"
+    )
+    out.flush()
+
+
+def write_steps(steps: Sequence[Step], run_seconds: float, out: TextIO) -> None:
+    """A run's steps, longest first: time, rows written, rows per second, share of the run."""
+    out.write(f"  {'step':<30} {'s':>8} {'rows written':>13} {'rows/s':>9} {'share':>6}\n")
+    for step in steps:
+        rate = f"{step.rows / step.seconds:>9,.0f}" if step.rows and step.seconds else f"{'':>9}"
+        out.write(
+            f"  {step.name:<30} {step.seconds:>8.1f} {step.rows:>13,} {rate} "
+            f"{step.seconds / run_seconds:>6.0%}\n"
+        )

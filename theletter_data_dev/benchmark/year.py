@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,20 +25,13 @@ from dagster._core.storage.tags import (
 from theletter_data.definitions import build_definitions
 from theletter_data.resources.lake import Lake
 from theletter_data.settings import Environment, Settings
+from theletter_data_dev.benchmark.steps import Step, run_steps
 from theletter_data_dev.generate import generate_lake
 
 FIRST = date(2025, 11, 27)
 LAST = date(2026, 11, 26)
 READERS_AT_SCALE_1 = 25_000
 NEWSLETTERS = 40
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    seconds: float
-    rows: int
-    """Rows the step wrote (its partitions' `dagster/row_count`), 0 for a step without any."""
 
 
 @dataclass(frozen=True)
@@ -101,30 +93,8 @@ def year_backfill(root: Path, scale: float) -> YearRun:
         raw_bytes=sum(p.stat().st_size for p in raw),
         generate_seconds=generated,
         run_seconds=seconds,
-        steps=_steps(instance, result.run_id),
+        steps=run_steps(instance, result.run_id),
         success=result.success,
     )
     shutil.rmtree(data, ignore_errors=True)
     return run
-
-
-def _steps(instance: dg.DagsterInstance, run_id: str) -> list[Step]:
-    """Each step's wall time (from its start to its end event) and the rows it wrote."""
-    started: dict[str, float] = {}
-    ended: dict[str, float] = {}
-    rows: dict[str, int] = defaultdict(int)
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type_value == "STEP_START":
-            started[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            ended[event.step_key] = entry.timestamp
-        elif event.event_type_value == "ASSET_MATERIALIZATION":
-            count = event.event_specific_data.materialization.metadata.get("dagster/row_count")
-            rows[event.step_key] += int(count.value) if count is not None else 0
-    return sorted(
-        (Step(key, ended.get(key, start) - start, rows[key]) for key, start in started.items()),
-        key=lambda s: -s.seconds,
-    )

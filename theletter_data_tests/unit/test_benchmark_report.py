@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 
+from theletter_data_dev.benchmark.demo_days import DemoRun
 from theletter_data_dev.benchmark.incremental import Refresh
-from theletter_data_dev.benchmark.run import write_refreshes
+from theletter_data_dev.benchmark.run import write_demo, write_refreshes
+from theletter_data_dev.benchmark.steps import Step
 
 
 def refreshes(*pairs: tuple[int, float]) -> list[Refresh]:
@@ -48,3 +50,27 @@ def test_the_verdict_compares_the_shortest_history_with_the_longest_in_any_order
     assert shuffled.endswith(
         "  365 days of history: 1.25x the time of 7 (goal within 1.2x: not met)\n"
     )
+
+
+def demo(runs: dict[str, float], success: bool = True) -> str:
+    steps = [Step("stg_email_events", 19.2, 1_549_395), Step("platform_daily_kpis", 1.8, 28)]
+    out = io.StringIO()
+    write_demo(DemoRun(False, 100.4, runs, steps, success), out)
+    return out.getvalue()
+
+
+def test_the_demo_part_judges_daily_refresh_against_60_seconds() -> None:
+    met = demo({"daily_refresh": 59.9, "weekly_cohorts": 0.6, "publish_dashboards": 4.8})
+    assert "  stg_email_events                   19.2     1,549,395    80,698    32%\n" in met
+    assert "  daily_refresh, the whole run       59.9  (goal under 60 s: met)\n" in met
+    assert "  publish_dashboards, its run         4.8\n" in met
+    assert met.endswith("  the demo command                  100.4  (succeeded)\n")
+    missed = demo({"daily_refresh": 60.5})
+    assert "(goal under 60 s: not met)\n" in missed
+    assert "weekly_cohorts" not in missed
+
+
+def test_a_demo_that_failed_before_its_refresh_ran_says_so_without_a_verdict() -> None:
+    failed = demo({}, success=False)
+    assert "goal" not in failed
+    assert failed.endswith("  the demo command                  100.4  (FAILED)\n")
