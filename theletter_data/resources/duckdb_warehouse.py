@@ -78,8 +78,8 @@ class DuckDBWarehouse(Warehouse):
     _checked_inode: int | None = PrivateAttr(default=None)
     _stopped: str | None = PrivateAttr(default=None)
     _anchor: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
-    """In a run: a connection held open to its end, so that the database stays open."""
-    _anchor_inode: int | None = PrivateAttr(default=None)
+    """In a run: a connection held open to its end, so that the database stays open (the
+    file `_checked_inode` names: a file found replaced closes it first)."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.run
@@ -95,7 +95,7 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         path = Path(self.path)
-        if self._anchor is not None and _inode(path) != self._anchor_inode:
+        if self._anchor is not None and _inode(path) != self._checked_inode:
             self._close_anchor()  # the file was replaced or removed: open the one there now
         con = self._wait_and_open(path)
         ended = False
@@ -108,7 +108,6 @@ class DuckDBWarehouse(Warehouse):
                 if self._writer is not None and self._anchor is None:
                     # The same open database as `con`, kept to the run's end.
                     self._anchor = duckdb.connect(str(path), config=self._config())
-                    self._anchor_inode = inode
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
                 ended = True
