@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from unittest.mock import patch
 
 import dagster as dg
 
@@ -66,8 +65,8 @@ def demo_days(root: Path) -> DemoRun:
     seconds = time.perf_counter() - started
     if done.returncode == 0 and generated:
         (lake / "COMPLETE").touch()
-    with _dagster_home(home):
-        instance = dg.DagsterInstance.get()
+    # The instance's storage finds its folder through DAGSTER_HOME, as in the demo's process.
+    with patch.dict(os.environ, {"DAGSTER_HOME": str(home)}), dg.DagsterInstance.get() as instance:
         runs = {run.job_name: run.run_id for run in instance.get_runs()}
         run_seconds = {}
         for job in JOBS:
@@ -79,17 +78,3 @@ def demo_days(root: Path) -> DemoRun:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
     shutil.rmtree(data, ignore_errors=True)
     return DemoRun(generated, seconds, run_seconds, steps, done.returncode == 0)
-
-
-@contextmanager
-def _dagster_home(home: Path) -> Iterator[None]:
-    """The instance's storage finds its folder through DAGSTER_HOME, as in the demo's process."""
-    before = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["DAGSTER_HOME"]
-        else:
-            os.environ["DAGSTER_HOME"] = before

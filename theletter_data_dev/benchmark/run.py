@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from theletter_data_dev.benchmark.demo_days import FIRST as DEMO_FIRST
+from theletter_data_dev.benchmark.demo_days import JOBS as DEMO_JOBS
 from theletter_data_dev.benchmark.demo_days import LAST as DEMO_LAST
 from theletter_data_dev.benchmark.demo_days import DemoRun, demo_days
 from theletter_data_dev.benchmark.incremental import (
@@ -133,7 +134,7 @@ def write_demo(run: DemoRun, out: TextIO) -> None:
             f"  {'daily_refresh, the whole run':<30} {refresh:>8.1f}  "
             f"(goal under {DEMO_GOAL_SECONDS} s: {goal})\n"
         )
-    for job in ("weekly_cohorts", "publish_dashboards"):
+    for job in DEMO_JOBS[1:]:  # after daily_refresh
         if job in run.run_seconds:
             out.write(f"  {job + ', its run':<30} {run.run_seconds[job]:>8.1f}\n")
     generated = ", generating its lake first" if run.generated else ""
