@@ -11,6 +11,7 @@ the run-retry consumer's (Dagster's DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_S
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import TypeVar
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.scheduler.instigation import InstigatorType, SensorInstigatorData
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from theletter_data.definitions import build_definitions
@@ -36,8 +38,11 @@ pytestmark = pytest.mark.slow  # a real dagster-daemon
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 INSTANCE = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+# Where Dagster's EventLogConsumerDaemon keeps how far it has read the run failures.
+RETRY_CURSOR = f"EVENT_LOG_CONSUMER_CURSOR-{dg.DagsterEventType.RUN_FAILURE.value}"
 
 T = TypeVar("T")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def test_every_job_has_a_runtime_limit_within_the_instance_s() -> None:
@@ -71,14 +76,27 @@ def test_a_limit_that_would_mean_no_limit_is_refused(limit: timedelta) -> None:
         max_runtime(limit)
 
 
-def _wait_for(what: str, probe: Callable[[], T | None], timeout: float) -> T:
+def _wait_for(what: str, probe: Callable[[], T | None], timeout: float, daemon_log: Path) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
         if found:
             return found
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    said = [line[:300] for line in _ANSI.sub("", daemon_log.read_text()).splitlines()]
+    tail = "\n".join(line for line in said if " - dagster.daemon" in line)[-6000:]
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; the daemon:\n{tail}")
+
+
+def _listening(instance: dg.DagsterInstance) -> bool:
+    """Whether both the run-retry consumer and the alert sensor have stored their cursors. Each
+    ignores the failures older than its first pass, which stores it: a run failed before then
+    would be neither retried nor alerted."""
+    sensors = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+    return bool(instance.daemon_cursor_storage.get_cursor_values({RETRY_CURSOR})) and any(
+        isinstance(state.instigator_data, SensorInstigatorData) and state.instigator_data.cursor
+        for state in sensors
+    )
 
 
 @pytest.fixture
@@ -127,7 +145,8 @@ def test_a_run_past_its_limit_is_failed_alerted_and_retried(
         "THELETTER_SLACK_WEBHOOK_URL": webhook.url,
         "DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS": "1",  # retries: 5 s by default
     }
-    log = (daemon_home.parent / "daemon.log").open("w")
+    daemon_log = daemon_home.parent / "daemon.log"
+    log = daemon_log.open("w")
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-w", workspace],
         env=env,
@@ -136,21 +155,29 @@ def test_a_run_past_its_limit_is_failed_alerted_and_retried(
         start_new_session=True,  # its code server and run workers stop with it
     )
     try:
-        launched = subprocess.run(
-            [str(BIN / "dagster"), "job", "launch", "-w", workspace, "-j", "hung"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert launched.returncode == 0, launched.stderr[-2000:]
         with dg.DagsterInstance.from_config(str(daemon_home)) as instance:
+            _wait_for(
+                "the first passes of the run-retry consumer and the alert sensor",
+                lambda: _listening(instance),
+                timeout=120,
+                daemon_log=daemon_log,
+            )
+            launched = subprocess.run(
+                [str(BIN / "dagster"), "job", "launch", "-w", workspace, "-j", "hung"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert launched.returncode == 0, launched.stderr[-2000:]
 
             def failed_run() -> dg.DagsterRun | None:
                 runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
                 return next((r for r in runs if PARENT_RUN_ID_TAG not in r.tags), None)
 
-            run = _wait_for("the hung run to be failed", failed_run, timeout=180)
+            run = _wait_for(
+                "the hung run to be failed", failed_run, timeout=180, daemon_log=daemon_log
+            )
             record = instance.get_run_record_by_id(run.run_id)
             assert record is not None and record.start_time and record.end_time
             ran = record.end_time - record.start_time
@@ -164,6 +191,7 @@ def test_a_run_past_its_limit_is_failed_alerted_and_retried(
                 "the failure alert",
                 lambda: [t for t in webhook.texts() if f"run `{run.run_id[:8]}`" in t],
                 timeout=180,
+                daemon_log=daemon_log,
             )
             retried = _wait_for(
                 "the retry",
@@ -171,6 +199,7 @@ def test_a_run_past_its_limit_is_failed_alerted_and_retried(
                     r for r in instance.get_runs() if r.tags.get(PARENT_RUN_ID_TAG) == run.run_id
                 ],
                 timeout=60,
+                daemon_log=daemon_log,
             )
             run = instance.get_run_by_id(run.run_id)
             assert run is not None
