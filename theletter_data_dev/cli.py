@@ -43,6 +43,10 @@ def add_demo(commands: Subcommands) -> None:
 def demo_command(args: argparse.Namespace) -> int:
     from theletter_data_dev.demo import DemoRange, run_demo
 
+    if (args.start is None) != (args.end is None):
+        raise SystemExit("theletter-data demo: --start and --end go together")
+    if args.start and args.end < args.start:
+        raise SystemExit(f"theletter-data demo: --end {args.end} is before --start {args.start}")
     settings = load_settings()
     requested = DemoRange(args.start, args.end) if args.start and args.end else None
     run_demo(

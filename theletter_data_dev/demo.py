@@ -38,6 +38,9 @@ class DemoRange:
     start: date
     end: date  # inclusive
 
+    def __contains__(self, other: DemoRange) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
@@ -97,6 +100,15 @@ def run_demo(
         out.write(f"{report.summary()}\n  generated in {time.monotonic() - started:.0f} s\n")
     else:
         demo_range = requested or existing
+        if demo_range not in existing:
+            # Days the lake lacks would fail staging (no objects delivered) after minutes of
+            # runs; generating only them would not continue the lake's world.
+            raise SystemExit(
+                f"The lake at {lake.url} holds {existing.start} to {existing.end}, not "
+                f"{demo_range.start} to {demo_range.end}: pick days inside it, or delete "
+                f"{settings.data_dir} (the lake and the warehouse) to generate a lake of those "
+                "days."
+            )
         out.write(f"Using the lake at {lake.url} ({demo_range.start} to {demo_range.end}).\n")
 
     started = time.monotonic()

@@ -146,6 +146,29 @@ def test_every_partition_carries_its_own_figures(demo: Demo) -> None:
     }
 
 
+def test_days_the_lake_does_not_hold_are_refused_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`demo.sh --start ... --end ...` after a first demo: the lake of the first range stays, and
+    the new range's days outside it failed staging (nothing delivered) after minutes of runs."""
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
+    settings = load_settings()
+    lake: Lake = build_definitions(settings).resources["lake"]  # type: ignore[assignment]
+    generate_lake(lake, FIRST, LAST, **WORLD)
+    day = timedelta(days=1)
+    with dg.instance_for_test() as instance:
+        for outside in (DemoRange(FIRST - day, LAST), DemoRange(FIRST + day, LAST + day)):
+            with pytest.raises(SystemExit) as refused:
+                run_demo(settings, instance, io.StringIO(), requested=outside)
+            assert str(refused.value) == (
+                f"The lake at {lake.url} holds {FIRST} to {LAST}, not {outside.start} to "
+                f"{outside.end}: pick days inside it, or delete {tmp_path} (the lake and the "
+                "warehouse) to generate a lake of those days."
+            )
+        assert instance.get_runs_count() == 0
+
+
 def test_a_failed_run_is_reported_as_a_failure(tmp_path: Path, monkeypatch) -> None:
     """A day's newsletters export of ids only (no `slug`, no `created_at`) fails staging at once:
     the

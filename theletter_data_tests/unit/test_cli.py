@@ -73,6 +73,24 @@ def test_a_development_package_that_fails_to_import_is_not_taken_for_a_missing_o
         main(["demo"])
 
 
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--start", "2026-10-01"], "--start and --end go together"),
+        (["--end", "2026-10-28"], "--start and --end go together"),
+        (["--start", "2026-10-28", "--end", "2026-10-01"], "--end 2026-10-01 is before --start"),
+    ],
+)
+def test_a_demo_range_given_by_half_or_backwards_is_refused_before_anything_runs(
+    options: list[str], said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One end alone used to be dropped without a word (the demo ran on other days)."""
+    monkeypatch.setenv("THELETTER_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit, match=said):
+        main(["demo", *options])
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.slow
 def test_the_demo_without_dagster_home_records_runs_its_code_location_can_reach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
